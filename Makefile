@@ -1,0 +1,138 @@
+# cangate: see README.md. `make`, `make check`, `make demo` install missing
+# Debian packages first (scripts/install-deps).
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share/cangate
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+FUZZ_SECONDS ?= 60
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wwrite-strings
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+ifdef SANITIZE
+BUILD ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+PKGS := libsodium libsystemd inih libsocketcan
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong \
+	-D_FORTIFY_SOURCE=2 -DCANGATE_VERSION='"$(VERSION)"' -I. $(SANFLAGS) -MMD -MP
+override LDFLAGS += $(SANFLAGS)
+
+DBC_SRCS := $(wildcard dbc/*.c)
+CORE_SRCS := $(filter-out daemon/cangated.c daemon/cangate.c,$(wildcard daemon/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+DBC_OBJS := $(DBC_SRCS:%.c=$(BUILD)/%.o)
+CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+BINS := $(BUILD)/cangated $(BUILD)/cangate
+
+.PHONY: all deps check unit integration corpus bench fuzz fuzz-smoke demo \
+	install uninstall clean
+
+all: deps
+	@$(MAKE) --no-print-directory $(BINS)
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libdbc.a: $(DBC_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libcore.a: $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/cangated $(BUILD)/cangate: $(BUILD)/%: $(BUILD)/daemon/%.o \
+		$(BUILD)/libcore.a $(BUILD)/libdbc.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Unit tests: table-driven cmocka suites; tests read fixtures relative to the
+# source tree.
+unit: deps
+	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS)
+	@scripts/run-unit $(UNIT_BINS)
+
+corpus: all
+	@scripts/corpus-check ../shared/dbc-corpus
+
+# Integration tests on the kernel's vcan: natively when the host can create
+# vcan interfaces, otherwise inside a qemu VM (scripts/vmtest).
+integration: all
+	@scripts/integration
+
+check: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory corpus
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory integration
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS)
+	@scripts/bench $(BENCH_BINS)
+
+build-fuzz/%: tests/fuzz/%.c $(DBC_SRCS) $(CORE_SRCS)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -g -O1 -I. $(PKG_CFLAGS) -DCANGATE_VERSION='"$(VERSION)"' \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+fuzz-smoke: deps $(FUZZ_BINS)
+	@scripts/fuzz 10 $(FUZZ_BINS)
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/cangated $(DESTDIR)$(SBINDIR)/cangated
+	install -m 0755 $(BUILD)/cangate $(DESTDIR)$(BINDIR)/cangate
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/cangated $(DESTDIR)$(BINDIR)/cangate
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

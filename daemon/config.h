@@ -1,0 +1,149 @@
+/*
+ * config.h: the gateway configuration (INI, read with inih).
+ *
+ * config_load() reads [gateway], [bus NAME], [route NAME] and [evidence] into
+ * typed fields and keeps [signal NAME] and [rule NAME] sections as key/value
+ * lists with line numbers; rules_compile() (rules.h) checks those against the
+ * DBCs. Relative paths (dbc, replay:, sign_key) are resolved against the
+ * config file's directory.
+ */
+#ifndef CANGATE_CONFIG_H
+#define CANGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dbc;
+
+struct config_error {
+	char file[256];
+	unsigned line; /* 0 when the error is not tied to a line */
+	unsigned col;
+	char msg[256];
+};
+
+/* "file:line: msg" (or "file: msg"), for logging. */
+void config_error_format(const struct config_error *e, char *buf, size_t size);
+int config_errorf(struct config_error *e, const char *file, unsigned line,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+struct config_kv {
+	char *key;
+	char *value;
+	unsigned line;
+};
+
+/* A [signal NAME] or [rule NAME] section, kept generic for rules_compile(). */
+struct config_section {
+	char *name;
+	unsigned line;
+	struct config_kv *kv;
+	size_t n_kv;
+};
+
+enum bus_kind {
+	BUS_SOCKETCAN,
+	BUS_REPLAY, /* interface = replay:PATH[,speed=N] */
+	BUS_NULL,   /* interface = null: a sink that counts */
+};
+
+struct config_bus {
+	char *name;
+	unsigned line;
+	enum bus_kind kind;
+	char *interface;     /* SocketCAN name; for replay, the interface column to log */
+	char *replay_path;
+	double replay_speed; /* 1 = real time, N times faster, 0 = as fast as possible */
+	bool fd;
+	uint32_t bitrate;    /* 0 = leave as is */
+	uint32_t restart_ms; /* 0 = leave as is */
+	char **dbc_paths;
+	size_t n_dbc_paths;
+	struct dbc **dbcs;   /* loaded by config_load_dbcs(), same order */
+	uint32_t txqueue_len;     /* frames; default 1024 */
+	uint32_t txqueue_max_age_ms; /* default 100 */
+};
+
+/* One pass/block entry: frame matches when (id & mask) == (value & mask) or
+ * lo <= id <= hi; ext selects 29-bit frames. */
+struct id_match {
+	uint32_t lo, hi;
+	uint32_t mask;  /* 0 = range form */
+	bool ext;
+};
+
+struct id_map {
+	uint32_t from, to;
+	bool from_ext, to_ext;
+};
+
+struct id_rate {
+	uint32_t id;
+	bool ext;
+	uint64_t period_ns;
+};
+
+struct config_route {
+	char *name;
+	unsigned line;
+	int from, to;        /* bus indexes */
+	bool bidirectional;  /* direction = both */
+	struct id_match *pass; /* none = pass everything not blocked */
+	size_t n_pass;
+	struct id_match *block;
+	size_t n_block;
+	struct id_map *maps;
+	size_t n_maps;
+	struct id_rate *rates;
+	size_t n_rates;
+};
+
+struct config_evidence {
+	bool enabled;        /* an [evidence] section exists */
+	char *dir;
+	char *vin, *procedure, *operator_name;
+	uint32_t block_frames; /* default 4096 */
+	uint32_t block_ms;     /* default 1000 */
+	uint64_t segment_bytes; /* frames.log rotation size; 0 = never */
+	bool nanoseconds;
+	char *sign_key;
+	bool auto_start;     /* a session starts with the daemon; default yes */
+};
+
+struct config {
+	char *path;          /* the file as given */
+	char *name;          /* [gateway] name */
+	char *control_path;  /* [gateway] control */
+	char *user;          /* [gateway] user: drop privileges to it */
+	uint32_t watchdog_ms;
+	struct config_bus *buses;
+	size_t n_buses;
+	struct config_route *routes;
+	size_t n_routes;
+	struct config_section *signals;
+	size_t n_signals;
+	struct config_section *rules;
+	size_t n_rules;
+	struct config_evidence evidence;
+};
+
+/* Parse path. Returns a config the caller frees with config_free(), or NULL
+ * with *err filled. Does not load DBCs. */
+struct config *config_load(const char *path, struct config_error *err);
+
+/* Load every bus's DBC files. -1 with *err naming the DBC file:line:col. */
+int config_load_dbcs(struct config *cfg, struct config_error *err);
+
+void config_free(struct config *cfg);
+
+int config_bus_index(const struct config *cfg, const char *name);
+/* Bus whose interface name is ifname (for mapping log lines), or -1. */
+int config_bus_by_interface(const struct config *cfg, const char *ifname);
+
+/* Shared value parsers, also used by rules_compile(). 0 or -1. */
+int config_parse_u32(const char *s, uint32_t *out);
+int config_parse_bool(const char *s, bool *out);
+int config_parse_double(const char *s, double *out);
+
+#endif
