@@ -4,8 +4,10 @@
  * config_load() reads [gateway], [bus NAME], [route NAME] and [evidence] into
  * typed fields and keeps [signal NAME] and [rule NAME] sections as key/value
  * lists with line numbers; rules_compile() (rules.h) checks those against the
- * DBCs. Relative paths (dbc, replay:, sign_key) are resolved against the
- * config file's directory.
+ * DBCs. Relative paths (dbc, replay:, sign_key, include) are resolved against
+ * the directory of the file that names them. `include = PATH` in [gateway]
+ * (repeatable) reads further INI files that may hold [signal] and [rule]
+ * sections only: that is how rule packs from configs/rules/ are used.
  */
 #ifndef CANGATE_CONFIG_H
 #define CANGATE_CONFIG_H
@@ -37,6 +39,7 @@ struct config_kv {
 /* A [signal NAME] or [rule NAME] section, kept generic for rules_compile(). */
 struct config_section {
 	char *name;
+	char *file;   /* the file it came from (the config or an include) */
 	unsigned line;
 	struct config_kv *kv;
 	size_t n_kv;
@@ -116,6 +119,8 @@ struct config {
 	char *name;          /* [gateway] name */
 	char *control_path;  /* [gateway] control */
 	char *user;          /* [gateway] user: drop privileges to it */
+	char **includes;     /* [gateway] include, resolved paths */
+	size_t n_includes;
 	uint32_t watchdog_ms;
 	struct config_bus *buses;
 	size_t n_buses;
