@@ -1,0 +1,70 @@
+/*
+ * rules.h: the rules engine. Pure: time comes only from frame timestamps and
+ * the `now` passed to rules_tick()/rules_finish(); no clock reads, no I/O.
+ * The live daemon and `cangate check` drive it the same way, so the same
+ * frames give byte-identical violations.
+ */
+#ifndef CANGATE_RULES_H
+#define CANGATE_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct config_error;
+struct frame;
+
+enum rules_verdict {
+	VERDICT_PASS,
+	VERDICT_FAIL,
+	VERDICT_NOT_EXERCISED,
+	VERDICT_INCONCLUSIVE,
+};
+
+/* Receives violations as they start (t_end unknown) and as they end. The
+ * json argument is the complete violations.jsonl line for the event, without
+ * newline; only the "end" call's line goes to violations.jsonl. */
+struct rules_sink {
+	void (*violation_start)(void *ctx, const char *rule, const char *json);
+	void (*violation_end)(void *ctx, const char *rule, const char *json);
+	void *ctx;
+};
+
+/* Compile [signal] and [rule] sections against the buses' loaded DBCs.
+ * NULL with *err (file:line:col) on any problem. */
+struct rules *rules_compile(const struct config *cfg,
+			    const struct rules_sink *sink,
+			    struct config_error *err);
+void rules_free(struct rules *r);
+
+/* A frame received on bus (config index); line is its line number in
+ * frames.log (or in the log being checked), used for violation line ranges.
+ * Only received frames are fed (not the gateway's own transmissions). */
+void rules_frame(struct rules *r, int bus, const struct frame *f,
+		 uint64_t line);
+
+/* Evaluate deadlines (stale signals, cycle timeouts, response windows) up to
+ * now_ns. The daemon calls it from a timer at rules_next_deadline(). */
+void rules_tick(struct rules *r, uint64_t now_ns);
+/* Earliest time a deadline can expire, or UINT64_MAX when none. */
+uint64_t rules_next_deadline(const struct rules *r);
+
+/* End of session/input at end_ns: closes open violations, fixes verdicts. */
+void rules_finish(struct rules *r, uint64_t end_ns);
+
+size_t rules_count(const struct rules *r);
+/* Verdicts so far (final after rules_finish). */
+enum rules_verdict rules_verdict(const struct rules *r, size_t i);
+const char *rules_name(const struct rules *r, size_t i);
+const char *rules_verdict_name(enum rules_verdict v);
+/* violations so far for rule i */
+uint64_t rules_violations(const struct rules *r, size_t i);
+
+/* verdicts.json content: {"rules":[{"rule":..,"ref":..,"verdict":..,...}]}
+ * into a malloc'd string the caller frees. */
+char *rules_verdicts_json(const struct rules *r);
+/* The verdict table as text, for stderr and the demo. */
+void rules_print_table(const struct rules *r, void *file /* FILE * */);
+
+#endif
