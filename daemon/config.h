@@ -66,6 +66,7 @@ struct config_bus {
 	struct dbc **dbcs;   /* loaded by config_load_dbcs(), same order */
 	uint32_t txqueue_len;     /* frames; default 1024 */
 	uint32_t txqueue_max_age_ms; /* default 100 */
+	unsigned *dbc_lines; /* config line naming each dbc_paths[i] */
 };
 
 /* One pass/block entry: frame matches when (id & mask) == (value & mask) or
@@ -137,6 +138,12 @@ struct config {
  * with *err filled. Does not load DBCs. */
 struct config *config_load(const char *path, struct config_error *err);
 
+/* Same from memory (len bytes, need not be NUL-terminated); name is used in
+ * errors and relative paths resolve against its directory. For fuzzing and
+ * tests. */
+struct config *config_load_buffer(const char *name, const char *buf,
+				  size_t len, struct config_error *err);
+
 /* Load every bus's DBC files. -1 with *err naming the DBC file:line:col. */
 int config_load_dbcs(struct config *cfg, struct config_error *err);
 
@@ -150,5 +157,12 @@ int config_bus_by_interface(const struct config *cfg, const char *ifname);
 int config_parse_u32(const char *s, uint32_t *out);
 int config_parse_bool(const char *s, bool *out);
 int config_parse_double(const char *s, double *out);
+/* A CAN ID as configs write it: 0x hex, trailing x = 29-bit ("0x18FEF100x").
+ * An 11-bit ID above 0x7FF is an error that says to add x. On error, msg gets
+ * a one-line message quoting s. */
+int config_parse_id(const char *s, uint32_t *id, bool *ext, char *msg,
+		    size_t msglen);
+/* "10ms", "250 us", "2s", "100ns": a non-negative integer and a unit. */
+int config_parse_duration_ns(const char *s, uint64_t *ns);
 
 #endif
