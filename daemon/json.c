@@ -1,0 +1,455 @@
+/*
+ * json.c: streaming JSON writer (see json.h).
+ *
+ * Hot callers (cangate decode) write millions of numbers per second, so the
+ * common cases avoid stdio: strings are copied in runs of plain ASCII,
+ * integers are formatted by hand, and doubles that are integers or short
+ * decimals are recognised exactly (r / 10^k == v, both sides exact in IEEE
+ * arithmetic) before falling back to snprintf + strtod.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/json.h"
+
+static void put(struct json *j, const char *s, size_t n)
+{
+	if (j->fp) {
+		if (j->len + n > j->size) {
+			json_flush(j);
+			if (n > j->size) {
+				if (fwrite(s, 1, n, j->fp) != n)
+					j->failed = true;
+				return;
+			}
+		}
+		memcpy(j->buf + j->len, s, n);
+		j->len += n;
+		return;
+	}
+	/* Buffer mode: len counts what the whole text needs; copy what fits
+	 * and keep a NUL after it. */
+	if (j->size && j->len < j->size - 1) {
+		size_t room = j->size - 1 - j->len;
+		size_t k = n < room ? n : room;
+
+		memcpy(j->buf + j->len, s, k);
+		j->buf[j->len + k] = '\0';
+	}
+	if (j->len + n >= j->size)
+		j->failed = true;
+	j->len += n;
+}
+
+static inline void putc1(struct json *j, char c)
+{
+	if (j->fp && j->len < j->size) {
+		j->buf[j->len++] = c;
+		return;
+	}
+	put(j, &c, 1);
+}
+
+void json_init_buf(struct json *j, char *buf, size_t size)
+{
+	j->fp = NULL;
+	j->buf = buf;
+	j->size = size;
+	j->len = 0;
+	j->failed = size == 0;
+	j->after_key = false;
+	j->depth = 0;
+	j->has_items = 0;
+	if (size)
+		buf[0] = '\0';
+}
+
+void json_init_file(struct json *j, FILE *fp)
+{
+	j->fp = fp;
+	j->buf = j->stage;
+	j->size = sizeof(j->stage);
+	j->len = 0;
+	j->failed = false;
+	j->after_key = false;
+	j->depth = 0;
+	j->has_items = 0;
+}
+
+int json_flush(struct json *j)
+{
+	if (!j->fp)
+		return j->failed ? -1 : 0;
+	if (j->len && fwrite(j->buf, 1, j->len, j->fp) != j->len)
+		j->failed = true;
+	j->len = 0;
+	return j->failed ? -1 : 0;
+}
+
+int json_finish(struct json *j)
+{
+	if (j->depth)
+		j->failed = true;
+	return json_flush(j);
+}
+
+/* Comma before a value or key at the current level. */
+static void separate(struct json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (j->depth && j->depth <= JSON_DEPTH_MAX) {
+		uint64_t bit = (uint64_t)1 << (j->depth - 1);
+
+		if (j->has_items & bit)
+			putc1(j, ',');
+		j->has_items |= bit;
+	}
+}
+
+static void open_container(struct json *j, char c)
+{
+	separate(j);
+	putc1(j, c);
+	j->depth++;
+	if (j->depth > JSON_DEPTH_MAX)
+		j->failed = true;
+	else
+		j->has_items &= ~((uint64_t)1 << (j->depth - 1));
+}
+
+static void close_container(struct json *j, char c)
+{
+	if (!j->depth) {
+		j->failed = true;
+		return;
+	}
+	j->depth--;
+	j->after_key = false;
+	putc1(j, c);
+}
+
+void json_object_begin(struct json *j)
+{
+	open_container(j, '{');
+}
+
+void json_object_end(struct json *j)
+{
+	close_container(j, '}');
+}
+
+void json_array_begin(struct json *j)
+{
+	open_container(j, '[');
+}
+
+void json_array_end(struct json *j)
+{
+	close_container(j, ']');
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t need;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		need = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		need = 3;
+		if (c == 0xE0)
+			lo = 0xA0; /* overlong */
+		else if (c == 0xED)
+			hi = 0x9F; /* surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F; /* above U+10FFFF */
+	} else
+		return 0;
+	if (n < need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < need; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return need;
+}
+
+static void put_escaped(struct json *j, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	putc1(j, '"');
+	while (i < n) {
+		size_t run = i;
+
+		while (run < n && s[run] >= 0x20 && s[run] < 0x80 &&
+		       s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i) {
+			put(j, str + i, run - i);
+			i = run;
+			if (i == n)
+				break;
+		}
+		unsigned char c = s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			put(j, e, 2);
+			i++;
+		} else if (c < 0x20) {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+			switch (c) {
+			case '\n':
+				put(j, "\\n", 2);
+				break;
+			case '\r':
+				put(j, "\\r", 2);
+				break;
+			case '\t':
+				put(j, "\\t", 2);
+				break;
+			case '\b':
+				put(j, "\\b", 2);
+				break;
+			case '\f':
+				put(j, "\\f", 2);
+				break;
+			default:
+				put(j, e, 6);
+			}
+			i++;
+		} else {
+			size_t k = utf8_seq(s + i, n - i);
+
+			if (k) {
+				put(j, str + i, k);
+				i += k;
+			} else {
+				put(j, "\xEF\xBF\xBD", 3); /* U+FFFD */
+				i++;
+			}
+		}
+	}
+	putc1(j, '"');
+}
+
+void json_key_len(struct json *j, const char *key, size_t n)
+{
+	separate(j);
+	put_escaped(j, key, n);
+	putc1(j, ':');
+	j->after_key = true;
+}
+
+void json_key(struct json *j, const char *key)
+{
+	json_key_len(j, key, strlen(key));
+}
+
+void json_string_len(struct json *j, const char *s, size_t n)
+{
+	separate(j);
+	put_escaped(j, s, n);
+}
+
+void json_string(struct json *j, const char *s)
+{
+	if (!s) {
+		json_null(j);
+		return;
+	}
+	json_string_len(j, s, strlen(s));
+}
+
+size_t json_format_uint(uint64_t v, char *buf)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+size_t json_format_int(int64_t v, char *buf)
+{
+	if (v < 0) {
+		buf[0] = '-';
+		return 1 + json_format_uint(-(uint64_t)v, buf + 1);
+	}
+	return json_format_uint((uint64_t)v, buf);
+}
+
+static const double pow10_tab[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+				   1e7, 1e8, 1e9};
+
+/*
+ * Exact fast path: v == r / 10^k for an integer r below 10^15 and the
+ * smallest such k. Then %.15g prints the same digits (v is within half an
+ * ulp of r/10^k, far below half a unit of the 15th digit), and we can write
+ * them without stdio. Only for 1e-4 <= |v| < 1e15, where %g uses fixed
+ * notation. Returns the length, or 0 when the fast path does not apply.
+ */
+static size_t format_short_decimal(double v, char *buf)
+{
+	double a = fabs(v);
+
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	for (unsigned k = 0; k < sizeof(pow10_tab) / sizeof(pow10_tab[0]);
+	     k++) {
+		double m = a * pow10_tab[k];
+		double r;
+
+		if (m >= 1e15)
+			return 0;
+		r = nearbyint(m);
+		if (r / pow10_tab[k] != a)
+			continue;
+
+		char digits[24];
+		size_t nd = json_format_uint((uint64_t)r, digits);
+		size_t o = 0;
+
+		if (v < 0)
+			buf[o++] = '-';
+		if (nd <= k) {
+			buf[o++] = '0';
+			buf[o++] = '.';
+			for (size_t z = nd; z < k; z++)
+				buf[o++] = '0';
+			memcpy(buf + o, digits, nd);
+			o += nd;
+		} else {
+			memcpy(buf + o, digits, nd - k);
+			o += nd - k;
+			if (k) {
+				buf[o++] = '.';
+				memcpy(buf + o, digits + nd - k, k);
+				o += k;
+			}
+		}
+		buf[o] = '\0';
+		return o;
+	}
+	return 0;
+}
+
+size_t json_format_double(double v, char *buf)
+{
+	size_t n;
+
+	if (!isfinite(v)) {
+		memcpy(buf, "null", 5);
+		return 4;
+	}
+	if (v == 0.0) {
+		if (signbit(v)) {
+			memcpy(buf, "-0", 3);
+			return 2;
+		}
+		memcpy(buf, "0", 2);
+		return 1;
+	}
+	n = format_short_decimal(v, buf);
+	if (n)
+		return n;
+	for (int prec = 15; prec <= 17; prec++) {
+		int k = snprintf(buf, JSON_DOUBLE_MAX, "%.*g", prec, v);
+
+		if (k > 0 && (prec == 17 || strtod(buf, NULL) == v))
+			return (size_t)k;
+	}
+	return 0; /* not reached: %.17g always round-trips */
+}
+
+void json_double(struct json *j, double v)
+{
+	char b[JSON_DOUBLE_MAX];
+	size_t n = json_format_double(v, b);
+
+	separate(j);
+	put(j, b, n);
+}
+
+void json_int(struct json *j, int64_t v)
+{
+	char b[24];
+	size_t n = json_format_int(v, b);
+
+	separate(j);
+	put(j, b, n);
+}
+
+void json_uint(struct json *j, uint64_t v)
+{
+	char b[24];
+	size_t n = json_format_uint(v, b);
+
+	separate(j);
+	put(j, b, n);
+}
+
+void json_bool(struct json *j, bool v)
+{
+	separate(j);
+	if (v)
+		put(j, "true", 4);
+	else
+		put(j, "false", 5);
+}
+
+void json_null(struct json *j)
+{
+	separate(j);
+	put(j, "null", 4);
+}
+
+void json_raw(struct json *j, const char *text, size_t n)
+{
+	separate(j);
+	put(j, text, n);
+}
+
+void json_newline(struct json *j)
+{
+	putc1(j, '\n');
+	j->after_key = false;
+	j->depth = 0;
+	j->has_items = 0;
+}
+
+size_t json_escape(const char *s, size_t n, char *out, size_t size)
+{
+	struct json j;
+
+	/* Only the buffer-mode fields are used; the stage stays untouched. */
+	j.fp = NULL;
+	j.buf = out;
+	j.size = size;
+	j.len = 0;
+	j.failed = false;
+	if (size)
+		out[0] = '\0';
+	put_escaped(&j, s, n);
+	return j.len;
+}
