@@ -1,0 +1,223 @@
+/*
+ * bundle.h: reading and checking an evidence bundle (layout in DESIGN.md,
+ * formats in docs/evidence.md): a small JSON reader for manifest.json,
+ * verdicts.json and violations.jsonl, the frames.chain line format and the
+ * chain link function, segment names, file hashing, the manifest writer
+ * shared by the recorder and crash recovery, and the verifier behind
+ * `cangate verify`. Library code: fills error buffers, never logs or exits.
+ */
+#ifndef CANGATE_BUNDLE_H
+#define CANGATE_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUNDLE_FORMAT "cangate-evidence/1"
+#define BUNDLE_SHA256_HEX 65 /* 64 hex digits and NUL */
+
+/* ------------------------------------------------------------ JSON reader */
+
+enum bundle_json_type {
+	BJ_NULL,
+	BJ_BOOL,
+	BJ_NUMBER,
+	BJ_STRING,
+	BJ_ARRAY,
+	BJ_OBJECT,
+};
+
+struct bundle_json {
+	enum bundle_json_type type;
+	char *key;   /* member name inside an object, else NULL */
+	char *str;   /* BJ_STRING: unescaped value; BJ_NUMBER: the token as written */
+	double num;  /* BJ_NUMBER */
+	bool b;      /* BJ_BOOL */
+	struct bundle_json *items; /* BJ_ARRAY, BJ_OBJECT: n members in order */
+	size_t n;
+};
+
+/* Parse one JSON value from s[0..len) (trailing whitespace allowed). Returns
+ * a tree the caller frees with bundle_json_free(), or NULL with errmsg
+ * ("byte N: ..."). Depth is limited to 64; strings may not hold NUL. */
+struct bundle_json *bundle_json_parse(const char *s, size_t len, char *errmsg,
+				      size_t errlen);
+void bundle_json_free(struct bundle_json *j);
+
+/* Member of an object (first with that name), or NULL. */
+const struct bundle_json *bundle_json_get(const struct bundle_json *obj,
+					  const char *key);
+/* String member, or NULL when absent or not a string. */
+const char *bundle_json_str(const struct bundle_json *obj, const char *key);
+/* Unsigned integer member (exact, from the token). 0 or -1. */
+int bundle_json_u64(const struct bundle_json *obj, const char *key,
+		    uint64_t *out);
+/* Number member as double (NAN when absent or not a number). */
+double bundle_json_num(const struct bundle_json *obj, const char *key);
+
+/* ------------------------------------------------------- growable buffer */
+
+struct bundle_buf {
+	char *p;     /* NUL-terminated while not failed */
+	size_t len, cap;
+	bool failed; /* an allocation failed: contents are incomplete */
+};
+
+void bundle_buf_add(struct bundle_buf *b, const char *s, size_t n);
+void bundle_buf_puts(struct bundle_buf *b, const char *s);
+void bundle_buf_printf(struct bundle_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* s as a quoted JSON string ("\"", "\\" and control characters escaped;
+ * other bytes as they are). NULL writes null. */
+void bundle_buf_json_str(struct bundle_buf *b, const char *s);
+/* s with &<>"' escaped for HTML. */
+void bundle_buf_html(struct bundle_buf *b, const char *s);
+/* Serialize a parsed value back (same escaping as bundle_buf_json_str, so
+ * parse then write is byte-identical for what this module writes). */
+void bundle_buf_json(struct bundle_buf *b, const struct bundle_json *j);
+void bundle_buf_free(struct bundle_buf *b);
+
+/* ----------------------------------------------------------------- hashes */
+
+void bundle_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
+/* Exactly 2n hex digits into out[n]. 0 or -1. */
+int bundle_unhex(const char *s, uint8_t *out, size_t n);
+/* SHA-256 of a whole file; *size gets its length (may be NULL). 0 or -1 with
+ * errmsg "PATH: strerror". */
+int bundle_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
+		       char *errmsg, size_t errlen);
+/* Whole file into a malloc'd NUL-terminated buffer (*len without the NUL).
+ * NULL with errmsg. Refuses files over max bytes. */
+char *bundle_read_file(const char *path, size_t max, size_t *len,
+		       char *errmsg, size_t errlen);
+/* Write data to dir/name atomically: dir/name.tmp, fsync, rename, fsync dir. */
+int bundle_write_atomic(const char *dir, const char *name, const char *data,
+			size_t len, char *errmsg, size_t errlen);
+
+/* ------------------------------------------------------------------ chain */
+
+/*
+ * One frames.chain line, space-separated, '\n'-terminated:
+ *   SEQ SEGMENT FIRST LAST T_FIRST T_LAST OFFSET LENGTH DIGEST H
+ * SEQ counts blocks from 1. SEGMENT is the frames.log segment index (0 is
+ * frames.log, n >= 1 is frames.log.NNNN). FIRST/LAST are global 1-based line
+ * numbers. T_FIRST/T_LAST are the timestamps of the first and last line,
+ * copied as written between the parentheses. OFFSET/LENGTH are the block's
+ * bytes in its segment. DIGEST = SHA-256(those bytes), H the chain value,
+ * both lower-case hex. Let P be the line up to and including DIGEST (no
+ * trailing space). Then
+ *   H_i = SHA-256( H_{i-1} (32 raw bytes) || DIGEST_i (32 raw bytes) || P_i )
+ * and H_0 = SHA-256 of the header text (bundle_header_text()). Because P
+ * carries SEQ, the line range, the times and the byte range, a block can be
+ * neither moved, renumbered nor replayed from another session.
+ */
+struct bundle_block {
+	uint64_t seq;
+	unsigned segment;
+	uint64_t first, last;
+	char t_first[32], t_last[32];
+	uint64_t offset, length;
+	uint8_t digest[32];
+	uint8_t h[32];
+};
+
+#define BUNDLE_CHAIN_LINE_MAX 512
+
+/* Compute b->h from prev and the other fields, then write the full line
+ * (with '\n') into buf. Returns its length, 0 if it does not fit. */
+size_t bundle_chain_link(const uint8_t prev[32], struct bundle_block *b,
+			 char *buf, size_t size);
+/* Parse a line (without '\n'). 0, or -1 with errmsg naming the field. */
+int bundle_chain_parse(const char *line, size_t len, struct bundle_block *b,
+		       char *errmsg, size_t errlen);
+/* "frames.log" or "frames.log.0001"... */
+void bundle_segment_name(unsigned segment, char *buf, size_t size);
+
+/*
+ * Header text, hashed into H_0: BUNDLE_FORMAT "\n", then for each member of
+ * the manifest's "header" object in order: KEY "=" VALUE "\n", VALUE being
+ * the string unescaped, the number token as written, or true/false/null.
+ * -1 (errmsg) when a member is an array or object, or a string holds a
+ * control character.
+ */
+int bundle_header_h0(const struct bundle_json *header, uint8_t h0[32],
+		     char *errmsg, size_t errlen);
+
+/* ------------------------------------------------------- manifest writer */
+
+struct bundle_manifest {
+	const struct bundle_json *header;       /* the immutable header object */
+	const struct bundle_json *config_files; /* array, or NULL */
+	const char *status;                     /* open, closed, interrupted */
+	bool has_end;
+	uint64_t end_ns;
+	uint64_t blocks, lines;
+	const uint8_t *head;                    /* final chain value (H_0 when no block) */
+	const char *counts_json;                /* object members, no braces */
+	bool recording_stopped;
+	const char *recording_error;            /* NULL when none */
+	const char *interrupted_json;           /* object members, or NULL */
+	bool hash_files;                        /* add "files" */
+};
+
+/* Build manifest.json and write it atomically into dir. With hash_files,
+ * every regular file under dir except manifest.json, manifest.sig and
+ * *.tmp is hashed into "files". 0 or -1 with errmsg. */
+int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
+			  char *errmsg, size_t errlen);
+
+/* ------------------------------------------------------------------ keys */
+
+/* Keys are hex text files: PREFIX.key holds the 64-byte Ed25519 secret key
+ * (seed and public key, libsodium layout), PREFIX.pub the 32-byte public
+ * key; manifest.sig holds the 64-byte detached signature over the exact bytes
+ * of manifest.json. Each is one line of lower-case hex. */
+int bundle_key_read(const char *path, uint8_t *key, size_t n, char *errmsg,
+		    size_t errlen);
+int bundle_sign_manifest(const char *dir, const uint8_t sk[64], char *errmsg,
+			 size_t errlen);
+
+/* ---------------------------------------------------------------- verify */
+
+enum bundle_note {
+	BUNDLE_FAIL, /* evidence does not check out */
+	BUNDLE_WARN, /* worth a look, not a failure */
+	BUNDLE_INFO,
+};
+
+struct bundle_verify_opts {
+	const char *pubkey_path; /* check manifest.sig with it; NULL: don't */
+	bool ignore_report;      /* skip report.html (the report checks itself) */
+	/* Called for each finding: "frames.log: block 3 (lines ...) hash mismatch". */
+	void (*note)(void *ctx, enum bundle_note kind, const char *msg);
+	void *ctx;
+};
+
+struct bundle_verify_result {
+	char status[16];       /* manifest status: open, closed, interrupted */
+	unsigned fails, warns;
+	uint64_t blocks, lines; /* verified */
+	uint64_t tail_bytes, tail_lines; /* after the last block (open/interrupted) */
+	uint64_t files;        /* file hashes checked */
+	bool sig_present, sig_checked, sig_ok;
+	char head[BUNDLE_SHA256_HEX];
+	char summary[512];     /* the OK line's text after "OK " */
+	char first_fail[512];
+};
+
+/*
+ * Check everything in the bundle: manifest, header (H_0), every block's
+ * digest, the chain, line numbering and contiguity, timestamps, the bytes
+ * after the last block, file hashes, counts, and the signature when a public
+ * key is given. Returns 0 (verified), 1 (a check failed: r->first_fail) or 2
+ * (not a bundle / unreadable: r->first_fail).
+ */
+int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
+		  struct bundle_verify_result *r);
+
+/* Parse "(SECONDS.FRACTION)" text (6 or 9 digits) into ns. 0 or -1. */
+int bundle_parse_time(const char *s, size_t len, uint64_t *t_ns);
+/* ISO 8601 UTC with microseconds: 2026-11-29T04:35:00.123456Z. */
+void bundle_format_iso(uint64_t t_ns, char *buf, size_t size);
+
+#endif
