@@ -308,15 +308,16 @@ size_t dbc_decode(const struct dbc_message *msg, const uint8_t *data,
 			const struct dbc_signal *sig = &msg->signals[i];
 			uint64_t raw;
 
+			if (!mux_active_memo(msg, i, p, len, memo, 0))
+				continue;
+			/* Selected even when cut off: the mux value was known. */
+			if (sig->mux_parent >= 0 &&
+			    (size_t)sig->mux_parent < MUX_CACHE)
+				selected[sig->mux_parent] = 1;
 			if (sig->last_byte >= len) {
 				fl |= DBC_DECODE_SHORT;
 				continue;
 			}
-			if (!mux_active_memo(msg, i, p, len, memo, 0))
-				continue;
-			if (sig->mux_parent >= 0 &&
-			    (size_t)sig->mux_parent < MUX_CACHE)
-				selected[sig->mux_parent] = 1;
 			if (n == cap) {
 				fl |= DBC_DECODE_TRUNCATED;
 				continue;
