@@ -307,9 +307,10 @@ enum { K_MAX = 16 };
 static const struct key_desc gateway_keys[] = {
 	{ "name", false, false },    { "control", false, false },
 	{ "user", false, false },    { "include", true, false },
-	{ "watchdog_ms", false, false }, { NULL, false, false },
+	{ "watchdog_ms", false, false }, { "exit_on_replay_end", false, false },
+	{ NULL, false, false },
 };
-enum { GK_NAME, GK_CONTROL, GK_USER, GK_INCLUDE, GK_WATCHDOG };
+enum { GK_NAME, GK_CONTROL, GK_USER, GK_INCLUDE, GK_WATCHDOG, GK_EXIT_REPLAY };
 
 static const struct key_desc bus_keys[] = {
 	{ "interface", false, true },	{ "fd", false, false },
@@ -635,6 +636,9 @@ static int gateway_key(struct parser *p, int k, const char *v)
 	}
 	case GK_WATCHDOG:
 		return set_u32(p, "watchdog_ms", v, &cfg->watchdog_ms, false);
+	case GK_EXIT_REPLAY:
+		return set_bool(p, "exit_on_replay_end", v,
+				&cfg->exit_on_replay_end);
 	}
 	return 0;
 }
@@ -768,8 +772,8 @@ static int parse_match(struct parser *p, const char *key, char *tok,
 				    key, rhs, lhs);
 		if (b > (ea ? CAN_EFF_MASK : CAN_SFF_MASK))
 			return perr(p, p->lineno,
-				    "%s: mask '%s' is wider than a %s ID", key,
-				    rhs, ea ? "29-bit" : "11-bit");
+				    "%s: mask '%s' is wider than %s bits", key,
+				    rhs, ea ? "29" : "11");
 		m->ext = ea;
 		if (b == 0) { /* matches every ID of that width */
 			m->lo = 0;
