@@ -59,6 +59,7 @@ void json_init_buf(struct json *j, char *buf, size_t size)
 	j->len = 0;
 	j->failed = size == 0;
 	j->after_key = false;
+	j->pretty = false;
 	j->depth = 0;
 	j->has_items = 0;
 	if (size)
@@ -73,8 +74,27 @@ void json_init_file(struct json *j, FILE *fp)
 	j->len = 0;
 	j->failed = false;
 	j->after_key = false;
+	j->pretty = false;
 	j->depth = 0;
 	j->has_items = 0;
+}
+
+void json_set_pretty(struct json *j, bool pretty)
+{
+	j->pretty = pretty;
+}
+
+static void indent(struct json *j, unsigned depth)
+{
+	static const char spaces[] = "                                ";
+
+	putc1(j, '\n');
+	for (unsigned n = 2 * depth; n;) {
+		unsigned k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+
+		put(j, spaces, k);
+		n -= k;
+	}
 }
 
 int json_flush(struct json *j)
@@ -107,6 +127,8 @@ static void separate(struct json *j)
 		if (j->has_items & bit)
 			putc1(j, ',');
 		j->has_items |= bit;
+		if (j->pretty)
+			indent(j, j->depth);
 	}
 }
 
@@ -129,6 +151,9 @@ static void close_container(struct json *j, char c)
 	}
 	j->depth--;
 	j->after_key = false;
+	if (j->pretty && j->depth < JSON_DEPTH_MAX &&
+	    (j->has_items & ((uint64_t)1 << j->depth)))
+		indent(j, j->depth);
 	putc1(j, c);
 }
 
@@ -251,7 +276,10 @@ void json_key_len(struct json *j, const char *key, size_t n)
 {
 	separate(j);
 	put_escaped(j, key, n);
-	putc1(j, ':');
+	if (j->pretty)
+		put(j, ": ", 2);
+	else
+		putc1(j, ':');
 	j->after_key = true;
 }
 
@@ -448,6 +476,7 @@ size_t json_escape(const char *s, size_t n, char *out, size_t size)
 	j.size = size;
 	j.len = 0;
 	j.failed = false;
+	j.pretty = false;
 	if (size)
 		out[0] = '\0';
 	put_escaped(&j, s, n);

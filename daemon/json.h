@@ -45,6 +45,7 @@ struct json {
 	size_t size, len;
 	bool failed;          /* truncated (buffer) or write error (FILE) */
 	bool after_key;       /* next value follows a key: no comma */
+	bool pretty;          /* newlines and two-space indents */
 	unsigned depth;
 	uint64_t has_items;   /* bit d: container at depth d has an element */
 	char stage[8192];     /* FILE mode staging area */
@@ -52,6 +53,9 @@ struct json {
 
 void json_init_buf(struct json *j, char *buf, size_t size);
 void json_init_file(struct json *j, FILE *fp);
+/* Indent nested containers by two spaces per level (for humans); off by
+ * default. */
+void json_set_pretty(struct json *j, bool pretty);
 
 /* FILE mode: write staged output to the FILE (not fflush). Returns 0 or -1. */
 int json_flush(struct json *j);

@@ -176,6 +176,23 @@ static void test_structure(void **state)
 				 "\"e\":-9223372036854775808}\n[]");
 	assert_int_equal(json_len(&j), strlen(buf));
 
+	/* Pretty mode. */
+	json_init_buf(&j, buf, sizeof(buf));
+	json_set_pretty(&j, true);
+	json_object_begin(&j);
+	json_key(&j, "a");
+	json_array_begin(&j);
+	json_int(&j, 1);
+	json_int(&j, 2);
+	json_array_end(&j);
+	json_key(&j, "b");
+	json_object_begin(&j);
+	json_object_end(&j);
+	json_object_end(&j);
+	assert_int_equal(json_finish(&j), 0);
+	assert_string_equal(buf, "{\n  \"a\": [\n    1,\n    2\n  ],\n"
+				 "  \"b\": {}\n}");
+
 	/* Unbalanced output and overflow are reported. */
 	json_init_buf(&j, buf, sizeof(buf));
 	json_object_begin(&j);
