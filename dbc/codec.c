@@ -160,31 +160,34 @@ uint64_t dbc_signal_raw(const struct dbc_signal *sig, const uint8_t *data,
 	return extract_direct(sig, data);
 }
 
-double dbc_signal_phys(const struct dbc_signal *sig, uint64_t raw)
+/* Integer scaling needs no special case: (double)raw * 1.0 + 0.0 is exact.
+ * Floats skip the identity scaling so that -0.0 and NaN payloads come out
+ * untouched. */
+static inline double phys_of(const struct dbc_signal *sig, uint64_t raw)
 {
 	double v;
 
-	switch (sig->value_type) {
-	case DBC_VALUE_FLOAT32: {
+	if (__builtin_expect(sig->value_type == DBC_VALUE_INTEGER, 1)) {
+		v = sig->is_signed ? (double)(int64_t)raw : (double)raw;
+		return v * sig->factor + sig->offset;
+	}
+	if (sig->value_type == DBC_VALUE_FLOAT32) {
 		uint32_t bits = (uint32_t)raw;
 		float f;
 
 		memcpy(&f, &bits, sizeof(f));
 		v = f;
-		break;
-	}
-	case DBC_VALUE_FLOAT64:
+	} else {
 		memcpy(&v, &raw, sizeof(v));
-		break;
-	default:
-		v = sig->is_signed ? (double)(int64_t)raw : (double)raw;
-		break;
 	}
-	/* Skip the arithmetic for the identity scaling so that values such as
-	 * -0.0 and NaN payloads come out untouched. */
 	if (sig->factor == 1.0 && sig->offset == 0.0)
 		return v;
 	return v * sig->factor + sig->offset;
+}
+
+double dbc_signal_phys(const struct dbc_signal *sig, uint64_t raw)
+{
+	return phys_of(sig, raw);
 }
 
 /* Walk the mux chain up to a signal that is always present. */
@@ -259,6 +262,53 @@ out:
 	return active;
 }
 
+/*
+ * Classic frames without multiplexing, the bulk of any bus: the whole
+ * payload is one 64-bit word, read once in each byte order, and every
+ * signal is a shift and a mask of one of the two.
+ */
+static size_t decode_classic(const struct dbc_message *msg,
+			     const uint8_t *data, size_t len,
+			     struct dbc_decoded *out, size_t cap, unsigned *fl)
+{
+	uint64_t le = 0, be;
+	size_t n = 0;
+
+	if (len == 8) {
+		le = load_le64(data);
+	} else {
+		for (size_t i = 0; i < len; i++)
+			le |= (uint64_t)data[i] << (8 * i);
+	}
+	be = __builtin_bswap64(le);
+	for (size_t i = 0; i < msg->n_signals; i++) {
+		const struct dbc_signal *sig = &msg->signals[i];
+		unsigned lb = sig->lsb_bit;
+		uint64_t raw;
+
+		if (sig->last_byte >= len) {
+			*fl |= DBC_DECODE_SHORT;
+			continue;
+		}
+		if (n == cap) {
+			*fl |= DBC_DECODE_TRUNCATED;
+			break;
+		}
+		/* In the big-endian word the LSB of byte k bit b sits at
+		 * 56 - 8k + b. */
+		if (sig->byte_order == DBC_LITTLE_ENDIAN)
+			raw = le >> lb;
+		else
+			raw = be >> (56 - (lb & ~7u) + (lb & 7));
+		raw = finish_raw(sig, raw & width_mask(sig->length));
+		out[n].sig = sig;
+		out[n].raw = raw;
+		out[n].phys = phys_of(sig, raw);
+		n++;
+	}
+	return n;
+}
+
 size_t dbc_decode(const struct dbc_message *msg, const uint8_t *data,
 		  size_t len, struct dbc_decoded *out, size_t cap,
 		  unsigned *flags)
@@ -267,13 +317,23 @@ size_t dbc_decode(const struct dbc_message *msg, const uint8_t *data,
 	const uint8_t *p = buf.b + PAD;
 	unsigned fl = 0;
 	size_t n = 0;
+	uint64_t zero = 0;
 
 	if (len > DBC_MAX_PAYLOAD)
 		len = DBC_MAX_PAYLOAD;
-	memset(&buf, 0, sizeof(buf));
-	memcpy(buf.b + PAD, data, len);
 	if (len < msg->size)
 		fl |= DBC_DECODE_SHORT;
+	if (!msg->has_mux && len <= 8) {
+		n = decode_classic(msg, data, len, out, cap, &fl);
+		if (flags)
+			*flags = fl;
+		return n;
+	}
+	/* Windows reach at most 8 bytes before byte 0 (Motorola) and 8 past
+	 * the last byte (Intel): zero just those. */
+	memcpy(buf.b, &zero, 8);
+	memcpy(buf.b + PAD, data, len);
+	memcpy(buf.b + PAD + len, &zero, 8);
 
 	if (!msg->has_mux) {
 		for (size_t i = 0; i < msg->n_signals; i++) {
@@ -291,7 +351,7 @@ size_t dbc_decode(const struct dbc_message *msg, const uint8_t *data,
 			raw = extract_padded(sig, p);
 			out[n].sig = sig;
 			out[n].raw = raw;
-			out[n].phys = dbc_signal_phys(sig, raw);
+			out[n].phys = phys_of(sig, raw);
 			n++;
 		}
 	} else {
@@ -325,7 +385,7 @@ size_t dbc_decode(const struct dbc_message *msg, const uint8_t *data,
 			raw = extract_padded(sig, p);
 			out[n].sig = sig;
 			out[n].raw = raw;
-			out[n].phys = dbc_signal_phys(sig, raw);
+			out[n].phys = phys_of(sig, raw);
 			n++;
 		}
 		for (size_t i = 0; i < msg->n_signals && i < MUX_CACHE; i++) {
