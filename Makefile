@@ -85,6 +85,11 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# Developer tools (tests/tools/*.c), e.g. the DBC corpus checker.
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libdbc.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
 # Unit tests: table-driven cmocka suites; tests read fixtures relative to the
 # source tree.
 unit: deps
