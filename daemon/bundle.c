@@ -1500,7 +1500,7 @@ out:
 	free(chain);
 }
 
-static bool safe_relpath(const char *p)
+bool bundle_safe_relpath(const char *p)
 {
 	if (!*p || p[0] == '/')
 		return false;
@@ -1534,7 +1534,7 @@ static void verify_config_files(struct vctx *v, const struct bundle_json *m)
 	for (size_t i = 0; i < cf->n; i++) {
 		const char *p = bundle_json_str(&cf->items[i], "path");
 		const char *h = bundle_json_str(&cf->items[i], "sha256");
-		if (!p || !h || !safe_relpath(p)) {
+		if (!p || !h || !bundle_safe_relpath(p)) {
 			note(v, BUNDLE_FAIL,
 			     "manifest.json: config_files[%zu] malformed", i);
 			return;
@@ -1583,7 +1583,7 @@ static void verify_files(struct vctx *v, const struct bundle_json *m,
 		const char *want = bundle_json_str(&files->items[i], "sha256");
 		uint8_t d[32];
 
-		if (!safe_relpath(rel) || !want) {
+		if (!bundle_safe_relpath(rel) || !want) {
 			note(v, BUNDLE_FAIL, "manifest.json: files entry '%s' malformed",
 			     rel);
 			continue;

@@ -215,6 +215,9 @@ struct bundle_verify_result {
 int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 		  struct bundle_verify_result *r);
 
+/* A relative path without "..", "." or empty components. */
+bool bundle_safe_relpath(const char *p);
+
 /* Parse "(SECONDS.FRACTION)" text (6 or 9 digits) into ns. 0 or -1. */
 int bundle_parse_time(const char *s, size_t len, uint64_t *t_ns);
 /* ISO 8601 UTC with microseconds: 2026-11-29T04:35:00.123456Z. */

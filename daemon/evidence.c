@@ -1,0 +1,971 @@
+/*
+ * evidence.c: the session recorder. Writes the bundle described in DESIGN.md
+ * and docs/evidence.md: frames.log segments through a large buffer, one
+ * chain line per closed block (written after the block's bytes are on disk),
+ * events, violations, the manifest (open -> closed, atomic rewrites) and an
+ * optional Ed25519 signature. Pure with respect to time: every timestamp
+ * comes from the caller. Allocates only in evidence_open/close.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon/bundle.h"
+#include "daemon/config.h"
+#include "daemon/evidence.h"
+#include "daemon/frame.h"
+#include "daemon/json.h"
+#include "daemon/report.h"
+
+/* Pending frames.log bytes: large so that the hot path is a memcpy, and
+ * write(2) runs a few times per block. */
+#define EV_BUF_SIZE (1u << 20)
+
+struct evidence {
+	char dir[512];
+	bool nanoseconds;
+	uint32_t block_frames;
+	uint64_t block_ns;      /* 0: no time limit */
+	uint64_t segment_bytes; /* 0: one segment */
+
+	int seg_fd, chain_fd, events_fd, viol_fd;
+	unsigned seg;
+	uint64_t seg_written;     /* bytes handed to write(2) for this segment */
+	uint64_t seg_block_start; /* offset of the open block in the segment */
+	uint64_t chain_size;
+	char *buf;
+	size_t buf_len;
+
+	/* the open block */
+	crypto_hash_sha256_state bst;
+	uint64_t blk_n, blk_first, blk_t0;
+	char blk_tfirst[32], blk_tlast[32];
+
+	uint64_t lines, blocks;
+	uint8_t head[32];
+	uint64_t rx, tx, events, violations, not_recorded;
+	bool recording, in_fail;
+	char error[256];
+
+	uint64_t start_ns;
+	struct bundle_json *header, *config_files;
+	bool have_key;
+	uint8_t sk[crypto_sign_SECRETKEYBYTES];
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* dir/name into out; -1 when it does not fit. */
+static int path_join(char *out, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(out, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static void sanitize_name(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = in ? in : ""; *p && o + 1 < size; p++) {
+		unsigned char c = (unsigned char)*p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			  c == '-';
+		out[o++] = ok ? (char)c : '_';
+	}
+	if (o == 0 && size > 8)
+		o = (size_t)snprintf(out, size, "unnamed");
+	out[o] = 0;
+}
+
+/* Header strings are one line each (see bundle_header_h0). */
+static void header_str(struct bundle_buf *b, const char *key, const char *v)
+{
+	char clean[1024];
+	size_t o = 0;
+
+	for (const char *p = v ? v : ""; *p && o + 1 < sizeof(clean); p++)
+		clean[o++] = (unsigned char)*p < 0x20 ? '?' : *p;
+	clean[o] = 0;
+	bundle_buf_printf(b, "%s", b->len > 1 ? "," : "");
+	bundle_buf_json_str(b, key);
+	bundle_buf_puts(b, ":");
+	bundle_buf_json_str(b, clean);
+}
+
+static void format_time(uint64_t t_ns, bool ns, char *buf, size_t size)
+{
+	if (ns)
+		snprintf(buf, size, "%" PRIu64 ".%09" PRIu64,
+			 t_ns / 1000000000u, t_ns % 1000000000u);
+	else
+		snprintf(buf, size, "%" PRIu64 ".%06" PRIu64,
+			 t_ns / 1000000000u, t_ns % 1000000000u / 1000u);
+}
+
+/* ------------------------------------------------------ write failures */
+
+static void ev_write_event(struct evidence *ev, uint64_t t_ns,
+			   const char *type, const char *fields);
+
+/*
+ * Recording stops at the first write error: the open block's bytes are cut
+ * back so that the bundle still ends on a closed, verifiable block, and
+ * everything after is only counted. The caller keeps forwarding.
+ */
+static void ev_fail(struct evidence *ev, const char *what, int err)
+{
+	if (ev->in_fail || !ev->recording)
+		return;
+	ev->in_fail = true;
+	ev->recording = false;
+	snprintf(ev->error, sizeof(ev->error), "%s: %s", what, strerror(err));
+	if (ev->seg_fd >= 0 && ftruncate(ev->seg_fd, (off_t)ev->seg_block_start) == 0)
+		ev->seg_written = ev->seg_block_start;
+	if (ev->chain_fd >= 0)
+		(void)!ftruncate(ev->chain_fd, (off_t)ev->chain_size);
+	ev->not_recorded += ev->blk_n;
+	ev->lines -= ev->blk_n;
+	ev->blk_n = 0;
+	ev->buf_len = 0;
+
+	char fields[512], esc[300];
+	uint64_t t = ev->blk_t0;
+	json_escape(ev->error, strlen(ev->error), esc, sizeof(esc));
+	snprintf(fields, sizeof(fields),
+		 "\"error\":%s,\"last_line\":%" PRIu64 ",\"last_block\":%" PRIu64,
+		 esc, ev->lines, ev->blocks);
+	ev_write_event(ev, t, "recording_stopped", fields);
+	ev->in_fail = false;
+}
+
+/* ------------------------------------------------------------- events */
+
+static void ev_write_line(struct evidence *ev, int fd, const char *what,
+			  const char *line, size_t n)
+{
+	if (fd < 0)
+		return;
+	if (write_all(fd, line, n) < 0)
+		ev_fail(ev, what, errno);
+}
+
+static void ev_write_event(struct evidence *ev, uint64_t t_ns,
+			   const char *type, const char *fields)
+{
+	char t[40], typ[128];
+	struct bundle_buf b = {0};
+	char stackline[1024];
+
+	format_time(t_ns, ev->nanoseconds, t, sizeof(t));
+	json_escape(type, strlen(type), typ, sizeof(typ));
+	int n = snprintf(stackline, sizeof(stackline), "{\"t\":%s,\"type\":%s%s%s}\n",
+			 t, typ, fields && *fields ? "," : "",
+			 fields ? fields : "");
+	if (n < 0)
+		return;
+	ev->events++;
+	if ((size_t)n < sizeof(stackline)) {
+		ev_write_line(ev, ev->events_fd, "events.jsonl", stackline,
+			      (size_t)n);
+		return;
+	}
+	/* long fields (e.g. a marker's text): rare, allowed to allocate */
+	bundle_buf_printf(&b, "{\"t\":%s,\"type\":%s,%s}\n", t, typ, fields);
+	if (!b.failed)
+		ev_write_line(ev, ev->events_fd, "events.jsonl", b.p, b.len);
+	bundle_buf_free(&b);
+}
+
+void evidence_event(struct evidence *ev, uint64_t t_ns, const char *type,
+		    const char *fields_json)
+{
+	if (!ev)
+		return;
+	ev_write_event(ev, t_ns, type, fields_json);
+}
+
+void evidence_violation(struct evidence *ev, const char *json)
+{
+	size_t n;
+
+	if (!ev || !json)
+		return;
+	n = strlen(json);
+	while (n && json[n - 1] == '\n')
+		n--;
+	ev->violations++;
+	if (ev->viol_fd < 0)
+		return;
+	if (write_all(ev->viol_fd, json, n) < 0 ||
+	    write_all(ev->viol_fd, "\n", 1) < 0)
+		ev_fail(ev, "violations.jsonl", errno);
+}
+
+/* ------------------------------------------------------------- blocks */
+
+static int ev_flush(struct evidence *ev)
+{
+	if (!ev->buf_len)
+		return 0;
+	if (write_all(ev->seg_fd, ev->buf, ev->buf_len) < 0) {
+		char name[64];
+		bundle_segment_name(ev->seg, name, sizeof(name));
+		ev_fail(ev, name, errno);
+		return -1;
+	}
+	ev->seg_written += ev->buf_len;
+	ev->buf_len = 0;
+	return 0;
+}
+
+/* The block's bytes reach the disk before the chain line that covers them,
+ * so a chain line never names data that a power loss could take away. */
+static void ev_block_close(struct evidence *ev)
+{
+	struct bundle_block b = {0};
+	char line[BUNDLE_CHAIN_LINE_MAX], name[64];
+	size_t n;
+
+	if (!ev->recording || !ev->blk_n)
+		return;
+	if (ev_flush(ev) < 0)
+		return;
+	bundle_segment_name(ev->seg, name, sizeof(name));
+	if (fdatasync(ev->seg_fd) < 0) {
+		ev_fail(ev, name, errno);
+		return;
+	}
+	b.seq = ev->blocks + 1;
+	b.segment = ev->seg;
+	b.first = ev->blk_first;
+	b.last = ev->lines;
+	memcpy(b.t_first, ev->blk_tfirst, sizeof(b.t_first));
+	memcpy(b.t_last, ev->blk_tlast, sizeof(b.t_last));
+	b.offset = ev->seg_block_start;
+	b.length = ev->seg_written - ev->seg_block_start;
+	crypto_hash_sha256_final(&ev->bst, b.digest);
+	n = bundle_chain_link(ev->head, &b, line, sizeof(line));
+	if (!n || write_all(ev->chain_fd, line, n) < 0 ||
+	    fdatasync(ev->chain_fd) < 0) {
+		ev_fail(ev, "frames.chain", n ? errno : EOVERFLOW);
+		return;
+	}
+	ev->chain_size += n;
+	memcpy(ev->head, b.h, 32);
+	ev->blocks++;
+	ev->seg_block_start = ev->seg_written;
+	ev->blk_n = 0;
+	crypto_hash_sha256_init(&ev->bst);
+}
+
+static int ev_open_segment(struct evidence *ev, unsigned seg)
+{
+	char name[64], path[600];
+
+	bundle_segment_name(seg, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", ev->dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ev_fail(ev, name, errno);
+		return -1;
+	}
+	if (ev->seg_fd >= 0)
+		close(ev->seg_fd);
+	ev->seg_fd = fd;
+	ev->seg = seg;
+	ev->seg_written = 0;
+	ev->seg_block_start = 0;
+	return 0;
+}
+
+uint64_t evidence_frame(struct evidence *ev, const struct frame *f,
+			const char *ifname)
+{
+	char line[FRAME_LINE_MAX];
+	size_t n;
+
+	if (!ev)
+		return 0;
+	if (!ev->recording) {
+		ev->not_recorded++;
+		return 0;
+	}
+	n = frame_format(f, ifname, ev->nanoseconds, line, sizeof(line));
+	if (n < 4 || n >= sizeof(line) || line[0] != '(') {
+		ev->not_recorded++;
+		return 0;
+	}
+	if (ev->blk_n && ev->block_ns && f->t_ns >= ev->blk_t0 &&
+	    f->t_ns - ev->blk_t0 >= ev->block_ns)
+		ev_block_close(ev);
+	if (ev->segment_bytes &&
+	    ev->seg_written + ev->buf_len + n > ev->segment_bytes &&
+	    ev->seg_written + ev->buf_len > 0) {
+		ev_block_close(ev);
+		if (ev->recording)
+			ev_open_segment(ev, ev->seg + 1);
+	}
+	if (ev->buf_len + n > EV_BUF_SIZE)
+		ev_flush(ev);
+	if (!ev->recording) {
+		ev->not_recorded++;
+		return 0;
+	}
+	char *close = memchr(line, ')', n);
+	size_t tl = close ? (size_t)(close - line - 1) : 0;
+	if (tl >= sizeof(ev->blk_tlast))
+		tl = sizeof(ev->blk_tlast) - 1;
+	memcpy(ev->blk_tlast, line + 1, tl);
+	ev->blk_tlast[tl] = 0;
+	if (ev->blk_n == 0) {
+		ev->blk_first = ev->lines + 1;
+		ev->blk_t0 = f->t_ns;
+		memcpy(ev->blk_tfirst, ev->blk_tlast, sizeof(ev->blk_tfirst));
+	}
+	memcpy(ev->buf + ev->buf_len, line, n);
+	ev->buf_len += n;
+	crypto_hash_sha256_update(&ev->bst, (const unsigned char *)line, n);
+	ev->blk_n++;
+	uint64_t ln = ++ev->lines;
+	if (f->dir == FRAME_DIR_TX)
+		ev->tx++;
+	else
+		ev->rx++;
+	if (ev->blk_n >= ev->block_frames)
+		ev_block_close(ev);
+	return ev->recording ? ln : 0;
+}
+
+void evidence_tick(struct evidence *ev, uint64_t now_ns)
+{
+	if (ev && ev->recording && ev->blk_n && ev->block_ns &&
+	    now_ns >= ev->blk_t0 && now_ns - ev->blk_t0 >= ev->block_ns)
+		ev_block_close(ev);
+}
+
+void evidence_get_status(const struct evidence *ev, struct evidence_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!ev)
+		return;
+	st->recording = ev->recording;
+	snprintf(st->dir, sizeof(st->dir), "%s", ev->dir);
+	st->frames = ev->lines;
+	st->blocks = ev->blocks;
+	snprintf(st->error, sizeof(st->error), "%s", ev->error);
+}
+
+/* ------------------------------------------------------------ recovery */
+
+/*
+ * A bundle whose manifest still says "open" and whose frames.chain nobody
+ * holds a lock on was left by a crash or power loss. Its bytes stay as they
+ * are; the manifest becomes "interrupted" and records where the chain ends,
+ * so that `cangate verify` says exactly what is covered.
+ */
+static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
+		       size_t msglen)
+{
+	char path[4096], err[256], iso[64], fields[512], interrupted[512];
+	struct bundle_json *m = NULL;
+	struct bundle_verify_result r;
+	struct bundle_manifest bm = {0};
+	uint8_t head[32];
+	size_t len;
+	int fd, rc = -1;
+	char *text;
+
+	if (path_join(path, sizeof(path), bdir, "manifest.json") < 0)
+		return 0;
+	text = bundle_read_file(path, 64u << 20, &len, err, sizeof(err));
+	if (!text)
+		return 0;
+	m = bundle_json_parse(text, len, err, sizeof(err));
+	free(text);
+	if (!m || !bundle_json_str(m, "status") ||
+	    strcmp(bundle_json_str(m, "status"), "open")) {
+		bundle_json_free(m);
+		return 0;
+	}
+	if (path_join(path, sizeof(path), bdir, "frames.chain") < 0) {
+		bundle_json_free(m);
+		return 0;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd); /* a live session */
+		bundle_json_free(m);
+		return 0;
+	}
+	bundle_verify(bdir, NULL, &r);
+	if (bundle_unhex(r.head, head, 32) < 0)
+		memset(head, 0, sizeof(head));
+	bundle_format_iso(now_ns, iso, sizeof(iso));
+	snprintf(interrupted, sizeof(interrupted),
+		 "\"verified_blocks\": %" PRIu64 ", \"verified_lines\": %" PRIu64
+		 ", \"tail_bytes\": %" PRIu64 ", \"tail_lines\": %" PRIu64
+		 ", \"detected\": \"%s\"",
+		 r.blocks, r.lines, r.tail_bytes, r.tail_lines, iso);
+	snprintf(fields, sizeof(fields),
+		 "\"verified_blocks\":%" PRIu64 ",\"verified_lines\":%" PRIu64
+		 ",\"tail_bytes\":%" PRIu64 ",\"tail_lines\":%" PRIu64,
+		 r.blocks, r.lines, r.tail_bytes, r.tail_lines);
+	int efd = path_join(path, sizeof(path), bdir, "events.jsonl") < 0 ? -1 :
+		  open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (efd >= 0) {
+		char line[700], t[40];
+		format_time(now_ns, false, t, sizeof(t));
+		int n = snprintf(line, sizeof(line),
+				 "{\"t\":%s,\"type\":\"interrupted\",%s}\n", t,
+				 fields);
+		if (n > 0 && (size_t)n < sizeof(line))
+			(void)!write_all(efd, line, (size_t)n);
+		fsync(efd);
+		close(efd);
+	}
+	char counts[64];
+	snprintf(counts, sizeof(counts), "\"frames\": %" PRIu64, r.lines);
+	bm.header = bundle_json_get(m, "header");
+	bm.config_files = bundle_json_get(m, "config_files");
+	bm.status = "interrupted";
+	bm.blocks = r.blocks;
+	bm.lines = r.lines;
+	bm.head = head;
+	bm.counts_json = counts;
+	bm.interrupted_json = interrupted;
+	bm.hash_files = true;
+	if (bundle_manifest_write(bdir, &bm, err, sizeof(err)) < 0) {
+		snprintf(msg, msglen, "%s", err);
+		goto out;
+	}
+	snprintf(msg, msglen,
+		 "verified to block %" PRIu64 ", line %" PRIu64 "; %" PRIu64
+		 " bytes after it",
+		 r.blocks, r.lines, r.tail_bytes);
+	rc = 1;
+out:
+	if (fd >= 0)
+		close(fd);
+	bundle_json_free(m);
+	return rc;
+}
+
+struct recovered {
+	char name[256];
+	char msg[256];
+	int rc;
+};
+
+static size_t recover_all(const char *dir, uint64_t now_ns,
+			  struct recovered *out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < cap) {
+		char sub[4096];
+		struct stat sb;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", dir,
+				     e->d_name) >= sizeof(sub) ||
+		    stat(sub, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		int rc = recover_one(sub, now_ns, out[n].msg,
+				     sizeof(out[n].msg));
+		if (rc == 0)
+			continue;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name);
+		out[n++].rc = rc;
+	}
+	closedir(d);
+	return n;
+}
+
+/* --------------------------------------------------------- config copy */
+
+static int copy_file(const char *src, const char *dst, uint8_t digest[32],
+		     char *errmsg, size_t errlen)
+{
+	size_t len;
+	char *data = bundle_read_file(src, 256u << 20, &len, errmsg, errlen);
+	int fd;
+
+	if (!data)
+		return -1;
+	char parent[4096];
+	snprintf(parent, sizeof(parent), "%s", dst);
+	char *slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = 0;
+		mkdir_p(parent, 0750);
+	}
+	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		snprintf(errmsg, errlen, "%s: %s", dst, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(data);
+		return -1;
+	}
+	close(fd);
+	crypto_hash_sha256(digest, (unsigned char *)data, len);
+	free(data);
+	return 0;
+}
+
+/* Where a file named by the config goes inside the bundle: its path relative
+ * to the config's directory when it lies below it (so that the copied config
+ * loads with its DBCs and includes as they were), else config/BASENAME. */
+static void bundle_rel(const char *cfgdir, const char *path, char *out,
+		       size_t size)
+{
+	const char *rel = NULL;
+	size_t dl = cfgdir ? strlen(cfgdir) : 0;
+
+	if (cfgdir && !strncmp(path, cfgdir, dl) && path[dl] == '/')
+		rel = path + dl + 1;
+	else if (!cfgdir && path[0] != '/')
+		rel = path;
+	while (rel && !strncmp(rel, "./", 2))
+		rel = rel + 2;
+	if (!rel || !bundle_safe_relpath(rel)) {
+		const char *base = strrchr(path, '/');
+		rel = base ? base + 1 : path;
+	}
+	snprintf(out, size, "config/%s", rel);
+}
+
+struct copylist {
+	char src[64][1024];
+	char rel[64][1100];
+	size_t n;
+};
+
+static void copylist_add(struct copylist *l, const char *cfgdir,
+			 const char *src)
+{
+	char rel[1100];
+
+	if (!src || l->n == 64)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->src[i], src))
+			return;
+	bundle_rel(cfgdir, src, rel, sizeof(rel));
+	for (int k = 2; k < 100; k++) {
+		bool clash = false;
+		for (size_t i = 0; i < l->n; i++)
+			clash |= !strcmp(l->rel[i], rel);
+		if (!clash)
+			break;
+		char base[1100];
+		const char *b = strrchr(src, '/');
+		snprintf(base, sizeof(base), "%s", b ? b + 1 : src);
+		if (snprintf(rel, sizeof(rel), "config/%d-%.900s", k, base) < 0)
+			return;
+	}
+	snprintf(l->src[l->n], sizeof(l->src[0]), "%s", src);
+	snprintf(l->rel[l->n], sizeof(l->rel[0]), "%s", rel);
+	l->n++;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static void ev_free(struct evidence *ev)
+{
+	if (!ev)
+		return;
+	if (ev->seg_fd >= 0)
+		close(ev->seg_fd);
+	if (ev->chain_fd >= 0)
+		close(ev->chain_fd);
+	if (ev->events_fd >= 0)
+		close(ev->events_fd);
+	if (ev->viol_fd >= 0)
+		close(ev->viol_fd);
+	bundle_json_free(ev->header);
+	bundle_json_free(ev->config_files);
+	free(ev->buf);
+	sodium_memzero(ev->sk, sizeof(ev->sk));
+	free(ev);
+}
+
+static int ev_open_file(struct evidence *ev, const char *name, int flags,
+			char *errmsg, size_t errlen)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/%s", ev->dir, name);
+	int fd = open(path, flags | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
+		       uint64_t end_ns, bool hash_files, char *errmsg,
+		       size_t errlen)
+{
+	struct bundle_manifest m = {0};
+	char counts[512];
+
+	snprintf(counts, sizeof(counts),
+		 "\"frames\": %" PRIu64 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
+		 ", \"blocks\": %" PRIu64 ", \"events\": %" PRIu64
+		 ", \"violations\": %" PRIu64 ", \"not_recorded\": %" PRIu64,
+		 ev->lines, ev->rx, ev->tx, ev->blocks, ev->events,
+		 ev->violations, ev->not_recorded);
+	m.header = ev->header;
+	m.config_files = ev->config_files;
+	m.status = status;
+	m.has_end = has_end;
+	m.end_ns = end_ns;
+	m.blocks = ev->blocks;
+	m.lines = ev->lines;
+	m.head = ev->head;
+	m.counts_json = counts;
+	m.recording_stopped = !ev->recording;
+	m.recording_error = ev->error[0] ? ev->error : NULL;
+	m.hash_files = hash_files;
+	return bundle_manifest_write(ev->dir, &m, errmsg, errlen);
+}
+
+struct evidence *evidence_open(const struct config *cfg,
+			       const struct evidence_meta *meta,
+			       uint64_t now_ns, char *errmsg, size_t errlen)
+{
+	const struct config_evidence *ec = &cfg->evidence;
+	struct evidence *ev;
+	struct recovered rec[16];
+	size_t n_rec;
+	struct copylist *cl = NULL;
+	struct bundle_buf hb = {0}, cb = {0};
+	crypto_hash_sha256_state cst;
+	char gw[64], proc[64], stamp[32], name[256], err[256];
+	char hex[BUNDLE_SHA256_HEX], cfgdir[4096], *cfgdir_p = NULL;
+	char configrel[1100] = "";
+	const char *vin, *procedure, *operator_name;
+
+	if (sodium_init() < 0) {
+		snprintf(errmsg, errlen, "libsodium failed to initialise");
+		return NULL;
+	}
+	if (!ec->dir || !*ec->dir) {
+		snprintf(errmsg, errlen, "[evidence] dir is not set");
+		return NULL;
+	}
+	if (mkdir_p(ec->dir, 0750) < 0) {
+		snprintf(errmsg, errlen, "%s: %s", ec->dir, strerror(errno));
+		return NULL;
+	}
+	ev = calloc(1, sizeof(*ev));
+	if (!ev) {
+		snprintf(errmsg, errlen, "out of memory");
+		return NULL;
+	}
+	ev->seg_fd = ev->chain_fd = ev->events_fd = ev->viol_fd = -1;
+	ev->buf = malloc(EV_BUF_SIZE);
+	cl = calloc(1, sizeof(*cl));
+	if (!ev->buf || !cl) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto err;
+	}
+	ev->nanoseconds = ec->nanoseconds;
+	ev->block_frames = ec->block_frames ? ec->block_frames : 4096;
+	ev->block_ns = (uint64_t)ec->block_ms * 1000000u;
+	ev->segment_bytes = ec->segment_bytes;
+	ev->start_ns = now_ns;
+	crypto_hash_sha256_init(&ev->bst);
+
+	if (ec->sign_key) {
+		if (bundle_key_read(ec->sign_key, ev->sk, sizeof(ev->sk), err,
+				    sizeof(err)) < 0) {
+			snprintf(errmsg, errlen, "sign_key: %s", err);
+			goto err;
+		}
+		ev->have_key = true;
+	}
+
+	n_rec = recover_all(ec->dir, now_ns, rec, sizeof(rec) / sizeof(*rec));
+
+	vin = meta && meta->vin ? meta->vin : ec->vin;
+	procedure = meta && meta->procedure ? meta->procedure : ec->procedure;
+	operator_name = meta && meta->operator_name ? meta->operator_name :
+						      ec->operator_name;
+	time_t secs = (time_t)(now_ns / 1000000000u);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	sanitize_name(cfg->name ? cfg->name : "cangate", gw, sizeof(gw));
+	sanitize_name(procedure ? procedure : "session", proc, sizeof(proc));
+	for (int k = 1; k < 100; k++) {
+		if (k == 1)
+			snprintf(name, sizeof(name), "%s_%s_%s", stamp, gw, proc);
+		else
+			snprintf(name, sizeof(name), "%s_%s_%s-%d", stamp, gw,
+				 proc, k);
+		if ((size_t)snprintf(ev->dir, sizeof(ev->dir), "%s/%s",
+				     ec->dir, name) >= sizeof(ev->dir)) {
+			snprintf(errmsg, errlen, "%s: path too long", ec->dir);
+			goto err;
+		}
+		if (mkdir(ev->dir, 0750) == 0)
+			break;
+		if (errno != EEXIST || k == 99) {
+			snprintf(errmsg, errlen, "%s: %s", ev->dir,
+				 strerror(errno));
+			ev->dir[0] = 0;
+			goto err;
+		}
+	}
+
+	/* config/: the files exactly as used */
+	if (cfg->path) {
+		const char *slash = strrchr(cfg->path, '/');
+		if (slash) {
+			snprintf(cfgdir, sizeof(cfgdir), "%.*s",
+				 (int)(slash - cfg->path), cfg->path);
+			if (!cfgdir[0])
+				snprintf(cfgdir, sizeof(cfgdir), "/");
+			cfgdir_p = cfgdir;
+		}
+		copylist_add(cl, cfgdir_p, cfg->path);
+		snprintf(configrel, sizeof(configrel), "%s", cl->rel[0]);
+	}
+	for (size_t i = 0; i < cfg->n_includes; i++)
+		copylist_add(cl, cfgdir_p, cfg->includes[i]);
+	for (size_t b = 0; b < cfg->n_buses; b++)
+		for (size_t i = 0; i < cfg->buses[b].n_dbc_paths; i++)
+			copylist_add(cl, cfgdir_p, cfg->buses[b].dbc_paths[i]);
+	crypto_hash_sha256_init(&cst);
+	bundle_buf_puts(&cb, "[");
+	for (size_t i = 0; i < cl->n; i++) {
+		char dst[1700];
+		uint8_t d[32];
+		snprintf(dst, sizeof(dst), "%s/%s", ev->dir, cl->rel[i]);
+		if (copy_file(cl->src[i], dst, d, errmsg, errlen) < 0)
+			goto err;
+		bundle_hex(d, 32, hex);
+		crypto_hash_sha256_update(&cst, (unsigned char *)hex, 64);
+		crypto_hash_sha256_update(&cst, (const unsigned char *)"  ", 2);
+		crypto_hash_sha256_update(&cst, (unsigned char *)cl->rel[i],
+					  strlen(cl->rel[i]));
+		crypto_hash_sha256_update(&cst, (const unsigned char *)"\n", 1);
+		bundle_buf_puts(&cb, i ? ",{\"path\":" : "{\"path\":");
+		bundle_buf_json_str(&cb, cl->rel[i]);
+		bundle_buf_puts(&cb, ",\"source\":");
+		bundle_buf_json_str(&cb, cl->src[i]);
+		bundle_buf_printf(&cb, ",\"sha256\":\"%s\"}", hex);
+	}
+	bundle_buf_puts(&cb, "]");
+	uint8_t cfghash[32];
+	crypto_hash_sha256_final(&cst, cfghash);
+
+	/* the immutable header, bound into H_0 */
+	uint8_t sid[16];
+	char sidhex[33], iso[64], host[256] = "", sw[64];
+	struct timex tx = {0};
+	int clk = adjtimex(&tx);
+	bool synced = clk >= 0 && clk != TIME_ERROR && !(tx.status & STA_UNSYNC);
+	randombytes_buf(sid, sizeof(sid));
+	bundle_hex(sid, sizeof(sid), sidhex);
+	bundle_format_iso(now_ns, iso, sizeof(iso));
+	gethostname(host, sizeof(host) - 1);
+	snprintf(sw, sizeof(sw), "cangate %s", CANGATE_VERSION);
+	bundle_hex(cfghash, 32, hex);
+	bundle_buf_puts(&hb, "{");
+	header_str(&hb, "session_id", sidhex);
+	bundle_buf_printf(&hb, ",\"start_ns\":%" PRIu64, now_ns);
+	header_str(&hb, "start", iso);
+	header_str(&hb, "gateway", cfg->name ? cfg->name : "cangate");
+	header_str(&hb, "vin", vin);
+	header_str(&hb, "procedure", procedure);
+	header_str(&hb, "operator", operator_name);
+	header_str(&hb, "hostname", host);
+	header_str(&hb, "software", sw);
+	header_str(&hb, "timestamps", ev->nanoseconds ? "ns" : "us");
+	bundle_buf_printf(&hb,
+			  ",\"block_frames\":%" PRIu32 ",\"block_ms\":%" PRIu32
+			  ",\"segment_bytes\":%" PRIu64,
+			  ev->block_frames, ec->block_ms, ev->segment_bytes);
+	header_str(&hb, "config", configrel);
+	header_str(&hb, "config_sha256", hex);
+	bundle_buf_printf(&hb,
+			  ",\"clock_synchronised\":%s,\"clock_maxerror_us\":%ld"
+			  ",\"clock_esterror_us\":%ld,\"clock_state\":%d}",
+			  synced ? "true" : "false", (long)tx.maxerror,
+			  (long)tx.esterror, clk);
+	if (hb.failed || cb.failed) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto err;
+	}
+	ev->header = bundle_json_parse(hb.p, hb.len, err, sizeof(err));
+	ev->config_files = bundle_json_parse(cb.p, cb.len, err, sizeof(err));
+	if (!ev->header || !ev->config_files ||
+	    bundle_header_h0(ev->header, ev->head, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "manifest header: %s", err);
+		goto err;
+	}
+
+	ev->chain_fd = ev_open_file(ev, "frames.chain", O_WRONLY | O_APPEND,
+				    errmsg, errlen);
+	if (ev->chain_fd < 0)
+		goto err;
+	flock(ev->chain_fd, LOCK_EX | LOCK_NB); /* tells recovery we live */
+	ev->events_fd = ev_open_file(ev, "events.jsonl", O_WRONLY | O_APPEND,
+				     errmsg, errlen);
+	ev->viol_fd = ev_open_file(ev, "violations.jsonl", O_WRONLY | O_APPEND,
+				   errmsg, errlen);
+	ev->seg_fd = ev_open_file(ev, "frames.log", O_WRONLY, errmsg, errlen);
+	if (ev->events_fd < 0 || ev->viol_fd < 0 || ev->seg_fd < 0)
+		goto err;
+	if (ev_manifest(ev, "open", false, 0, false, errmsg, errlen) < 0)
+		goto err;
+	ev->recording = true;
+
+	char fields[1024], esc[600];
+	json_escape(name, strlen(name), esc, sizeof(esc));
+	snprintf(fields, sizeof(fields), "\"session\":\"%s\",\"bundle\":%s",
+		 sidhex, esc);
+	ev_write_event(ev, now_ns, "session_start", fields);
+	for (size_t i = 0; i < n_rec; i++) {
+		char e1[300], e2[300];
+		json_escape(rec[i].name, strlen(rec[i].name), e1, sizeof(e1));
+		json_escape(rec[i].msg, strlen(rec[i].msg), e2, sizeof(e2));
+		snprintf(fields, sizeof(fields), "\"bundle\":%s,\"%s\":%s", e1,
+			 rec[i].rc > 0 ? "result" : "error", e2);
+		ev_write_event(ev, now_ns, "recovered_interrupted", fields);
+	}
+	bundle_buf_free(&hb);
+	bundle_buf_free(&cb);
+	free(cl);
+	return ev;
+err:
+	bundle_buf_free(&hb);
+	bundle_buf_free(&cb);
+	free(cl);
+	ev_free(ev);
+	return NULL;
+}
+
+/* --------------------------------------------------------------- close */
+
+int evidence_close(struct evidence *ev, uint64_t now_ns,
+		   const char *verdicts_json, char *errmsg, size_t errlen)
+{
+	char fields[256], err[512], path[700];
+	int rc = 0;
+
+	if (!ev) {
+		snprintf(errmsg, errlen, "no session");
+		return -1;
+	}
+	ev_block_close(ev);
+	snprintf(fields, sizeof(fields),
+		 "\"frames\":%" PRIu64 ",\"blocks\":%" PRIu64
+		 ",\"not_recorded\":%" PRIu64,
+		 ev->lines, ev->blocks + (ev->blk_n ? 1 : 0), ev->not_recorded);
+	ev_write_event(ev, now_ns, "session_stop", fields);
+	if (ev->events_fd >= 0 && fsync(ev->events_fd) < 0)
+		ev_fail(ev, "events.jsonl", errno);
+	if (ev->viol_fd >= 0 && fsync(ev->viol_fd) < 0)
+		ev_fail(ev, "violations.jsonl", errno);
+
+	const char *vj = verdicts_json ? verdicts_json : "{\"rules\":[]}";
+	size_t vl = strlen(vj);
+	struct bundle_buf vb = {0};
+	bundle_buf_add(&vb, vj, vl);
+	if (!vl || vj[vl - 1] != '\n')
+		bundle_buf_puts(&vb, "\n");
+	if (vb.failed || bundle_write_atomic(ev->dir, "verdicts.json", vb.p,
+					     vb.len, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "%s", vb.failed ? "out of memory" : err);
+		bundle_buf_free(&vb);
+		rc = -1;
+		goto out; /* the manifest stays open: recovery marks it interrupted */
+	}
+	bundle_buf_free(&vb);
+
+	if (ev_manifest(ev, "closed", true, now_ns, true, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "manifest.json: %s", err);
+		rc = -1;
+		goto out;
+	}
+	/* The report reads the closed bundle; then the manifest is written
+	 * again so that it covers report.html too. */
+	snprintf(path, sizeof(path), "%s/report.html", ev->dir);
+	if (report_write(ev->dir, path, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "report.html: %s", err);
+		rc = -1;
+	} else if (ev_manifest(ev, "closed", true, now_ns, true, err,
+			       sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "manifest.json: %s", err);
+		rc = -1;
+		goto out;
+	}
+	if (ev->have_key &&
+	    bundle_sign_manifest(ev->dir, ev->sk, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "manifest.sig: %s", err);
+		rc = -1;
+	}
+out:
+	ev_free(ev);
+	return rc;
+}

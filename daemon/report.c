@@ -1,0 +1,975 @@
+/*
+ * report.c: the HTML report of an evidence bundle. One self-contained file:
+ * inline CSS, inline SVG plots, no scripts, no external resources. Its bytes
+ * are a function of the bundle's content only (no generation time, no host
+ * name of the viewer), so evidence_close() can hash it and `cangate report`
+ * regenerates the identical file from an untouched bundle.
+ *
+ * Signals are plotted by decoding the bundle's own frames.log with the DBCs
+ * in its config/ directory (the copy of the config loaded with config_load).
+ * A violated rule's signals are the names in its violations' "signal" field
+ * and the Message.Signal or alias names its config section mentions; its
+ * numeric min/max/set/clear are drawn as limits.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/bundle.h"
+#include "daemon/config.h"
+#include "daemon/frame.h"
+#include "daemon/report.h"
+#include "dbc/dbc.h"
+
+#define REPORT_MAX_SERIES 8    /* signals per plot */
+#define REPORT_MAX_PLOTS 32
+#define REPORT_MAX_ROWS 500    /* violation/event table rows shown */
+#define REPORT_MAX_POINTS 4000000 /* samples kept per signal */
+#define PLOT_W 960
+#define PLOT_H 260
+#define PX0 70.0
+#define PX1 940.0
+#define PY0 20.0
+#define PY1 220.0
+
+struct series {
+	char name[160];     /* as the rule names it */
+	char msg[128], sig[128];
+	const struct dbc_message *m[16]; /* per bus */
+	const struct dbc_signal *s[16];
+	double *t, *v;
+	size_t n, cap;
+	char unit[32];
+};
+
+struct plot {
+	char rule[128];
+	struct series ser[REPORT_MAX_SERIES];
+	size_t n_ser;
+	double limits[4];
+	char limit_names[4][8];
+	size_t n_limits;
+	double spans[64][2]; /* violation intervals, seconds from start */
+	size_t n_spans;
+};
+
+struct report {
+	const char *dir;
+	struct bundle_json *manifest, *verdicts;
+	struct bundle_json **viol;
+	size_t n_viol;
+	struct bundle_json **events;
+	size_t n_events;
+	uint64_t start_ns;
+	struct bundle_buf notes; /* verification findings, HTML */
+	struct bundle_verify_result vr;
+	int vrc;
+	struct config *cfg;
+	char cfg_error[512];
+	struct plot *plots;
+	size_t n_plots;
+};
+
+/* ------------------------------------------------------------- loading */
+
+static struct bundle_json *load_json(const char *dir, const char *name)
+{
+	char path[4096], err[256];
+	size_t len;
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	s = bundle_read_file(path, 64u << 20, &len, err, sizeof(err));
+	if (!s)
+		return NULL;
+	struct bundle_json *j = bundle_json_parse(s, len, err, sizeof(err));
+	free(s);
+	return j;
+}
+
+static size_t load_jsonl(const char *dir, const char *name,
+			 struct bundle_json ***out)
+{
+	char path[4096], err[256];
+	size_t len, n = 0, cap = 0;
+	struct bundle_json **v = NULL;
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	s = bundle_read_file(path, 256u << 20, &len, err, sizeof(err));
+	if (!s) {
+		*out = NULL;
+		return 0;
+	}
+	for (char *p = s; p < s + len;) {
+		char *nl = memchr(p, '\n', (size_t)(s + len - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(s + len - p);
+		struct bundle_json *j = l ? bundle_json_parse(p, l, err,
+							      sizeof(err)) :
+					    NULL;
+		p += l + 1;
+		if (!j)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct bundle_json **nv = realloc(v, cap * sizeof(*nv));
+			if (!nv) {
+				bundle_json_free(j);
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = j;
+	}
+	free(s);
+	*out = v;
+	return n;
+}
+
+static void verify_note(void *ctx, enum bundle_note kind, const char *msg)
+{
+	struct bundle_buf *b = ctx;
+
+	if (kind == BUNDLE_INFO)
+		return; /* signature notes: they change when the bundle is signed */
+	bundle_buf_printf(b, "<li class=\"%s\">%s ",
+			  kind == BUNDLE_FAIL ? "fail" : "warn",
+			  kind == BUNDLE_FAIL ? "FAIL" : "WARN");
+	bundle_buf_html(b, msg);
+	bundle_buf_puts(b, "</li>\n");
+}
+
+static const char *basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* Load config/<file> as recorded, and point each bus at the bundle's copy
+ * of its DBCs (found by the name they were recorded from). */
+static void load_config(struct report *r)
+{
+	const struct bundle_json *h = bundle_json_get(r->manifest, "header");
+	const struct bundle_json *cf = bundle_json_get(r->manifest,
+						       "config_files");
+	const char *rel = bundle_json_str(h, "config");
+	struct config_error ce = {0};
+	char path[4096];
+
+	if (!rel || !*rel || !bundle_safe_relpath(rel)) {
+		snprintf(r->cfg_error, sizeof(r->cfg_error),
+			 "the bundle records no config file");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
+	r->cfg = config_load(path, &ce);
+	if (!r->cfg) {
+		config_error_format(&ce, r->cfg_error, sizeof(r->cfg_error));
+		return;
+	}
+	for (size_t b = 0; b < r->cfg->n_buses; b++) {
+		struct config_bus *bus = &r->cfg->buses[b];
+		for (size_t i = 0; i < bus->n_dbc_paths; i++) {
+			if (access(bus->dbc_paths[i], R_OK) == 0)
+				continue;
+			for (size_t k = 0; cf && k < cf->n; k++) {
+				const char *src = bundle_json_str(&cf->items[k],
+								  "source");
+				const char *p = bundle_json_str(&cf->items[k],
+								"path");
+				char np[4096];
+				if (!src || !p || !bundle_safe_relpath(p) ||
+				    strcmp(basename_of(src),
+					   basename_of(bus->dbc_paths[i])))
+					continue;
+				snprintf(np, sizeof(np), "%s/%s", r->dir, p);
+				char *dup = strdup(np);
+				if (dup) {
+					free(bus->dbc_paths[i]);
+					bus->dbc_paths[i] = dup;
+				}
+				break;
+			}
+		}
+	}
+	if (config_load_dbcs(r->cfg, &ce) < 0) {
+		config_error_format(&ce, r->cfg_error, sizeof(r->cfg_error));
+		config_free(r->cfg);
+		r->cfg = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ signals */
+
+static const struct config_section *rule_section(const struct config *cfg,
+						 const char *rule)
+{
+	for (size_t i = 0; cfg && i < cfg->n_rules; i++)
+		if (!strcmp(cfg->rules[i].name, rule))
+			return &cfg->rules[i];
+	return NULL;
+}
+
+static const char *kv_get(const struct config_section *s, const char *key)
+{
+	for (size_t i = 0; s && i < s->n_kv; i++)
+		if (!strcmp(s->kv[i].key, key))
+			return s->kv[i].value;
+	return NULL;
+}
+
+/* An alias's Message.Signal, or the name itself. */
+static const char *resolve_alias(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; cfg && i < cfg->n_signals; i++)
+		if (!strcmp(cfg->signals[i].name, name)) {
+			const char *src = kv_get(&cfg->signals[i], "source");
+			return src ? src : name;
+		}
+	return name;
+}
+
+static void plot_add_series(struct report *r, struct plot *p,
+			    const char *name)
+{
+	const char *src;
+	const char *dot;
+	struct series *s;
+
+	if (p->n_ser == REPORT_MAX_SERIES)
+		return;
+	for (size_t i = 0; i < p->n_ser; i++)
+		if (!strcmp(p->ser[i].name, name))
+			return;
+	src = resolve_alias(r->cfg, name);
+	dot = strchr(src, '.');
+	if (!dot || dot == src || !dot[1] || strchr(dot + 1, '.'))
+		return;
+	s = &p->ser[p->n_ser];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->msg, sizeof(s->msg), "%.*s", (int)(dot - src), src);
+	snprintf(s->sig, sizeof(s->sig), "%s", dot + 1);
+	bool found = false;
+	for (size_t b = 0; r->cfg && b < r->cfg->n_buses && b < 16; b++) {
+		const struct config_bus *bus = &r->cfg->buses[b];
+		for (size_t i = 0; i < bus->n_dbc_paths && bus->dbcs; i++) {
+			const struct dbc_message *m =
+				bus->dbcs[i] ? dbc_message_by_name(bus->dbcs[i],
+								   s->msg) :
+					       NULL;
+			const struct dbc_signal *sg =
+				m ? dbc_signal_by_name(m, s->sig) : NULL;
+			if (sg) {
+				s->m[b] = m;
+				s->s[b] = sg;
+				snprintf(s->unit, sizeof(s->unit), "%s",
+					 sg->unit ? sg->unit : "");
+				found = true;
+				break;
+			}
+		}
+	}
+	if (found)
+		p->n_ser++;
+}
+
+static bool is_ident_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_ident(char c)
+{
+	return is_ident_start(c) || (c >= '0' && c <= '9');
+}
+
+/* Message.Signal and alias names in a rule expression. */
+static void plot_add_expr(struct report *r, struct plot *p, const char *e)
+{
+	static const char *const funcs[] = {"abs", "min", "max", "between",
+					    "rate", "held", "age", "true",
+					    "false"};
+	const char *q = e;
+
+	while (q && *q) {
+		if (*q == '"') {
+			const char *end = strchr(q + 1, '"');
+			q = end ? end + 1 : q + strlen(q);
+			continue;
+		}
+		if (!is_ident_start(*q) || (q > e && is_ident(q[-1]))) {
+			q++;
+			continue;
+		}
+		const char *start = q;
+		while (is_ident(*q) || (*q == '.' && is_ident_start(q[1])))
+			q++;
+		char name[160];
+		snprintf(name, sizeof(name), "%.*s", (int)(q - start), start);
+		bool fn = false;
+		for (size_t i = 0; i < sizeof(funcs) / sizeof(*funcs); i++)
+			fn |= !strcmp(name, funcs[i]);
+		if (!fn)
+			plot_add_series(r, p, name);
+	}
+}
+
+static double span_time(const struct bundle_json *v, const char *key,
+			double dflt)
+{
+	double t = bundle_json_num(v, key);
+
+	return isnan(t) ? dflt : t;
+}
+
+static void build_plots(struct report *r)
+{
+	static const char *const exprs[] = {"signal", "when", "expect",
+					    "trigger", "allowed", "set",
+					    "clear"};
+	static const char *const lims[] = {"min", "max", "set", "clear"};
+	double start = (double)r->start_ns / 1e9;
+
+	r->plots = calloc(REPORT_MAX_PLOTS, sizeof(*r->plots));
+	if (!r->plots)
+		return;
+	for (size_t i = 0; i < r->n_viol; i++) {
+		const char *rule = bundle_json_str(r->viol[i], "rule");
+		struct plot *p = NULL;
+
+		if (!rule)
+			continue;
+		for (size_t k = 0; k < r->n_plots; k++)
+			if (!strcmp(r->plots[k].rule, rule))
+				p = &r->plots[k];
+		if (!p) {
+			if (r->n_plots == REPORT_MAX_PLOTS)
+				continue;
+			p = &r->plots[r->n_plots++];
+			snprintf(p->rule, sizeof(p->rule), "%s", rule);
+			const struct config_section *sec =
+				rule_section(r->cfg, rule);
+			for (size_t k = 0; k < sizeof(lims) / sizeof(*lims);
+			     k++) {
+				const char *lv = kv_get(sec, lims[k]);
+				double d;
+				if (lv && config_parse_double(lv, &d) == 0 &&
+				    p->n_limits < 4) {
+					p->limits[p->n_limits] = d;
+					snprintf(p->limit_names[p->n_limits],
+						 sizeof(p->limit_names[0]), "%s",
+						 lims[k]);
+					p->n_limits++;
+				}
+			}
+			for (size_t k = 0; k < sizeof(exprs) / sizeof(*exprs);
+			     k++)
+				plot_add_expr(r, p, kv_get(sec, exprs[k]));
+		}
+		const struct bundle_json *sg = bundle_json_get(r->viol[i],
+							       "signal");
+		if (sg && sg->type == BJ_STRING)
+			plot_add_series(r, p, sg->str);
+		for (size_t k = 0; sg && sg->type == BJ_ARRAY && k < sg->n; k++)
+			if (sg->items[k].type == BJ_STRING)
+				plot_add_series(r, p, sg->items[k].str);
+		if (p->n_spans < 64) {
+			double t0 = span_time(r->viol[i], "t_start", NAN);
+			double t1 = span_time(r->viol[i], "t_end", t0);
+			if (!isnan(t0)) {
+				p->spans[p->n_spans][0] = t0 - start;
+				p->spans[p->n_spans][1] = t1 - start;
+				p->n_spans++;
+			}
+		}
+	}
+}
+
+static void series_push(struct series *s, double t, double v)
+{
+	if (s->n == s->cap) {
+		if (s->cap >= REPORT_MAX_POINTS)
+			return;
+		size_t nc = s->cap ? s->cap * 2 : 1024;
+		double *nt = realloc(s->t, nc * sizeof(double));
+		if (!nt)
+			return;
+		s->t = nt;
+		double *nv = realloc(s->v, nc * sizeof(double));
+		if (!nv)
+			return;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->t[s->n] = t;
+	s->v[s->n] = v;
+	s->n++;
+}
+
+/* One pass over frames.log and its segments, received frames only (the
+ * rules see the same). */
+static void decode_frames(struct report *r)
+{
+	char path[4096], err[128], ifname[FRAME_IFNAME_MAX];
+	int last_bus = -1;
+	char last_if[FRAME_IFNAME_MAX] = "";
+
+	if (!r->cfg || !r->n_plots)
+		return;
+	for (unsigned seg = 0; seg < 10000; seg++) {
+		char name[64];
+		bundle_segment_name(seg, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s", r->dir, name);
+		FILE *fp = fopen(path, "r");
+		if (!fp)
+			break;
+		char line[1024];
+		while (fgets(line, sizeof(line), fp)) {
+			struct frame f;
+			if (frame_parse_line(line, strlen(line), &f, ifname, err,
+					     sizeof(err)) != FRAME_PARSE_OK ||
+			    f.dir == FRAME_DIR_TX || f.err)
+				continue;
+			if (strcmp(ifname, last_if)) {
+				snprintf(last_if, sizeof(last_if), "%s", ifname);
+				last_bus = config_bus_by_interface(r->cfg, ifname);
+			}
+			if (last_bus < 0 || last_bus >= 16)
+				continue;
+			double t = (double)(f.t_ns - r->start_ns) / 1e9;
+			if (f.t_ns < r->start_ns)
+				t = -(double)(r->start_ns - f.t_ns) / 1e9;
+			for (size_t p = 0; p < r->n_plots; p++)
+				for (size_t k = 0; k < r->plots[p].n_ser; k++) {
+					struct series *s = &r->plots[p].ser[k];
+					const struct dbc_message *m =
+						s->m[last_bus];
+					if (!m || m->id != f.id ||
+					    m->extended != f.ext ||
+					    s->s[last_bus]->last_byte >= f.len ||
+					    !dbc_signal_active(m, s->s[last_bus],
+							       f.data, f.len))
+						continue;
+					uint64_t raw = dbc_signal_raw(
+						s->s[last_bus], f.data, f.len);
+					series_push(s, t,
+						    dbc_signal_phys(s->s[last_bus],
+								    raw));
+				}
+		}
+		fclose(fp);
+	}
+}
+
+/* ---------------------------------------------------------------- HTML */
+
+static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c",
+				      "#9467bd", "#8c564b", "#e377c2",
+				      "#17becf", "#7f7f7f"};
+
+static double nice_step(double range, int ticks)
+{
+	double raw = range / ticks, mag = pow(10, floor(log10(raw)));
+	double n = raw / mag;
+
+	return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
+}
+
+static void svg_plot(struct bundle_buf *b, const struct plot *p)
+{
+	double tmin = INFINITY, tmax = -INFINITY, vmin = INFINITY,
+	       vmax = -INFINITY;
+	size_t total = 0;
+
+	for (size_t k = 0; k < p->n_ser; k++)
+		for (size_t i = 0; i < p->ser[k].n; i++) {
+			const struct series *s = &p->ser[k];
+			tmin = fmin(tmin, s->t[i]);
+			tmax = fmax(tmax, s->t[i]);
+			vmin = fmin(vmin, s->v[i]);
+			vmax = fmax(vmax, s->v[i]);
+			total++;
+		}
+	if (!total) {
+		bundle_buf_puts(b, "<p class=\"note\">No decoded samples for this rule's signals.</p>\n");
+		return;
+	}
+	for (size_t i = 0; i < p->n_limits; i++) {
+		vmin = fmin(vmin, p->limits[i]);
+		vmax = fmax(vmax, p->limits[i]);
+	}
+	for (size_t i = 0; i < p->n_spans; i++) {
+		tmin = fmin(tmin, p->spans[i][0]);
+		tmax = fmax(tmax, p->spans[i][1]);
+	}
+	if (tmax <= tmin)
+		tmax = tmin + 1;
+	if (vmax <= vmin) {
+		vmax += 1;
+		vmin -= 1;
+	}
+	double pad = (vmax - vmin) * 0.05;
+	vmin -= pad;
+	vmax += pad;
+#define X(t) (PX0 + ((t) - tmin) / (tmax - tmin) * (PX1 - PX0))
+#define Y(v) (PY1 - ((v) - vmin) / (vmax - vmin) * (PY1 - PY0))
+	bundle_buf_printf(b,
+			  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+			  PLOT_W, PLOT_H, PLOT_W, PLOT_H);
+	bundle_buf_printf(b,
+			  "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\" stroke=\"#999\"/>\n",
+			  PX0, PY0, PX1 - PX0, PY1 - PY0);
+	for (size_t i = 0; i < p->n_spans; i++) {
+		double x0 = X(p->spans[i][0]), x1 = X(p->spans[i][1]);
+		bundle_buf_printf(b,
+				  "<rect class=\"span\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f8c9c9\"/>\n",
+				  x0, PY0, fmax(x1 - x0, 1.5), PY1 - PY0);
+	}
+	double ts = nice_step(tmax - tmin, 8);
+	for (double t = ceil(tmin / ts) * ts; t <= tmax + ts * 1e-9; t += ts) {
+		bundle_buf_printf(b,
+				  "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#eee\"/>"
+				  "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">%.6g</text>\n",
+				  X(t), PY0, X(t), PY1, X(t), PY1 + 14, fabs(t) < ts * 1e-9 ? 0 : t);
+	}
+	double vs = nice_step(vmax - vmin, 5);
+	for (double v = ceil(vmin / vs) * vs; v <= vmax + vs * 1e-9; v += vs) {
+		bundle_buf_printf(b,
+				  "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+				  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.6g</text>\n",
+				  PX0, Y(v), PX1, Y(v), PX0 - 4, Y(v) + 4,
+				  fabs(v) < vs * 1e-9 ? 0 : v);
+	}
+	bundle_buf_printf(b,
+			  "<text x=\"%.0f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">seconds since session start</text>\n",
+			  (PX0 + PX1) / 2, PLOT_H - 6);
+	for (size_t i = 0; i < p->n_limits; i++)
+		bundle_buf_printf(b,
+				  "<line class=\"limit\" x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"6 4\" stroke-width=\"1.5\"/>"
+				  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" fill=\"#d62728\" text-anchor=\"end\">%s %.6g</text>\n",
+				  PX0, Y(p->limits[i]), PX1, Y(p->limits[i]),
+				  PX1 - 4, Y(p->limits[i]) - 3,
+				  p->limit_names[i], p->limits[i]);
+	for (size_t k = 0; k < p->n_ser; k++) {
+		const struct series *s = &p->ser[k];
+		bundle_buf_printf(b,
+				  "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.3\" points=\"",
+				  palette[k % 8]);
+		/* Sample and hold as a step line; above ~1 sample per pixel,
+		 * each pixel column keeps its first, lowest, highest and last
+		 * value so that spikes stay visible. */
+		if (s->n <= 2000) {
+			for (size_t i = 0; i < s->n; i++) {
+				if (i)
+					bundle_buf_printf(b, "%.1f,%.1f ",
+							  X(s->t[i]),
+							  Y(s->v[i - 1]));
+				bundle_buf_printf(b, "%.1f,%.1f ", X(s->t[i]),
+						  Y(s->v[i]));
+			}
+		} else {
+			size_t i = 0;
+			while (i < s->n) {
+				int col = (int)X(s->t[i]);
+				double first = s->v[i], lo = first, hi = first,
+				       last = first;
+				size_t j = i;
+				while (j < s->n && (int)X(s->t[j]) == col) {
+					lo = fmin(lo, s->v[j]);
+					hi = fmax(hi, s->v[j]);
+					last = s->v[j];
+					j++;
+				}
+				bundle_buf_printf(b,
+						  "%d,%.1f %d,%.1f %d,%.1f %d,%.1f ",
+						  col, Y(first), col, Y(lo), col,
+						  Y(hi), col, Y(last));
+				i = j;
+			}
+		}
+		bundle_buf_puts(b, "\"/>\n");
+		bundle_buf_printf(b,
+				  "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"%s\">",
+				  PX0 + 6 + 180.0 * (double)k, PY0 - 6,
+				  palette[k % 8]);
+		bundle_buf_html(b, s->name);
+		if (s->unit[0]) {
+			bundle_buf_puts(b, " [");
+			bundle_buf_html(b, s->unit);
+			bundle_buf_puts(b, "]");
+		}
+		bundle_buf_puts(b, "</text>\n");
+	}
+	bundle_buf_puts(b, "</svg>\n");
+#undef X
+#undef Y
+}
+
+static void row(struct bundle_buf *b, const char *k, const char *v)
+{
+	bundle_buf_puts(b, "<tr><th>");
+	bundle_buf_html(b, k);
+	bundle_buf_puts(b, "</th><td>");
+	bundle_buf_html(b, v ? v : "");
+	bundle_buf_puts(b, "</td></tr>\n");
+}
+
+/* A scalar's text: strings bare, numbers as written, others as JSON. */
+static void scalar_text(const struct bundle_json *j, char *out, size_t size)
+{
+	struct bundle_buf t = {0};
+
+	if (!j) {
+		snprintf(out, size, "-");
+		return;
+	}
+	if (j->type == BJ_STRING)
+		bundle_buf_puts(&t, j->str);
+	else
+		bundle_buf_json(&t, j);
+	snprintf(out, size, "%s", t.p ? t.p : "");
+	bundle_buf_free(&t);
+}
+
+static void meta_row(struct bundle_buf *b, const char *label,
+		     const struct bundle_json *obj, const char *key)
+{
+	char v[512];
+
+	scalar_text(bundle_json_get(obj, key), v, sizeof(v));
+	row(b, label, v);
+}
+
+static const char *verdict_class(const char *v)
+{
+	if (!v)
+		return "inc";
+	if (!strcmp(v, "PASS"))
+		return "pass";
+	if (!strcmp(v, "FAIL"))
+		return "fail";
+	if (!strcmp(v, "NOT_EXERCISED"))
+		return "ne";
+	return "inc";
+}
+
+static const char css[] =
+	"body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1100px}"
+	"h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc;padding-bottom:3px}"
+	"table{border-collapse:collapse;font-size:13px;margin:6px 0}"
+	"th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
+	"th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+	".meta th{width:200px}code,.mono{font-family:Menlo,Consolas,monospace;font-size:12px}"
+	".v{font-weight:bold;text-align:center}"
+	".pass{background:#d4edda;color:#155724}.fail{background:#f8d7da;color:#721c24}"
+	".ne{background:#e2e3e5;color:#383d41}.inc{background:#fff3cd;color:#856404}"
+	".status{padding:10px 14px;border-radius:4px;font-weight:bold;margin:10px 0}"
+	"li.fail{color:#721c24}li.warn{color:#856404}.note{color:#666;font-size:13px}"
+	"svg{border:1px solid #ddd;margin:4px 0 12px 0}";
+
+static void html_head(struct report *r, struct bundle_buf *b)
+{
+	const struct bundle_json *h = bundle_json_get(r->manifest, "header");
+	const char *dirname = basename_of(r->dir);
+
+	bundle_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+			   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n<title>cangate evidence: ");
+	bundle_buf_html(b, dirname);
+	bundle_buf_printf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n", css);
+	bundle_buf_puts(b, "<h1>cangate evidence report</h1>\n<p class=\"mono\">");
+	bundle_buf_html(b, dirname);
+	bundle_buf_puts(b, "</p>\n");
+	(void)h;
+}
+
+static void html_verification(struct report *r, struct bundle_buf *b)
+{
+	bundle_buf_puts(b, "<h2>Verification</h2>\n");
+	if (r->vrc == 0) {
+		bundle_buf_puts(b, "<div class=\"status pass\" id=\"verification\">OK ");
+		if (!strcmp(r->vr.status, "closed"))
+			bundle_buf_printf(b,
+					  "closed session: %" PRIu64 " frames in %" PRIu64
+					  " blocks, every file hash and chain block checks out",
+					  r->vr.lines, r->vr.blocks);
+		else
+			bundle_buf_printf(b,
+					  "%s session: verified to block %" PRIu64
+					  ", line %" PRIu64 "; %" PRIu64
+					  " bytes after it are not covered",
+					  r->vr.status, r->vr.blocks, r->vr.lines,
+					  r->vr.tail_bytes);
+	} else {
+		bundle_buf_puts(b, "<div class=\"status fail\" id=\"verification\">FAIL ");
+		bundle_buf_html(b, r->vr.first_fail);
+	}
+	bundle_buf_puts(b, "</div>\n");
+	bundle_buf_printf(b, "<p class=\"note\">Chain head <code>%s</code>. Check with <code>cangate verify</code> (and <code>--pubkey</code> for a signed bundle).</p>\n",
+			  r->vr.head);
+	if (r->notes.len) {
+		bundle_buf_puts(b, "<ul>\n");
+		bundle_buf_add(b, r->notes.p, r->notes.len);
+		bundle_buf_puts(b, "</ul>\n");
+	}
+}
+
+static void html_meta(struct report *r, struct bundle_buf *b)
+{
+	const struct bundle_json *m = r->manifest;
+	const struct bundle_json *h = bundle_json_get(m, "header");
+	const struct bundle_json *c = bundle_json_get(m, "counts");
+	char v[512];
+
+	bundle_buf_puts(b, "<h2>Session</h2>\n<table class=\"meta\" id=\"session\">\n");
+	meta_row(b, "Status", m, "status");
+	meta_row(b, "Gateway", h, "gateway");
+	meta_row(b, "VIN", h, "vin");
+	meta_row(b, "Procedure", h, "procedure");
+	meta_row(b, "Operator", h, "operator");
+	meta_row(b, "Start (UTC)", h, "start");
+	meta_row(b, "End (UTC)", m, "end");
+	meta_row(b, "Host", h, "hostname");
+	meta_row(b, "Software", h, "software");
+	meta_row(b, "Session id", h, "session_id");
+	const struct bundle_json *sync = bundle_json_get(h, "clock_synchronised");
+	snprintf(v, sizeof(v), "%s (max error %s us, estimated error %s us)",
+		 sync && sync->type == BJ_BOOL && sync->b ? "synchronised" :
+							    "NOT synchronised",
+		 bundle_json_get(h, "clock_maxerror_us") ?
+			 bundle_json_get(h, "clock_maxerror_us")->str : "?",
+		 bundle_json_get(h, "clock_esterror_us") ?
+			 bundle_json_get(h, "clock_esterror_us")->str : "?");
+	row(b, "Clock", v);
+	meta_row(b, "Config", h, "config");
+	meta_row(b, "Config SHA-256", h, "config_sha256");
+	meta_row(b, "Frames", c, "frames");
+	meta_row(b, "Received / sent", c, "rx");
+	meta_row(b, "Events", c, "events");
+	meta_row(b, "Violations", c, "violations");
+	meta_row(b, "Not recorded", c, "not_recorded");
+	const struct bundle_json *rec = bundle_json_get(m, "recording");
+	if (rec && bundle_json_str(rec, "error"))
+		row(b, "Recording stopped", bundle_json_str(rec, "error"));
+	bundle_buf_puts(b, "</table>\n");
+}
+
+static void html_verdicts(struct report *r, struct bundle_buf *b)
+{
+	const struct bundle_json *rules = bundle_json_get(r->verdicts, "rules");
+	char v[512];
+
+	bundle_buf_puts(b, "<h2>Verdicts</h2>\n");
+	if (!rules || rules->type != BJ_ARRAY) {
+		bundle_buf_puts(b, "<p class=\"note\">No verdicts.json in this bundle (session not closed).</p>\n");
+		return;
+	}
+	bundle_buf_puts(b, "<table id=\"verdicts\">\n<tr><th>Rule</th><th>Reference</th><th>Verdict</th><th>Details</th></tr>\n");
+	for (size_t i = 0; i < rules->n; i++) {
+		const struct bundle_json *ru = &rules->items[i];
+		const char *verdict = bundle_json_str(ru, "verdict");
+		bundle_buf_puts(b, "<tr><td>");
+		bundle_buf_html(b, bundle_json_str(ru, "rule"));
+		bundle_buf_puts(b, "</td><td>");
+		bundle_buf_html(b, bundle_json_str(ru, "ref"));
+		bundle_buf_printf(b, "</td><td class=\"v %s\">",
+				  verdict_class(verdict));
+		bundle_buf_html(b, verdict ? verdict : "?");
+		bundle_buf_puts(b, "</td><td class=\"mono\">");
+		for (size_t k = 0; ru->type == BJ_OBJECT && k < ru->n; k++) {
+			const char *key = ru->items[k].key;
+			if (!strcmp(key, "rule") || !strcmp(key, "ref") ||
+			    !strcmp(key, "verdict"))
+				continue;
+			scalar_text(&ru->items[k], v, sizeof(v));
+			bundle_buf_html(b, key);
+			bundle_buf_puts(b, "=");
+			bundle_buf_html(b, v);
+			bundle_buf_puts(b, " ");
+		}
+		bundle_buf_puts(b, "</td></tr>\n");
+	}
+	bundle_buf_puts(b, "</table>\n");
+}
+
+static void html_violations(struct report *r, struct bundle_buf *b)
+{
+	double start = (double)r->start_ns / 1e9;
+	char v[512];
+
+	bundle_buf_printf(b, "<h2>Violations (%zu)</h2>\n", r->n_viol);
+	if (!r->n_viol) {
+		bundle_buf_puts(b, "<p class=\"note\">None recorded.</p>\n");
+		return;
+	}
+	bundle_buf_puts(b, "<table id=\"violations\">\n<tr><th>Rule</th><th>Reference</th><th>Start (s)</th><th>End (s)</th><th>Worst</th><th>Margin</th><th>frames.log lines</th></tr>\n");
+	for (size_t i = 0; i < r->n_viol && i < REPORT_MAX_ROWS; i++) {
+		const struct bundle_json *x = r->viol[i];
+		double t0 = bundle_json_num(x, "t_start");
+		double t1 = bundle_json_num(x, "t_end");
+		const struct bundle_json *lines = bundle_json_get(x, "lines");
+		bundle_buf_puts(b, "<tr><td>");
+		bundle_buf_html(b, bundle_json_str(x, "rule"));
+		bundle_buf_puts(b, "</td><td>");
+		bundle_buf_html(b, bundle_json_str(x, "ref"));
+		if (isnan(t0))
+			bundle_buf_puts(b, "</td><td class=\"num\">-");
+		else
+			bundle_buf_printf(b, "</td><td class=\"num\">%.6f", t0 - start);
+		if (isnan(t1))
+			bundle_buf_puts(b, "</td><td class=\"num\">open");
+		else
+			bundle_buf_printf(b, "</td><td class=\"num\">%.6f", t1 - start);
+		scalar_text(bundle_json_get(x, "worst"), v, sizeof(v));
+		bundle_buf_puts(b, "</td><td class=\"num\">");
+		bundle_buf_html(b, v);
+		scalar_text(bundle_json_get(x, "margin"), v, sizeof(v));
+		bundle_buf_puts(b, "</td><td class=\"num\">");
+		bundle_buf_html(b, v);
+		bundle_buf_puts(b, "</td><td class=\"num\">");
+		if (lines && lines->type == BJ_ARRAY && lines->n == 2 &&
+		    lines->items[0].type == BJ_NUMBER &&
+		    lines->items[1].type == BJ_NUMBER)
+			bundle_buf_printf(b, "%s-%s", lines->items[0].str,
+					  lines->items[1].str);
+		else
+			bundle_buf_puts(b, "-");
+		bundle_buf_puts(b, "</td></tr>\n");
+	}
+	bundle_buf_puts(b, "</table>\n");
+	if (r->n_viol > REPORT_MAX_ROWS)
+		bundle_buf_printf(b, "<p class=\"note\">First %d of %zu shown; all are in violations.jsonl.</p>\n",
+				  REPORT_MAX_ROWS, r->n_viol);
+}
+
+static void html_plots(struct report *r, struct bundle_buf *b)
+{
+	if (!r->n_viol)
+		return;
+	bundle_buf_puts(b, "<h2>Signals of violated rules</h2>\n");
+	if (!r->cfg) {
+		bundle_buf_puts(b, "<p class=\"note\">Signals not plotted: ");
+		bundle_buf_html(b, r->cfg_error);
+		bundle_buf_puts(b, "</p>\n");
+		return;
+	}
+	bundle_buf_puts(b, "<p class=\"note\">Decoded from frames.log with the bundle's DBCs; shaded: violation intervals; dashed: limits.</p>\n");
+	for (size_t i = 0; i < r->n_plots; i++) {
+		const struct plot *p = &r->plots[i];
+		bundle_buf_puts(b, "<h3 class=\"plot\">");
+		bundle_buf_html(b, p->rule);
+		bundle_buf_puts(b, "</h3>\n");
+		if (!p->n_ser) {
+			bundle_buf_puts(b, "<p class=\"note\">This rule names no signal found in the DBCs.</p>\n");
+			continue;
+		}
+		svg_plot(b, p);
+	}
+}
+
+static void html_events(struct report *r, struct bundle_buf *b)
+{
+	double start = (double)r->start_ns / 1e9;
+
+	bundle_buf_printf(b, "<h2>Events (%zu)</h2>\n<table id=\"events\">\n<tr><th>Time (s)</th><th>Type</th><th>Details</th></tr>\n",
+			  r->n_events);
+	for (size_t i = 0; i < r->n_events && i < REPORT_MAX_ROWS; i++) {
+		const struct bundle_json *e = r->events[i];
+		double t = bundle_json_num(e, "t");
+		char v[512];
+		bundle_buf_printf(b, "<tr><td class=\"num\">%.6f</td><td>",
+				  isnan(t) ? 0 : t - start);
+		bundle_buf_html(b, bundle_json_str(e, "type"));
+		bundle_buf_puts(b, "</td><td class=\"mono\">");
+		for (size_t k = 0; e->type == BJ_OBJECT && k < e->n; k++) {
+			if (!strcmp(e->items[k].key, "t") ||
+			    !strcmp(e->items[k].key, "type"))
+				continue;
+			scalar_text(&e->items[k], v, sizeof(v));
+			bundle_buf_html(b, e->items[k].key);
+			bundle_buf_puts(b, "=");
+			bundle_buf_html(b, v);
+			bundle_buf_puts(b, " ");
+		}
+		bundle_buf_puts(b, "</td></tr>\n");
+	}
+	bundle_buf_puts(b, "</table>\n");
+}
+
+int report_write(const char *bundle_dir, const char *out_path, char *errmsg,
+		 size_t errlen)
+{
+	struct report r = {.dir = bundle_dir};
+	struct bundle_verify_opts vo = {.ignore_report = true,
+					.note = verify_note,
+					.ctx = &r.notes};
+	struct bundle_buf b = {0};
+	int rc = -1;
+
+	r.manifest = load_json(bundle_dir, "manifest.json");
+	if (!r.manifest || r.manifest->type != BJ_OBJECT) {
+		snprintf(errmsg, errlen, "%s/manifest.json: missing or not JSON",
+			 bundle_dir);
+		goto out;
+	}
+	r.vrc = bundle_verify(bundle_dir, &vo, &r.vr);
+	bundle_json_u64(bundle_json_get(r.manifest, "header"), "start_ns",
+			&r.start_ns);
+	r.verdicts = load_json(bundle_dir, "verdicts.json");
+	r.n_viol = load_jsonl(bundle_dir, "violations.jsonl", &r.viol);
+	r.n_events = load_jsonl(bundle_dir, "events.jsonl", &r.events);
+	load_config(&r);
+	build_plots(&r);
+	decode_frames(&r);
+
+	html_head(&r, &b);
+	html_verification(&r, &b);
+	html_meta(&r, &b);
+	html_verdicts(&r, &b);
+	html_violations(&r, &b);
+	html_plots(&r, &b);
+	html_events(&r, &b);
+	bundle_buf_puts(&b, "</body>\n</html>\n");
+	if (b.failed) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto out;
+	}
+	{
+		char dir[4096];
+		const char *slash = strrchr(out_path, '/');
+		if (slash)
+			snprintf(dir, sizeof(dir), "%.*s",
+				 (int)(slash - out_path), out_path);
+		else
+			snprintf(dir, sizeof(dir), ".");
+		if (!dir[0])
+			snprintf(dir, sizeof(dir), "/");
+		rc = bundle_write_atomic(dir, slash ? slash + 1 : out_path, b.p,
+					 b.len, errmsg, errlen);
+	}
+out:
+	bundle_buf_free(&b);
+	bundle_buf_free(&r.notes);
+	bundle_json_free(r.manifest);
+	bundle_json_free(r.verdicts);
+	for (size_t i = 0; i < r.n_viol; i++)
+		bundle_json_free(r.viol[i]);
+	free(r.viol);
+	for (size_t i = 0; i < r.n_events; i++)
+		bundle_json_free(r.events[i]);
+	free(r.events);
+	for (size_t i = 0; r.plots && i < r.n_plots; i++)
+		for (size_t k = 0; k < r.plots[i].n_ser; k++) {
+			free(r.plots[i].ser[k].t);
+			free(r.plots[i].ser[k].v);
+		}
+	free(r.plots);
+	if (r.cfg)
+		config_free(r.cfg);
+	return rc;
+}

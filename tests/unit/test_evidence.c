@@ -1,0 +1,557 @@
+/* test_evidence.c: the session recorder: blocks, chain, segments, manifest,
+ * config copies, crash recovery, write failures and signing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon/bundle.h"
+#include "daemon/config.h"
+#include "daemon/evidence.h"
+#include "daemon/frame.h"
+
+#define T0 1764390000000000000ull /* 2025-11-29T04:20:00Z */
+
+struct fx {
+	char tmp[256];
+	char sessions[300];
+	struct config *cfg;
+};
+
+static const char dbc_text[] =
+	"VERSION \"t\"\n\nNS_ :\n\nBS_:\n\nBU_: A\n\n"
+	"BO_ 256 Speed: 8 A\n"
+	" SG_ VehSpd : 0|16@1+ (0.01,0) [0|655.35] \"km/h\" A\n\n";
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	char err[256];
+	size_t l;
+	char *s = bundle_read_file(path, 1u << 30, &l, err, sizeof(err));
+	if (len)
+		*len = l;
+	return s;
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	char ini[2048], path[512];
+	struct config_error ce;
+
+	snprintf(fx->tmp, sizeof(fx->tmp), "/tmp/test_evidence.XXXXXX");
+	assert_non_null(mkdtemp(fx->tmp));
+	snprintf(fx->sessions, sizeof(fx->sessions), "%s/sessions", fx->tmp);
+	snprintf(path, sizeof(path), "%s/dbc", fx->tmp);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/dbc/speed.dbc", fx->tmp);
+	write_text(path, dbc_text);
+	snprintf(ini, sizeof(ini),
+		 "[gateway]\nname = test rig/7\n\n"
+		 "[bus vehicle]\ninterface = vcan0\ndbc = dbc/speed.dbc\n\n"
+		 "[bus rig]\ninterface = vcan1\n\n"
+		 "[evidence]\ndir = %s\nvin = VIN0123456789\nprocedure = TP-101\n"
+		 "operator = jdoe\nblock_frames = 1000\nblock_ms = 100000\n",
+		 fx->sessions);
+	snprintf(path, sizeof(path), "%s/gw.ini", fx->tmp);
+	write_text(path, ini);
+	fx->cfg = config_load(path, &ce);
+	if (!fx->cfg)
+		fail_msg("config_load: %s:%u: %s", ce.file, ce.line, ce.msg);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[400];
+
+	config_free(fx->cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->tmp);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+static void make_frame(struct frame *f, uint64_t i)
+{
+	memset(f, 0, sizeof(*f));
+	f->t_ns = T0 + i * 1000000ull; /* 1 kHz */
+	f->id = 0x100 + (uint32_t)(i % 3);
+	f->len = 8;
+	f->dir = i % 5 == 4 ? FRAME_DIR_TX : FRAME_DIR_RX;
+	for (int k = 0; k < 8; k++)
+		f->data[k] = (uint8_t)(i >> (k * 3));
+}
+
+static struct evidence *open_session(struct fx *fx, uint64_t t)
+{
+	char err[256];
+	struct evidence *ev = evidence_open(fx->cfg, NULL, t, err, sizeof(err));
+	if (!ev)
+		fail_msg("evidence_open: %s", err);
+	return ev;
+}
+
+static void record(struct evidence *ev, uint64_t from, uint64_t n)
+{
+	struct frame f;
+
+	for (uint64_t i = from; i < from + n; i++) {
+		make_frame(&f, i);
+		assert_int_equal(evidence_frame(ev, &f, i % 2 ? "vcan1" : "vcan0"),
+				 i + 1);
+	}
+}
+
+static int verify_dir(const char *dir, struct bundle_verify_result *r)
+{
+	return bundle_verify(dir, NULL, r);
+}
+
+static void test_record_close_verify(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence *ev = open_session(fx, T0);
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	char dir[512], path[700], err[256];
+
+	record(ev, 0, 2500);
+	evidence_get_status(ev, &st);
+	assert_true(st.recording);
+	assert_int_equal(st.frames, 2500);
+	assert_int_equal(st.blocks, 2);
+	/* sanitized bundle name: UTC start, gateway, procedure */
+	assert_non_null(strstr(st.dir, "/20251129T042000Z_test_rig_7_TP-101"));
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+
+	/* while open: the two closed blocks verify, the rest is buffered */
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "open");
+	assert_int_equal(r.blocks, 2);
+	assert_int_equal(r.lines, 2000);
+
+	evidence_event(ev, T0 + 5, "marker", "\"text\":\"brake test \\\"A\\\"\"");
+	evidence_violation(ev, "{\"rule\":\"speed-max\",\"ref\":\"TP\",\"t_start\":1.0,"
+			       "\"t_end\":2.0,\"worst\":190,\"margin\":-10,\"lines\":[5,9]}");
+	assert_int_equal(evidence_close(ev, T0 + 3000000000ull,
+					"{\"rules\":[{\"rule\":\"speed-max\",\"verdict\":\"FAIL\"}]}",
+					err, sizeof(err)),
+			 0);
+
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "closed");
+	assert_int_equal(r.blocks, 3);
+	assert_int_equal(r.lines, 2500);
+	assert_int_equal(r.tail_bytes, 0);
+	assert_int_equal(r.warns, 0);
+
+	/* frames.log: candump -l lines with direction, µs timestamps */
+	size_t len;
+	snprintf(path, sizeof(path), "%s/frames.log", dir);
+	char *log = slurp(path, &len);
+	assert_non_null(log);
+	assert_memory_equal(log, "(1764390000.000000) vcan0 100#0000000000000000 R\n", 49);
+	assert_non_null(strstr(log, "(1764390000.004000) vcan0 101#0400000000000000 T\n"));
+	free(log);
+
+	/* the config and its DBC copied byte for byte, at their relative paths */
+	snprintf(path, sizeof(path), "%s/config/dbc/speed.dbc", dir);
+	char *copy = slurp(path, &len);
+	assert_non_null(copy);
+	assert_int_equal(len, strlen(dbc_text));
+	assert_memory_equal(copy, dbc_text, len);
+	free(copy);
+	snprintf(path, sizeof(path), "%s/config/gw.ini", dir);
+	assert_int_equal(access(path, R_OK), 0);
+
+	/* manifest: closed, metadata, counts, every file hashed */
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	char *mt = slurp(path, &len);
+	struct bundle_json *m = bundle_json_parse(mt, len, err, sizeof(err));
+	assert_non_null(m);
+	assert_string_equal(bundle_json_str(m, "format"), "cangate-evidence/1");
+	assert_string_equal(bundle_json_str(m, "status"), "closed");
+	const struct bundle_json *h = bundle_json_get(m, "header");
+	assert_string_equal(bundle_json_str(h, "vin"), "VIN0123456789");
+	assert_string_equal(bundle_json_str(h, "operator"), "jdoe");
+	assert_string_equal(bundle_json_str(h, "gateway"), "test rig/7");
+	assert_string_equal(bundle_json_str(h, "software"), "cangate " CANGATE_VERSION);
+	assert_string_equal(bundle_json_str(h, "config"), "config/gw.ini");
+	assert_non_null(bundle_json_get(h, "clock_synchronised"));
+	const struct bundle_json *c = bundle_json_get(m, "counts");
+	uint64_t v;
+	assert_int_equal(bundle_json_u64(c, "frames", &v), 0);
+	assert_int_equal(v, 2500);
+	assert_int_equal(bundle_json_u64(c, "tx", &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(bundle_json_u64(c, "violations", &v), 0);
+	assert_int_equal(v, 1);
+	const struct bundle_json *files = bundle_json_get(m, "files");
+	assert_non_null(bundle_json_get(files, "frames.log"));
+	assert_non_null(bundle_json_get(files, "verdicts.json"));
+	assert_non_null(bundle_json_get(files, "report.html"));
+	assert_non_null(bundle_json_get(files, "config/dbc/speed.dbc"));
+	assert_null(bundle_json_get(files, "manifest.json"));
+	bundle_json_free(m);
+	free(mt);
+
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	char *evs = slurp(path, &len);
+	assert_non_null(strstr(evs, "\"type\":\"session_start\""));
+	assert_non_null(strstr(evs, "\"type\":\"marker\",\"text\":\"brake test \\\"A\\\"\""));
+	assert_non_null(strstr(evs, "\"type\":\"session_stop\",\"frames\":2500"));
+	free(evs);
+}
+
+/* A block closes when block_ms has passed, by a later frame or a tick. */
+static void test_block_ms(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct frame f;
+	char err[256];
+
+	fx->cfg->evidence.block_ms = 10;
+	struct evidence *ev = open_session(fx, T0);
+	for (uint64_t i = 0; i < 25; i++) {
+		make_frame(&f, i);
+		evidence_frame(ev, &f, "vcan0");
+	}
+	evidence_get_status(ev, &st);
+	assert_int_equal(st.blocks, 2); /* frames 0-9, 10-19; 20-24 open */
+	evidence_tick(ev, T0 + 29000000ull);
+	evidence_get_status(ev, &st);
+	assert_int_equal(st.blocks, 2);
+	evidence_tick(ev, T0 + 30000000ull);
+	evidence_get_status(ev, &st);
+	assert_int_equal(st.blocks, 3);
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(evidence_close(ev, T0 + 40000000ull, NULL, err, sizeof(err)), 0);
+	struct bundle_verify_result r;
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_int_equal(r.blocks, 3);
+	assert_int_equal(r.lines, 25);
+}
+
+/* Segments rotate at segment_bytes and the chain spans them. */
+static void test_segments(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	char err[256], path[700];
+
+	fx->cfg->evidence.segment_bytes = 100000;
+	fx->cfg->evidence.nanoseconds = true;
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, 6000);
+	evidence_get_status(ev, &st);
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(evidence_close(ev, T0 + 7000000000ull, NULL, err, sizeof(err)), 0);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_int_equal(r.lines, 6000);
+	for (unsigned s = 0; s < 4; s++) {
+		char name[64];
+		struct stat sb;
+		bundle_segment_name(s, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_true(sb.st_size <= 100000);
+		if (s < 3)
+			assert_true(sb.st_size > 90000);
+	}
+	/* ns timestamps */
+	snprintf(path, sizeof(path), "%s/frames.log", dir);
+	char *log = slurp(path, NULL);
+	assert_memory_equal(log, "(1764390000.000000000) vcan0 100#", 33);
+	free(log);
+	/* removing a whole middle segment is found */
+	snprintf(path, sizeof(path), "%s/frames.log.0001", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(verify_dir(dir, &r), 1);
+	assert_non_null(strstr(r.first_fail, "frames.log.0001"));
+}
+
+/* A crash leaves the manifest open; the next session marks it interrupted
+ * and verify says where it ends. */
+static void test_crash_recovery(void **state)
+{
+	struct fx *fx = *state;
+	struct bundle_verify_result r;
+	char err[256], path[700], dir[512];
+	int pipefd[2];
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct evidence_status st;
+		struct evidence *ev = evidence_open(fx->cfg, NULL, T0, err, sizeof(err));
+		if (!ev)
+			_exit(3);
+		struct frame f;
+		for (uint64_t i = 0; i < 2500; i++) {
+			make_frame(&f, i);
+			evidence_frame(ev, &f, "vcan0");
+		}
+		evidence_get_status(ev, &st);
+		if (write(pipefd[1], st.dir, sizeof(st.dir)) != sizeof(st.dir))
+			_exit(4);
+		_exit(0); /* no close: a crash */
+	}
+	int wst;
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	assert_int_equal(read(pipefd[0], dir, sizeof(dir)), sizeof(dir));
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* bytes the crashed writer had handed to the kernel after its last block */
+	snprintf(path, sizeof(path), "%s/frames.log", dir);
+	FILE *fp = fopen(path, "a");
+	fputs("(1764390002.500000) vcan0 100#00 R\n(1764390002.501000) vcan0 100#01 R\n", fp);
+	fclose(fp);
+
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "open");
+
+	struct evidence *ev = open_session(fx, T0 + 10000000000ull);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "interrupted");
+	assert_int_equal(r.blocks, 2);
+	assert_int_equal(r.lines, 2000);
+	assert_int_equal(r.tail_lines, 2);
+	assert_int_equal(r.warns, 1);
+	assert_non_null(strstr(r.summary, "interrupted: verified to block 2, line 2000"));
+
+	/* the old bundle got an event, the new one names what it recovered */
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	char *evs = slurp(path, NULL);
+	assert_non_null(strstr(evs, "\"type\":\"interrupted\",\"verified_blocks\":2,\"verified_lines\":2000"));
+	free(evs);
+	struct evidence_status st;
+	evidence_get_status(ev, &st);
+	snprintf(path, sizeof(path), "%s/events.jsonl", st.dir);
+	evs = slurp(path, NULL);
+	assert_non_null(strstr(evs, "recovered_interrupted"));
+	free(evs);
+
+	/* the live session is not touched by a second recorder's scan */
+	char dir2[512];
+	snprintf(dir2, sizeof(dir2), "%s", st.dir);
+	struct evidence *ev2 = open_session(fx, T0 + 20000000000ull);
+	assert_int_equal(verify_dir(dir2, &r), 0);
+	assert_string_equal(r.status, "open");
+	assert_int_equal(evidence_close(ev2, T0 + 21000000000ull, NULL, err, sizeof(err)), 0);
+	assert_int_equal(evidence_close(ev, T0 + 22000000000ull, NULL, err, sizeof(err)), 0);
+	assert_int_equal(verify_dir(dir2, &r), 0);
+	assert_string_equal(r.status, "closed");
+
+	/* tampering with the verified part of an interrupted bundle is found */
+	snprintf(path, sizeof(path), "%s/frames.log", dir);
+	int fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, "9", 1, 60), 1);
+	close(fd);
+	assert_int_equal(verify_dir(dir, &r), 1);
+	assert_non_null(strstr(r.first_fail, "frames.log: block 1 (lines 1-1000) hash mismatch"));
+}
+
+/* A write error (here EFBIG from RLIMIT_FSIZE, as ENOSPC would) stops the
+ * recording: evidence_frame returns 0, the bundle ends on its last closed
+ * block and still closes and verifies. */
+static void test_write_failure(void **state)
+{
+	struct fx *fx = *state;
+	struct rlimit old, lim;
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	struct frame f;
+	char err[256], dir[512];
+	uint64_t i, recorded = 0;
+
+	struct evidence *ev = open_session(fx, T0);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = 150000; /* about 3000 lines of frames.log */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (i = 0; i < 10000; i++) {
+		make_frame(&f, i);
+		uint64_t ln = evidence_frame(ev, &f, "vcan0");
+		if (!ln)
+			break;
+		assert_int_equal(ln, i + 1);
+		recorded = ln;
+	}
+	assert_true(i < 10000);
+	evidence_get_status(ev, &st);
+	assert_false(st.recording);
+	assert_non_null(strstr(st.error, "frames.log"));
+	assert_non_null(strstr(st.error, strerror(EFBIG)));
+	assert_int_equal(st.frames % 1000, 0); /* cut back to the last block */
+	assert_true(st.frames <= recorded);
+	make_frame(&f, i + 1);
+	assert_int_equal(evidence_frame(ev, &f, "vcan0"), 0); /* stays stopped */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+
+	assert_int_equal(evidence_close(ev, T0 + 20000000000ull, NULL, err, sizeof(err)), 0);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "closed");
+	assert_int_equal(r.lines, st.frames);
+	char path[700];
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	char *mt = slurp(path, NULL);
+	assert_non_null(strstr(mt, "\"stopped\": true"));
+	assert_non_null(strstr(mt, "\"not_recorded\": "));
+	free(mt);
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	char *evs = slurp(path, NULL);
+	assert_non_null(strstr(evs, "\"type\":\"recording_stopped\""));
+	free(evs);
+}
+
+static void write_hex_key(const char *path, const uint8_t *k, size_t n)
+{
+	char hex[200];
+	bundle_hex(k, n, hex);
+	strcat(hex, "\n");
+	write_text(path, hex);
+}
+
+static void test_signature(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t pk[32], sk[64], pk2[32], sk2[64];
+	char kpath[400], ppath[400], p2path[400], err[256], dir[512], path[700];
+	struct bundle_verify_result r;
+	struct evidence_status st;
+
+	assert_true(sodium_init() >= 0);
+	crypto_sign_keypair(pk, sk);
+	crypto_sign_keypair(pk2, sk2);
+	snprintf(kpath, sizeof(kpath), "%s/k.key", fx->tmp);
+	snprintf(ppath, sizeof(ppath), "%s/k.pub", fx->tmp);
+	snprintf(p2path, sizeof(p2path), "%s/other.pub", fx->tmp);
+	write_hex_key(kpath, sk, 64);
+	write_hex_key(ppath, pk, 32);
+	write_hex_key(p2path, pk2, 32);
+	fx->cfg->evidence.sign_key = strdup(kpath);
+
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, 1200);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(evidence_close(ev, T0 + 2000000000ull, NULL, err, sizeof(err)), 0);
+
+	struct bundle_verify_opts o = {.pubkey_path = ppath};
+	assert_int_equal(bundle_verify(dir, &o, &r), 0);
+	assert_true(r.sig_ok);
+	assert_non_null(strstr(r.summary, "signature OK"));
+	assert_int_equal(bundle_verify(dir, NULL, &r), 0);
+	assert_true(r.sig_present);
+	assert_non_null(strstr(r.summary, "signature present, not checked"));
+	o.pubkey_path = p2path;
+	assert_int_equal(bundle_verify(dir, &o, &r), 1);
+	assert_non_null(strstr(r.first_fail, "manifest.sig: signature does not verify"));
+	/* a consistent rewrite of the manifest still breaks the signature */
+	o.pubkey_path = ppath;
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	FILE *fp = fopen(path, "a");
+	fputs(" ", fp);
+	fclose(fp);
+	assert_int_equal(bundle_verify(dir, &o, &r), 1);
+	o.pubkey_path = "/nonexistent.pub";
+	assert_int_equal(bundle_verify(dir, &o, &r), 2);
+	/* a bad key file fails evidence_open, before recording anything */
+	write_text(kpath, "zz\n");
+	assert_null(evidence_open(fx->cfg, NULL, T0, err, sizeof(err)));
+	assert_non_null(strstr(err, "sign_key"));
+}
+
+static void test_meta_overrides(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_meta meta = {.vin = "OTHERVIN\n", .procedure = "../../x"};
+	struct evidence_status st;
+	char err[256], path[700];
+
+	struct evidence *ev = evidence_open(fx->cfg, &meta, T0, err, sizeof(err));
+	assert_non_null(ev);
+	evidence_get_status(ev, &st);
+	assert_non_null(strstr(st.dir, "_test_rig_7_.._.._x"));
+	snprintf(path, sizeof(path), "%s/manifest.json", st.dir);
+	char *mt = slurp(path, NULL);
+	assert_non_null(strstr(mt, "\"vin\": \"OTHERVIN?\""));
+	free(mt);
+	/* two sessions in the same second get distinct directories */
+	struct evidence *ev2 = evidence_open(fx->cfg, &meta, T0, err, sizeof(err));
+	assert_non_null(ev2);
+	struct evidence_status st2;
+	evidence_get_status(ev2, &st2);
+	assert_string_not_equal(st.dir, st2.dir);
+	assert_int_equal(evidence_close(ev2, T0 + 1, NULL, err, sizeof(err)), 0);
+	assert_int_equal(evidence_close(ev, T0 + 1, NULL, err, sizeof(err)), 0);
+}
+
+static void test_open_errors(void **state)
+{
+	struct fx *fx = *state;
+	char err[256];
+
+	free(fx->cfg->evidence.dir);
+	fx->cfg->evidence.dir = strdup("/proc/cannot/create");
+	assert_null(evidence_open(fx->cfg, NULL, T0, err, sizeof(err)));
+	assert_non_null(strstr(err, "/proc/cannot"));
+	/* NULL session: calls are harmless */
+	struct frame f;
+	make_frame(&f, 0);
+	assert_int_equal(evidence_frame(NULL, &f, "vcan0"), 0);
+	evidence_tick(NULL, 0);
+	evidence_event(NULL, 0, "x", NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_record_close_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_ms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta_overrides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
