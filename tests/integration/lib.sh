@@ -8,7 +8,9 @@
 # when the test exits; add more cleanup with at_exit 'CMD'.  Don't set your
 # own EXIT trap: it would replace this one.
 
-REPO=$(cd "$(dirname "$0")/../.." && pwd -P)
+# Scripts outside tests/integration (bench-gateway) set CANGATE_REPO first.
+# shellcheck disable=SC2034 # the variables below are for the tests
+REPO=${CANGATE_REPO:-$(cd "$(dirname "$0")/../.." && pwd -P)}
 BUILD=${BUILD:-build}
 CANGATED=$REPO/$BUILD/cangated
 CANGATE=$REPO/$BUILD/cangate
