@@ -123,6 +123,8 @@ struct config {
 	char **includes;     /* [gateway] include, resolved paths */
 	size_t n_includes;
 	uint32_t watchdog_ms;
+	bool exit_on_replay_end; /* [gateway] exit_on_replay_end: the daemon
+				    exits once every replay bus has ended */
 	struct config_bus *buses;
 	size_t n_buses;
 	struct config_route *routes;
