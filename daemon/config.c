@@ -1047,6 +1047,18 @@ static int src_getc(struct parser *p)
 	return (unsigned char)p->buf[p->pos++];
 }
 
+/* As inih reads a key line: '=' or ':' before any " ;" comment. */
+static bool has_separator(const char *s)
+{
+	for (const char *c = s; *c; c++) {
+		if (*c == '=' || *c == ':')
+			return true;
+		if (*c == ';' && c > s && (c[-1] == ' ' || c[-1] == '\t'))
+			return false;
+	}
+	return false;
+}
+
 /*
  * inih's reader: one physical line per call. Lines longer than inih can hold
  * are an error here (inih would cut them silently). A line that is a section
@@ -1123,6 +1135,12 @@ static char *cfg_reader(char *str, int num, void *stream)
 		free(copy);
 		if (rc < 0)
 			return NULL;
+	} else if (str[0] != '\0' && str[0] != ';' && str[0] != '#' &&
+		   !has_separator(str)) {
+		/* inih would note this and go on; errors must come in order */
+		perr(p, p->lineno, "syntax error: expected [section], key = "
+				   "value or a comment");
+		return NULL;
 	}
 	str[n] = '\n';
 	str[n + 1] = '\0';

@@ -292,6 +292,8 @@ static const struct bad bads[] = {
 	{ "[bus a/b]\n", 1, "bad name 'a/b'" },
 	{ "name = x\n", 1, "key 'name' outside any section" },
 	{ "[gateway]\njust words\n", 2, "syntax error" },
+	{ "[gateway]\nwords ; name = x\n[bogus]\n", 2, "syntax error" },
+	{ "[gateway]\n\nwords\nfoo = 1\n", 3, "syntax error" },
 	/* keys */
 	{ "[gateway]\nfoo = 1\n", 2, "unknown key 'foo' in [gateway]" },
 	{ BUSES "[route r]\nfrom = a\nto = b\nfilter = 1\n", 8,
