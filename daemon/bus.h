@@ -1,0 +1,210 @@
+/*
+ * bus.h: the only module that touches CAN sockets. One struct bus per
+ * [bus NAME] section, of three kinds:
+ *
+ *  - SocketCAN: one CAN_RAW socket for rx and tx, kernel timestamps
+ *    (SO_TIMESTAMPNS), kernel drop counts (SO_RXQ_OVFL), error frames turned
+ *    into bus-state events, a bounded tx ring queue drained on EV_WRITE. An
+ *    interface that goes down or disappears puts the bus in state "down" and
+ *    reopening is retried with exponential backoff (100 ms .. 5 s); the gap
+ *    is reported as one "bus_gap" event when it comes back.
+ *  - replay:PATH[,speed=N]: "received" frames come from a candump -l log with
+ *    its own timing, N times faster, or as fast as possible (speed 0, in
+ *    bounded batches per loop iteration). Frames keep the log's timestamps
+ *    and interface column, so a recorded session equals the log. Lines with
+ *    direction T (the gateway's own transmissions in a recorded bundle) are
+ *    not replayed. Frames sent to a replay bus are counted and discarded.
+ *  - null: a sink that counts what is sent to it and never receives.
+ *
+ * Nothing here blocks the event loop: sends are non-blocking, a full queue or
+ * an aged queued frame is dropped and counted.
+ */
+#ifndef CANGATE_BUS_H
+#define CANGATE_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <linux/can.h>
+
+#include "daemon/config.h"
+#include "daemon/frame.h"
+
+/* ---- tx ring queue (pure, unit tested) ---- */
+
+struct txq_entry {
+	struct canfd_frame cf;
+	uint64_t queued_ns; /* monotonic time it entered the queue */
+	uint64_t t_ns;      /* timestamp of the frame it was routed from */
+	int32_t route;      /* route index, for per-route drop accounting */
+	bool fd;
+};
+
+struct txq {
+	struct txq_entry *ring;
+	uint32_t cap;
+	uint32_t head;  /* oldest entry */
+	uint32_t count;
+};
+
+/* cap entries, allocated once. 0 or -1 (ENOMEM). */
+int txq_init(struct txq *q, uint32_t cap);
+void txq_fini(struct txq *q);
+/* Copy e into the queue. -1 when full (the caller counts the drop). */
+int txq_push(struct txq *q, const struct txq_entry *e);
+/* Oldest entry or NULL when empty; valid until the next push/pop. */
+const struct txq_entry *txq_peek(const struct txq *q);
+void txq_pop(struct txq *q);
+/* Pop entries queued before now_ns - max_age_ns from the head, calling
+ * dropped(ctx, entry) for each. Returns how many. */
+uint32_t txq_expire(struct txq *q, uint64_t now_ns, uint64_t max_age_ns,
+		    void (*dropped)(void *ctx, const struct txq_entry *e),
+		    void *ctx);
+
+/* ---- replay log reader (pure: the clock is passed in) ---- */
+
+struct replay;
+
+struct replay_stats {
+	uint64_t lines;     /* lines read */
+	uint64_t frames;    /* frames returned */
+	uint64_t bad_lines; /* lines that did not parse (skipped) */
+	uint64_t skipped;   /* T lines and non-frame lines */
+	char last_error[192]; /* "path:line: msg" of the last bad line */
+};
+
+/* speed: 1 real time, N times faster, 0 as fast as possible.
+ * NULL with errmsg filled when path cannot be opened. */
+struct replay *replay_open(const char *path, double speed, char *errmsg,
+			   size_t errlen);
+void replay_free(struct replay *r);
+
+enum replay_result {
+	REPLAY_FRAME = 1,  /* *f and ifname filled */
+	REPLAY_WAIT = 0,   /* next frame due at *due_ns (monotonic) */
+	REPLAY_END = -1,   /* end of log (or read error, in stats) */
+};
+
+/*
+ * The next frame of the log if it is due at monotonic time now_ns. The first
+ * call anchors the log's first timestamp to now_ns; frame k is then due at
+ * now0 + (t_k - t_0) / speed. A log whose timestamps go backwards replays the
+ * late line at once. Bad lines are skipped and counted; a new bad line's
+ * message is in stats.last_error and *bad is set (for rate-limited logging).
+ */
+enum replay_result replay_next(struct replay *r, uint64_t now_ns,
+			       struct frame *f, char ifname[FRAME_IFNAME_MAX],
+			       uint64_t *due_ns, bool *bad);
+const struct replay_stats *replay_stats(const struct replay *r);
+/* Where the replay is, on the log's own clock, at monotonic now_ns: the
+ * timebase for rules deadlines when only replay buses feed the gateway. */
+uint64_t replay_log_time(const struct replay *r, uint64_t now_ns);
+
+/* ---- buses ---- */
+
+enum bus_state {
+	BUS_STATE_DOWN,  /* interface missing or down: reopen pending */
+	BUS_STATE_UP,
+	BUS_STATE_ENDED, /* replay reached end of log */
+};
+
+/* Controller state from error frames or libsocketcan, CAN_STATE_* order. */
+enum bus_ctrl_state {
+	BUS_CTRL_ERROR_ACTIVE,
+	BUS_CTRL_ERROR_WARNING,
+	BUS_CTRL_ERROR_PASSIVE,
+	BUS_CTRL_BUS_OFF,
+	BUS_CTRL_STOPPED,
+	BUS_CTRL_SLEEPING,
+	BUS_CTRL_UNKNOWN,
+};
+
+struct bus_counters {
+	uint64_t rx;             /* frames received (replay: replayed) */
+	uint64_t tx;             /* frames handed to the kernel, or to a sink */
+	uint64_t kernel_dropped; /* SO_RXQ_OVFL: the socket's receive queue overflowed */
+	uint64_t queue_dropped;  /* tx queue full or frame older than max age */
+	uint64_t tx_errors;      /* write failed (bus down, EINVAL...): dropped */
+	uint64_t err_frames;     /* error frames received */
+	uint64_t queued;         /* sends that went through the tx queue */
+	uint64_t bad_frames;     /* reads of an unexpected size, bad replay lines */
+	uint64_t reopens;        /* times the bus came back after "down" */
+};
+
+struct bus;
+
+struct bus_handler {
+	/* A received frame (dir RX, or the error frame). ifname is the
+	 * interface column for the evidence log. */
+	void (*frame)(void *ctx, struct bus *b, struct frame *f,
+		      const char *ifname);
+	/* A bus event for events.jsonl: fields_json as in evidence_event(). */
+	void (*event)(void *ctx, struct bus *b, uint64_t t_ns,
+		      const char *type, const char *fields_json);
+	/* A frame that had been queued left the queue: sent or dropped. */
+	void (*tx_done)(void *ctx, struct bus *b, const struct txq_entry *e,
+			bool sent);
+	void *ctx;
+};
+
+enum bus_tx_result {
+	BUS_TX_SENT,    /* the kernel (or sink) has it */
+	BUS_TX_QUEUED,  /* in the tx queue; tx_done() reports its fate */
+	BUS_TX_DROPPED, /* queue full or bus down: counted */
+};
+
+/*
+ * Create bus index from its config (copied: cb may be freed afterwards) and
+ * start it: open the socket (a missing or down interface is not an error:
+ * the bus starts "down" and retries), open the replay log (an error: -1 path
+ * would never work), or nothing for null. NULL with errmsg on failure.
+ */
+struct bus *bus_new(struct ev_loop *loop, int index,
+		    const struct config_bus *cb, const struct bus_handler *h,
+		    char *errmsg, size_t errlen);
+/* Stops every watcher, closes the socket, frees the queue. */
+void bus_free(struct bus *b);
+
+/* Send a routed frame (t_ns is the frame's timestamp, route its route). */
+enum bus_tx_result bus_send(struct bus *b, const struct frame *f, int route);
+
+/* Periodic upkeep at monotonic now_ns: age out queued frames, refresh the
+ * controller state and error counters through libsocketcan. */
+void bus_housekeep(struct bus *b, uint64_t mono_ns);
+
+/* At exit: try for up to timeout_ms to write out the tx queue (poll), then
+ * drop what is left (reported through tx_done). */
+void bus_flush(struct bus *b, unsigned timeout_ms);
+
+/* Start replaying (replay buses wait for this, so that evidence and rules
+ * are ready before the first frame). No-op for other kinds. */
+void bus_go(struct bus *b);
+
+/* Same socket-level settings: the bus can be kept over a reload. */
+bool bus_config_same(const struct bus *b, const struct config_bus *cb);
+/* Adopt a new config index and handler context after a reload. */
+void bus_rebind(struct bus *b, int index, const struct bus_handler *h);
+
+int bus_index(const struct bus *b);
+const char *bus_name(const struct bus *b);
+const char *bus_ifname(const struct bus *b);
+enum bus_kind bus_kind(const struct bus *b);
+enum bus_state bus_state(const struct bus *b);
+const char *bus_state_name(enum bus_state s);
+const char *bus_ctrl_state_name(enum bus_ctrl_state s);
+const struct bus_counters *bus_counters(const struct bus *b);
+uint32_t bus_queue_len(const struct bus *b);
+/* Controller state and error counters; false when unknown (vcan). */
+bool bus_ctrl(const struct bus *b, enum bus_ctrl_state *st, uint16_t *txerr,
+	      uint16_t *rxerr);
+/* For replay buses: replay stats and the log clock, else NULL / 0. */
+const struct replay_stats *bus_replay_stats(const struct bus *b);
+uint64_t bus_replay_log_time(const struct bus *b, uint64_t mono_ns);
+
+/* Clocks used by the daemon, in ns. */
+uint64_t bus_mono_ns(void);
+uint64_t bus_real_ns(void);
+
+#endif

@@ -1,0 +1,422 @@
+/*
+ * cmd_control.c: `cangate status`, `cangate mark`, `cangate session`: the
+ * client side of the control socket (protocol in control.h). Exit codes:
+ * 0 done, 1 the daemon refused the request, 2 usage error or no daemon.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "daemon/commands.h"
+#include "daemon/control.h"
+
+#define CLIENT_REPLY_MAX (4u << 20) /* bytes: status of a large gateway */
+
+static const char *client_default_path(void)
+{
+	const char *env = getenv("CANGATE_CONTROL");
+
+	return env && *env ? env : CONTROL_DEFAULT_PATH;
+}
+
+static int client_connect(const char *prog, const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "cangate %s: socket path too long: %s\n", prog,
+			path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "cangate %s: socket: %s\n", prog,
+			strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	if (errno == ECONNREFUSED || errno == ENOENT)
+		fprintf(stderr,
+			"cangate: no daemon is listening on %s (is cangated "
+			"running?)\n",
+			path);
+	else if (errno == EACCES || errno == EPERM)
+		fprintf(stderr,
+			"cangate: permission denied on %s (are you in the "
+			"cangate group?)\n",
+			path);
+	else
+		fprintf(stderr, "cangate: cannot connect to %s: %s\n", path,
+			strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/* Send one request line, read one response line into a malloc'd string. */
+static char *client_request(const char *prog, const char *path,
+			    const char *request)
+{
+	size_t len = strlen(request), off = 0, cap = 4096, n = 0;
+	char *buf;
+	int fd = client_connect(prog, path);
+
+	if (fd < 0)
+		return NULL;
+	while (off < len) {
+		ssize_t w = send(fd, request + off, len - off, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "cangate %s: sending to %s: %s\n",
+				prog, path, strerror(errno));
+			close(fd);
+			return NULL;
+		}
+		off += (size_t)w;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (n + 1 >= cap) {
+			char *nb;
+
+			if (cap >= CLIENT_REPLY_MAX)
+				break;
+			nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		r = recv(fd, buf + n, cap - n - 1, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(buf + n - (size_t)r, '\n', (size_t)r))
+			break;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (n == 0 || buf[n - 1] != '\n') {
+		fprintf(stderr, "cangate %s: the daemon closed the connection "
+				"without a complete reply\n",
+			prog);
+		free(buf);
+		return NULL;
+	}
+	buf[n - 1] = '\0';
+	return buf;
+}
+
+/* Minimal reader for the daemon's replies: the string value of a top-level
+ * key, unescaped into a malloc'd string, or NULL. The daemon writes these
+ * objects itself (json.c), so only the escapes it emits are handled. */
+static char *client_json_string(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+	char *out, *o;
+
+	snprintf(pat, sizeof(pat), "{\"%s\":\"", key);
+	if (strncmp(json, pat, strlen(pat)) != 0)
+		return NULL;
+	p = json + strlen(pat);
+	out = o = malloc(strlen(p) + 1);
+	if (!out)
+		return NULL;
+	for (; *p && *p != '"'; p++) {
+		if (*p != '\\') {
+			*o++ = *p;
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'n': *o++ = '\n'; break;
+		case 't': *o++ = '\t'; break;
+		case 'r': *o++ = '\r'; break;
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'u': {
+			unsigned v = 0;
+
+			if (sscanf(p + 1, "%4x", &v) != 1) {
+				free(out);
+				return NULL;
+			}
+			p += 4;
+			if (v < 0x80) {
+				*o++ = (char)v;
+			} else if (v < 0x800) {
+				*o++ = (char)(0xc0 | (v >> 6));
+				*o++ = (char)(0x80 | (v & 0x3f));
+			} else {
+				*o++ = (char)(0xe0 | (v >> 12));
+				*o++ = (char)(0x80 | ((v >> 6) & 0x3f));
+				*o++ = (char)(0x80 | (v & 0x3f));
+			}
+			break;
+		}
+		case '\0':
+			free(out);
+			return NULL;
+		default: *o++ = *p; break;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Print the reply; 0 for {"ok":...} or data, 1 for {"error":...}. */
+static int client_report(const char *prog, const char *reply)
+{
+	char *err = client_json_string(reply, "error");
+
+	if (err) {
+		fprintf(stderr, "cangate %s: %s\n", prog, err);
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
+/* A session start value as a "quoted" string (control.h grammar). Its
+ * length, or -1 when it does not fit or holds control characters. */
+static int client_quote(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (size < 3)
+		return -1;
+	out[n++] = '"';
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20)
+			return -1;
+		if (*s == '"' || *s == '\\') {
+			if (n + 1 >= size)
+				return -1;
+			out[n++] = '\\';
+		}
+		if (n + 1 >= size)
+			return -1;
+		out[n++] = *s;
+	}
+	if (n + 2 > size)
+		return -1;
+	out[n++] = '"';
+	out[n] = '\0';
+	return (int)n;
+}
+
+static const struct option client_opts[] = {
+	{"socket", required_argument, NULL, 's'},
+	{"json", no_argument, NULL, 'j'},
+	{"vin", required_argument, NULL, 'V'},
+	{"procedure", required_argument, NULL, 'P'},
+	{"operator", required_argument, NULL, 'O'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+int cmd_status(int argc, char **argv)
+{
+	const char *path = client_default_path();
+	bool json = false;
+	char *reply, *text;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:jh", client_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("usage: cangate status [-s SOCKET] [--json]\n");
+			return 0;
+		default:
+			fprintf(stderr,
+				"usage: cangate status [-s SOCKET] [--json]\n");
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: cangate status [-s SOCKET] [--json]\n");
+		return 2;
+	}
+	reply = client_request("status", path,
+			       json ? "status json\n" : "status\n");
+	if (!reply)
+		return 2;
+	rc = client_report("status", reply);
+	if (rc == 0 && json) {
+		printf("%s\n", reply);
+	} else if (rc == 0) {
+		text = client_json_string(reply, "text");
+		if (!text) {
+			fprintf(stderr, "cangate status: unexpected reply\n");
+			rc = 1;
+		} else {
+			fputs(text, stdout);
+			free(text);
+		}
+	}
+	free(reply);
+	return rc;
+}
+
+int cmd_mark(int argc, char **argv)
+{
+	const char *path = client_default_path();
+	char line[CONTROL_LINE_MAX];
+	size_t len;
+	char *reply;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+s:h", client_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			break;
+		case 'h':
+			printf("usage: cangate mark [-s SOCKET] TEXT\n");
+			return 0;
+		default:
+			fprintf(stderr, "usage: cangate mark [-s SOCKET] TEXT\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: cangate mark [-s SOCKET] TEXT\n");
+		return 2;
+	}
+	len = (size_t)snprintf(line, sizeof(line), "mark");
+	for (int i = optind; i < argc; i++) {
+		for (const char *p = argv[i]; *p; p++) {
+			if ((unsigned char)*p < 0x20) {
+				fprintf(stderr, "cangate mark: control "
+						"characters are not allowed "
+						"in TEXT\n");
+				return 2;
+			}
+		}
+		len += (size_t)snprintf(line + len,
+					len < sizeof(line) ? sizeof(line) - len
+							   : 0,
+					" %s", argv[i]);
+	}
+	if (len + 2 > sizeof(line)) {
+		fprintf(stderr, "cangate mark: TEXT too long (at most %d "
+				"bytes)\n",
+			CONTROL_LINE_MAX - 8);
+		return 2;
+	}
+	line[len++] = '\n';
+	line[len] = '\0';
+	reply = client_request("mark", path, line);
+	if (!reply)
+		return 2;
+	rc = client_report("mark", reply);
+	free(reply);
+	return rc;
+}
+
+int cmd_session(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: cangate session [-s SOCKET] start [--vin V "
+		"--procedure P --operator O] | stop\n";
+	const char *path = client_default_path();
+	const char *vin = NULL, *proc = NULL, *op = NULL;
+	char line[CONTROL_LINE_MAX], q[3 * CONTROL_META_MAX];
+	size_t len;
+	char *reply;
+	int c, rc;
+	bool start;
+
+	optind = 1;
+	/* Options may come before or after start/stop. */
+	while ((c = getopt_long(argc, argv, "s:h", client_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			break;
+		case 'V':
+			vin = optarg;
+			break;
+		case 'P':
+			proc = optarg;
+			break;
+		case 'O':
+			op = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1 || (strcmp(argv[optind], "start") != 0 &&
+				   strcmp(argv[optind], "stop") != 0)) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	start = !strcmp(argv[optind], "start");
+	if (!start && (vin || proc || op)) {
+		fprintf(stderr, "cangate session: --vin, --procedure and "
+				"--operator go with start\n");
+		return 2;
+	}
+	len = (size_t)snprintf(line, sizeof(line), "session %s",
+			       start ? "start" : "stop");
+	{
+		const char *keys[3] = {"vin", "procedure", "operator"};
+		const char *vals[3] = {vin, proc, op};
+
+		for (int i = 0; i < 3; i++) {
+			if (!vals[i])
+				continue;
+			if (strlen(vals[i]) >= CONTROL_META_MAX ||
+			    client_quote(vals[i], q, sizeof(q)) < 0) {
+				fprintf(stderr,
+					"cangate session: bad --%s (at most "
+					"%d bytes, no control characters)\n",
+					keys[i], CONTROL_META_MAX - 1);
+				return 2;
+			}
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+						" %s=%s", keys[i], q);
+		}
+	}
+	snprintf(line + len, sizeof(line) - len, "\n");
+	reply = client_request("session", path, line);
+	if (!reply)
+		return 2;
+	rc = client_report("session", reply);
+	free(reply);
+	return rc;
+}

@@ -1,0 +1,627 @@
+/*
+ * control.c: control socket server and its line protocol. See control.h.
+ * Socket handling follows OpenBSD ntpd's control.c: strict umask, chmod
+ * 0660, bounded clients.
+ */
+#define _GNU_SOURCE /* struct ucred */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "daemon/control.h"
+#include "daemon/gateway.h"
+#include "daemon/json.h"
+#include "daemon/log.h"
+
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ------------------------------------------------------------------ */
+/* protocol */
+
+static const char *ctl_skip_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* Next word of s into out; returns the position after it or NULL if none. */
+static const char *ctl_word(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	s = ctl_skip_ws(s);
+	if (!*s)
+		return NULL;
+	while (*s && *s != ' ' && *s != '\t') {
+		if (n + 1 < size)
+			out[n++] = *s;
+		s++;
+	}
+	out[n] = '\0';
+	return s;
+}
+
+/* A value: bare word or "quoted". NULL with errmsg on error. */
+static const char *ctl_value(const char *s, char *out, size_t size,
+			     char *errmsg, size_t errlen)
+{
+	size_t n = 0;
+
+	if (*s != '"') {
+		while (*s && *s != ' ' && *s != '\t') {
+			if (n + 1 >= size) {
+				snprintf(errmsg, errlen, "value too long");
+				return NULL;
+			}
+			out[n++] = *s++;
+		}
+		out[n] = '\0';
+		return s;
+	}
+	s++;
+	while (*s && *s != '"') {
+		if (*s == '\\') {
+			s++;
+			if (*s != '"' && *s != '\\') {
+				snprintf(errmsg, errlen,
+					 "bad escape in quoted value");
+				return NULL;
+			}
+		}
+		if (n + 1 >= size) {
+			snprintf(errmsg, errlen, "value too long");
+			return NULL;
+		}
+		out[n++] = *s++;
+	}
+	if (*s != '"') {
+		snprintf(errmsg, errlen, "unterminated quoted value");
+		return NULL;
+	}
+	out[n] = '\0';
+	s++;
+	if (*s && *s != ' ' && *s != '\t') {
+		snprintf(errmsg, errlen, "garbage after quoted value");
+		return NULL;
+	}
+	return s;
+}
+
+static int ctl_session_args(const char *s, struct control_cmd *cmd,
+			    char *errmsg, size_t errlen)
+{
+	for (;;) {
+		char key[32];
+		const char *eq;
+		char *dst;
+		bool *has;
+		size_t klen;
+
+		s = ctl_skip_ws(s);
+		if (!*s)
+			return 0;
+		eq = strchr(s, '=');
+		klen = eq ? (size_t)(eq - s) : 0;
+		if (!eq || klen == 0 || klen >= sizeof(key) ||
+		    memchr(s, ' ', klen) || memchr(s, '\t', klen)) {
+			snprintf(errmsg, errlen,
+				 "session start: expected key=value");
+			return -1;
+		}
+		memcpy(key, s, klen);
+		key[klen] = '\0';
+		if (!strcmp(key, "vin")) {
+			dst = cmd->vin;
+			has = &cmd->has_vin;
+		} else if (!strcmp(key, "procedure")) {
+			dst = cmd->procedure;
+			has = &cmd->has_procedure;
+		} else if (!strcmp(key, "operator")) {
+			dst = cmd->operator_name;
+			has = &cmd->has_operator;
+		} else {
+			snprintf(errmsg, errlen,
+				 "session start: unknown key '%s' (vin, "
+				 "procedure, operator)",
+				 key);
+			return -1;
+		}
+		if (*has) {
+			snprintf(errmsg, errlen, "session start: duplicate %s",
+				 key);
+			return -1;
+		}
+		s = ctl_value(eq + 1, dst, CONTROL_META_MAX, errmsg, errlen);
+		if (!s)
+			return -1;
+		*has = true;
+	}
+}
+
+int control_parse(const char *line, struct control_cmd *cmd, char *errmsg,
+		  size_t errlen)
+{
+	char w1[16], w2[16];
+	const char *p;
+
+	memset(cmd, 0, sizeof(*cmd));
+	for (const char *c = line; *c; c++) {
+		if ((unsigned char)*c < 0x20 && *c != '\t') {
+			snprintf(errmsg, errlen, "control character in request");
+			return -1;
+		}
+	}
+	p = ctl_word(line, w1, sizeof(w1));
+	if (!p) {
+		snprintf(errmsg, errlen, "empty request");
+		return -1;
+	}
+	if (!strcmp(w1, "status")) {
+		const char *q = ctl_word(p, w2, sizeof(w2));
+
+		if (!q) {
+			cmd->op = CONTROL_STATUS;
+			return 0;
+		}
+		if (!strcmp(w2, "json") && !*ctl_skip_ws(q)) {
+			cmd->op = CONTROL_STATUS_JSON;
+			return 0;
+		}
+		snprintf(errmsg, errlen, "usage: status [json]");
+		return -1;
+	}
+	if (!strcmp(w1, "mark")) {
+		p = ctl_skip_ws(p);
+		if (!*p) {
+			snprintf(errmsg, errlen, "usage: mark TEXT");
+			return -1;
+		}
+		cmd->op = CONTROL_MARK;
+		cmd->text = p;
+		return 0;
+	}
+	if (!strcmp(w1, "session")) {
+		const char *q = ctl_word(p, w2, sizeof(w2));
+
+		if (q && !strcmp(w2, "start")) {
+			cmd->op = CONTROL_SESSION_START;
+			return ctl_session_args(q, cmd, errmsg, errlen);
+		}
+		if (q && !strcmp(w2, "stop") && !*ctl_skip_ws(q)) {
+			cmd->op = CONTROL_SESSION_STOP;
+			return 0;
+		}
+		snprintf(errmsg, errlen,
+			 "usage: session start [k=v ...] | session stop");
+		return -1;
+	}
+	snprintf(errmsg, errlen, "unknown command '%s'", w1);
+	return -1;
+}
+
+static void ctl_reply_error(FILE *out, const char *msg)
+{
+	struct json j;
+
+	json_init_file(&j, out);
+	json_object_begin(&j);
+	json_key(&j, "error");
+	json_string(&j, msg);
+	json_object_end(&j);
+	json_newline(&j);
+	json_finish(&j);
+}
+
+static void ctl_reply_ok(FILE *out)
+{
+	fputs("{\"ok\":true}\n", out);
+}
+
+int control_execute(struct gateway *gw, const struct control_cmd *cmd,
+		    long uid, FILE *out)
+{
+	char err[512];
+
+	switch (cmd->op) {
+	case CONTROL_STATUS_JSON:
+		gateway_status_json(gw, out);
+		fputc('\n', out);
+		return 0;
+	case CONTROL_STATUS: {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&text, &len);
+		struct json j;
+
+		if (!m) {
+			ctl_reply_error(out, "out of memory");
+			return -1;
+		}
+		gateway_status_text(gw, m);
+		fclose(m);
+		json_init_file(&j, out);
+		json_object_begin(&j);
+		json_key(&j, "text");
+		json_string_len(&j, text, len);
+		json_object_end(&j);
+		json_newline(&j);
+		json_finish(&j);
+		free(text);
+		return 0;
+	}
+	case CONTROL_MARK:
+		if (gateway_mark(gw, cmd->text, uid, err, sizeof(err)) < 0)
+			break;
+		ctl_reply_ok(out);
+		return 0;
+	case CONTROL_SESSION_START: {
+		struct evidence_meta meta = {
+			.vin = cmd->has_vin ? cmd->vin : NULL,
+			.procedure = cmd->has_procedure ? cmd->procedure : NULL,
+			.operator_name =
+				cmd->has_operator ? cmd->operator_name : NULL,
+		};
+
+		if (gateway_session_start(gw, &meta, uid, err, sizeof(err)) < 0)
+			break;
+		log_info("session started by uid %ld", uid);
+		ctl_reply_ok(out);
+		return 0;
+	}
+	case CONTROL_SESSION_STOP:
+		if (gateway_session_stop(gw, uid, err, sizeof(err)) < 0)
+			break;
+		log_info("session stopped by uid %ld", uid);
+		ctl_reply_ok(out);
+		return 0;
+	default:
+		snprintf(err, sizeof(err), "unknown command");
+		break;
+	}
+	ctl_reply_error(out, err);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* server */
+
+struct ctl_conn {
+	struct control *ctl;
+	int fd;
+	long uid;
+	ev_io r_w, w_w;
+	ev_timer idle_w;
+	char in[CONTROL_LINE_MAX + 1];
+	size_t in_len;
+	char *out;       /* pending response bytes */
+	size_t out_len, out_off;
+	bool closing;    /* close once out is written */
+};
+
+struct control {
+	struct ev_loop *loop;
+	struct gateway *gw;
+	char *path;
+	int fd;
+	ev_io accept_w;
+	struct ctl_conn *conns[CONTROL_MAX_CONN];
+	size_t n_conns;
+};
+
+static void ctl_conn_free(struct ctl_conn *cn)
+{
+	struct control *c = cn->ctl;
+
+	ev_io_stop(c->loop, &cn->r_w);
+	ev_io_stop(c->loop, &cn->w_w);
+	ev_timer_stop(c->loop, &cn->idle_w);
+	close(cn->fd);
+	free(cn->out);
+	for (size_t i = 0; i < c->n_conns; i++) {
+		if (c->conns[i] == cn) {
+			c->conns[i] = c->conns[--c->n_conns];
+			break;
+		}
+	}
+	free(cn);
+}
+
+/* Write pending output; 0 when all is written (or still pending), -1 when
+ * the connection was closed. */
+static int ctl_conn_flush(struct ctl_conn *cn)
+{
+	struct control *c = cn->ctl;
+
+	while (cn->out_off < cn->out_len) {
+		ssize_t n = send(cn->fd, cn->out + cn->out_off,
+				 cn->out_len - cn->out_off, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				ev_io_start(c->loop, &cn->w_w);
+				ev_io_stop(c->loop, &cn->r_w);
+				return 0;
+			}
+			ctl_conn_free(cn);
+			return -1;
+		}
+		cn->out_off += (size_t)n;
+	}
+	free(cn->out);
+	cn->out = NULL;
+	cn->out_len = cn->out_off = 0;
+	ev_io_stop(c->loop, &cn->w_w);
+	if (cn->closing) {
+		ctl_conn_free(cn);
+		return -1;
+	}
+	ev_io_start(c->loop, &cn->r_w);
+	return 0;
+}
+
+static void ctl_conn_reply(struct ctl_conn *cn, const char *line)
+{
+	struct control *c = cn->ctl;
+	struct control_cmd cmd;
+	char err[256];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m) {
+		cn->closing = true;
+		return;
+	}
+	if (control_parse(line, &cmd, err, sizeof(err)) < 0) {
+		gateway_count_bad_request(c->gw);
+		log_debug("control: uid %ld: bad request: %s", cn->uid, err);
+		ctl_reply_error(m, err);
+	} else {
+		control_execute(c->gw, &cmd, cn->uid, m);
+	}
+	fclose(m);
+	/* Responses queue up behind one another. */
+	if (cn->out) {
+		char *both = realloc(cn->out, cn->out_len + len);
+
+		if (both) {
+			memcpy(both + cn->out_len, buf, len);
+			cn->out = both;
+			cn->out_len += len;
+		}
+		free(buf);
+	} else {
+		cn->out = buf;
+		cn->out_len = len;
+		cn->out_off = 0;
+	}
+}
+
+static void ctl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ctl_conn *cn = container_of(w, struct ctl_conn, r_w);
+	ssize_t n;
+
+	(void)revents;
+	n = recv(cn->fd, cn->in + cn->in_len, CONTROL_LINE_MAX - cn->in_len,
+		 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ctl_conn_free(cn);
+		return;
+	}
+	ev_timer_again(loop, &cn->idle_w);
+	cn->in_len += (size_t)n;
+	for (;;) {
+		char *nl = memchr(cn->in, '\n', cn->in_len);
+		size_t used;
+
+		if (!nl)
+			break;
+		*nl = '\0';
+		if (nl > cn->in && nl[-1] == '\r')
+			nl[-1] = '\0';
+		ctl_conn_reply(cn, cn->in);
+		used = (size_t)(nl - cn->in) + 1;
+		memmove(cn->in, nl + 1, cn->in_len - used);
+		cn->in_len -= used;
+	}
+	if (cn->in_len == CONTROL_LINE_MAX) {
+		gateway_count_bad_request(cn->ctl->gw);
+		cn->in_len = 0;
+		{
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *m = open_memstream(&buf, &len);
+
+			if (m) {
+				ctl_reply_error(m, "request line too long");
+				fclose(m);
+				free(cn->out);
+				cn->out = buf;
+				cn->out_len = len;
+				cn->out_off = 0;
+			}
+		}
+		cn->closing = true;
+	}
+	if (cn->out)
+		ctl_conn_flush(cn);
+	else if (cn->closing)
+		ctl_conn_free(cn);
+}
+
+static void ctl_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	ctl_conn_flush(container_of(w, struct ctl_conn, w_w));
+}
+
+static void ctl_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	ctl_conn_free(container_of(w, struct ctl_conn, idle_w));
+}
+
+static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control *c = container_of(w, struct control, accept_w);
+	struct ctl_conn *cn;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	int fd;
+
+	(void)revents;
+	fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("control: accept");
+		return;
+	}
+	if (c->n_conns >= CONTROL_MAX_CONN) {
+		static const char busy[] =
+			"{\"error\":\"too many control connections\"}\n";
+
+		gateway_count_bad_request(c->gw);
+		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL) < 0)
+			log_debug("control: busy reply failed");
+		close(fd);
+		return;
+	}
+	cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		close(fd);
+		return;
+	}
+	cn->ctl = c;
+	cn->fd = fd;
+	cn->uid = -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		cn->uid = (long)cred.uid;
+	ev_io_init(&cn->r_w, ctl_read_cb, fd, EV_READ);
+	ev_io_init(&cn->w_w, ctl_write_cb, fd, EV_WRITE);
+	ev_timer_init(&cn->idle_w, ctl_idle_cb, 0., CONTROL_IDLE_S);
+	ev_io_start(loop, &cn->r_w);
+	ev_timer_again(loop, &cn->idle_w);
+	c->conns[c->n_conns++] = cn;
+}
+
+/* Is somebody listening on path? */
+static bool ctl_is_live(const struct sockaddr_un *sun)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	return live;
+}
+
+struct control *control_new(struct ev_loop *loop, const char *path,
+			    struct gateway *gw, char *errmsg, size_t errlen)
+{
+	struct control *c;
+	struct sockaddr_un sun;
+	mode_t old_umask;
+	struct stat st;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(errmsg, errlen, "control socket path too long: %s",
+			 path);
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		free(c);
+		snprintf(errmsg, errlen, "out of memory");
+		return NULL;
+	}
+	c->loop = loop;
+	c->gw = gw;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		snprintf(errmsg, errlen, "control socket: %s", strerror(errno));
+		goto err;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(errmsg, errlen,
+				 "%s exists and is not a socket", path);
+			goto err;
+		}
+		if (ctl_is_live(&sun)) {
+			snprintf(errmsg, errlen,
+				 "%s: another daemon is listening there",
+				 path);
+			goto err;
+		}
+		unlink(path); /* stale: left by a daemon that died */
+	}
+	old_umask = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+	if (bind(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(errmsg, errlen, "bind %s: %s", path, strerror(errno));
+		umask(old_umask);
+		goto err;
+	}
+	umask(old_umask);
+	if (chmod(path, S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP) < 0) {
+		snprintf(errmsg, errlen, "chmod %s: %s", path, strerror(errno));
+		unlink(path);
+		goto err;
+	}
+	if (listen(c->fd, CONTROL_MAX_CONN) < 0) {
+		snprintf(errmsg, errlen, "listen %s: %s", path,
+			 strerror(errno));
+		unlink(path);
+		goto err;
+	}
+	ev_io_init(&c->accept_w, ctl_accept_cb, c->fd, EV_READ);
+	ev_io_start(loop, &c->accept_w);
+	return c;
+err:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->path);
+	free(c);
+	return NULL;
+}
+
+int control_chown(struct control *c, uid_t uid, gid_t gid)
+{
+	return chown(c->path, uid, gid);
+}
+
+void control_set_gateway(struct control *c, struct gateway *gw)
+{
+	c->gw = gw;
+}
+
+void control_free(struct control *c)
+{
+	if (!c)
+		return;
+	while (c->n_conns)
+		ctl_conn_free(c->conns[0]);
+	ev_io_stop(c->loop, &c->accept_w);
+	close(c->fd);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}

@@ -1,0 +1,80 @@
+/*
+ * control.h: the control socket (unix stream) and its line protocol.
+ *
+ * One request per line, one JSON object per response line:
+ *   status                        {"text":"<readable table>"}
+ *   status json                   the status object (gateway_status_json)
+ *   mark TEXT                     {"ok":true}
+ *   session start [k=v ...]       {"ok":true}; keys vin, procedure, operator;
+ *                                 v is a bare word or a "double-quoted"
+ *                                 string with \" and \\ escapes
+ *   session stop                  {"ok":true}
+ * Anything else gets {"error":"..."} and is counted; the connection stays
+ * open. A line longer than CONTROL_LINE_MAX closes the connection after the
+ * error. At most CONTROL_MAX_CONN clients at once; idle clients are dropped
+ * after CONTROL_IDLE_S. The caller's uid (SO_PEERCRED) goes into the events
+ * that mark and session commands record.
+ *
+ * The socket is created under umask 0117, then chmod 0660: members of the
+ * socket's group may connect. A stale socket file (nobody listening) is
+ * replaced; a live one is an error (another daemon runs).
+ */
+#ifndef CANGATE_CONTROL_H
+#define CANGATE_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#define CONTROL_LINE_MAX 1024
+#define CONTROL_MAX_CONN 16
+#define CONTROL_IDLE_S 30.
+#define CONTROL_DEFAULT_PATH "/run/cangate/control.sock"
+#define CONTROL_META_MAX 128
+
+struct gateway;
+
+enum control_op {
+	CONTROL_STATUS,
+	CONTROL_STATUS_JSON,
+	CONTROL_MARK,
+	CONTROL_SESSION_START,
+	CONTROL_SESSION_STOP,
+};
+
+struct control_cmd {
+	enum control_op op;
+	const char *text; /* mark: points into the parsed line */
+	char vin[CONTROL_META_MAX];
+	char procedure[CONTROL_META_MAX];
+	char operator_name[CONTROL_META_MAX];
+	bool has_vin, has_procedure, has_operator;
+};
+
+/* Parse one request line (without its newline). 0, or -1 with errmsg. */
+int control_parse(const char *line, struct control_cmd *cmd, char *errmsg,
+		  size_t errlen);
+
+/* Run cmd against gw for a caller with uid; writes one JSON response line
+ * (with '\n') to out. Returns 0, or -1 when the request failed (the
+ * response holds the error). */
+int control_execute(struct gateway *gw, const struct control_cmd *cmd,
+		    long uid, FILE *out);
+
+struct control;
+
+/* Listen on path. NULL with errmsg on failure. */
+struct control *control_new(struct ev_loop *loop, const char *path,
+			    struct gateway *gw, char *errmsg, size_t errlen);
+/* Give the socket file to uid:gid (before dropping privileges). */
+int control_chown(struct control *c, uid_t uid, gid_t gid);
+/* Point at another gateway (not used: the gateway object survives reloads,
+ * kept for tests). */
+void control_set_gateway(struct control *c, struct gateway *gw);
+/* Close every connection, remove the socket file. */
+void control_free(struct control *c);
+
+#endif

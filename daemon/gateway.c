@@ -1,0 +1,1024 @@
+/*
+ * gateway.c: buses + router + rules + evidence, per frame. See gateway.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/gateway.h"
+#include "daemon/json.h"
+#include "daemon/log.h"
+
+#define GW_HOUSEKEEP_S 0.1     /* tx queue ageing, load, controller state */
+#define GW_RULES_MAX_S 0.02    /* rules deadline timer: longest sleep */
+#define GW_LOAD_SLOTS 11       /* one-second rx snapshots: 10 s of load */
+#define NS_PER_S UINT64_C(1000000000)
+
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct gw_route {
+	uint64_t sent;    /* the destination accepted it */
+	uint64_t dropped; /* queue full, aged, tx error, bus down */
+};
+
+struct gateway {
+	struct ev_loop *loop;
+	struct config *cfg;
+	struct router *router;
+	struct rules *rules;
+	struct evidence *ev;
+
+	struct bus **buses;      /* cfg->n_buses, or NULL without buses */
+	size_t n_buses;
+	uint64_t *bus_filtered;  /* per bus: received, forwarded nowhere */
+	struct gw_route *routes; /* cfg->n_routes */
+	size_t n_routes;
+	struct route_out *outs;  /* router output scratch, router_max_outputs */
+	size_t cap_outs;
+	uint32_t gen;            /* config generation, tags queued frames */
+
+	struct gateway_sink sink;
+	bool custom_sink;
+	struct rules_sink rsink;
+	uint64_t rules_deadline;
+
+	ev_timer house_w;
+	ev_timer rules_w;
+	ev_timer evtick_w;
+	bool started;
+
+	uint64_t start_real_ns, start_mono_ns;
+	uint64_t rx_total;
+	uint64_t load_hist[GW_LOAD_SLOTS];
+	unsigned load_pos, load_filled;
+	uint64_t load_last_mono;
+
+	uint64_t viol_active, viol_total;
+	struct log_ratelimit viol_rl;
+	uint64_t evidence_lost;  /* frames evidence_frame() did not record */
+	uint64_t bad_requests;
+	uint64_t reloads;
+	uint64_t sessions;
+	bool replay_only;        /* every receiving bus replays a log */
+	bool replay_done;
+	uint64_t last_frame_t;
+};
+
+/* The route tag given to the sink: low 16 bits route index, high bits the
+ * config generation, so a frame queued before a reload is not counted
+ * against a route of the new config. */
+#define GW_TAG(gw, r) ((int)((((gw)->gen & 0x7fff) << 16) | (uint32_t)(r)))
+#define GW_TAG_GEN(t) (((uint32_t)(t) >> 16) & 0x7fff)
+#define GW_TAG_ROUTE(t) ((int)((uint32_t)(t)&0xffff))
+
+/* ------------------------------------------------------------------ */
+/* per frame */
+
+static enum bus_tx_result gw_bus_send(void *ctx, int bus, const struct frame *f,
+				      int route)
+{
+	struct gateway *gw = ctx;
+
+	if (bus < 0 || (size_t)bus >= gw->n_buses || !gw->buses)
+		return BUS_TX_DROPPED;
+	return bus_send(gw->buses[bus], f, route);
+}
+
+static const char *gw_bus_ifname(const struct gateway *gw, int bus)
+{
+	if (gw->buses && bus >= 0 && (size_t)bus < gw->n_buses)
+		return bus_ifname(gw->buses[bus]);
+	if (gw->cfg && bus >= 0 && (size_t)bus < gw->cfg->n_buses)
+		return gw->cfg->buses[bus].interface;
+	return "?";
+}
+
+static void gw_record(struct gateway *gw, const struct frame *f,
+		      const char *ifname, uint64_t *line)
+{
+	uint64_t l = 0;
+
+	if (gw->ev) {
+		l = evidence_frame(gw->ev, f, ifname);
+		if (!l)
+			gw->evidence_lost++;
+	}
+	if (line)
+		*line = l;
+}
+
+void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
+		const char *ifname)
+{
+	uint64_t line;
+	size_t n;
+
+	gw->rx_total++;
+	if (f->t_ns > gw->last_frame_t)
+		gw->last_frame_t = f->t_ns;
+	gw_record(gw, f, ifname, &line);
+	if (!gw->router)
+		return;
+	n = router_route(gw->router, bus, f, f->t_ns, gw->outs, gw->cap_outs);
+	for (size_t i = 0; i < n; i++) {
+		struct route_out *o = &gw->outs[i];
+		struct gw_route *r = &gw->routes[o->route];
+
+		switch (gw->sink.send(gw->sink.ctx, o->bus, &o->f,
+				      GW_TAG(gw, o->route))) {
+		case BUS_TX_SENT:
+			r->sent++;
+			gw_record(gw, &o->f, gw_bus_ifname(gw, o->bus), NULL);
+			break;
+		case BUS_TX_QUEUED:
+			break;
+		case BUS_TX_DROPPED:
+			r->dropped++;
+			break;
+		}
+	}
+	if (f->err)
+		return;
+	if (n == 0 && bus >= 0 && (size_t)bus < gw->n_buses)
+		gw->bus_filtered[bus]++;
+	if (!gw->rules)
+		return;
+	/* Deadlines that expired before this frame fire first, as in an
+	 * offline check of the same log. */
+	if (f->t_ns >= gw->rules_deadline) {
+		rules_tick(gw->rules, f->t_ns);
+		gw->rules_deadline = rules_next_deadline(gw->rules);
+	}
+	rules_frame(gw->rules, bus, f, line);
+	gw->rules_deadline = rules_next_deadline(gw->rules);
+}
+
+void gateway_tx_done(struct gateway *gw, int bus, int route,
+		     const struct frame *f, bool sent)
+{
+	int r = GW_TAG_ROUTE(route);
+
+	if (GW_TAG_GEN(route) != (gw->gen & 0x7fff) || r < 0 ||
+	    (size_t)r >= gw->n_routes)
+		return; /* queued under the previous config */
+	if (sent) {
+		gw->routes[r].sent++;
+		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
+	} else {
+		gw->routes[r].dropped++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* bus callbacks */
+
+static void gw_bus_frame(void *ctx, struct bus *b, struct frame *f,
+			 const char *ifname)
+{
+	gateway_rx(ctx, bus_index(b), f, ifname);
+}
+
+static void gw_check_replay_end(struct gateway *gw)
+{
+	bool any = false;
+
+	if (!gw->cfg || !gw->cfg->exit_on_replay_end || gw->replay_done)
+		return;
+	for (size_t i = 0; i < gw->n_buses; i++) {
+		if (bus_kind(gw->buses[i]) != BUS_REPLAY)
+			continue;
+		any = true;
+		if (bus_state(gw->buses[i]) != BUS_STATE_ENDED)
+			return;
+	}
+	if (!any)
+		return;
+	gw->replay_done = true;
+	log_info("every replay bus has ended: exiting (exit_on_replay_end)");
+	ev_break(gw->loop, EVBREAK_ALL);
+}
+
+static void gw_bus_event(void *ctx, struct bus *b, uint64_t t_ns,
+			 const char *type, const char *fields)
+{
+	struct gateway *gw = ctx;
+	char buf[512];
+	char name[160];
+
+	json_escape(bus_name(b), strlen(bus_name(b)), name, sizeof(name));
+	snprintf(buf, sizeof(buf), "\"bus\":%s%s%s", name, fields ? "," : "",
+		 fields ? fields : "");
+	gateway_event(gw, t_ns, type, buf);
+	if (!strcmp(type, "replay_end"))
+		gw_check_replay_end(gw);
+}
+
+static void gw_bus_tx_done(void *ctx, struct bus *b, const struct txq_entry *e,
+			   bool sent)
+{
+	struct frame f;
+
+	frame_from_can(&f, &e->cf, e->fd, e->t_ns);
+	f.dir = FRAME_DIR_TX;
+	gateway_tx_done(ctx, bus_index(b), e->route, &f, sent);
+}
+
+static struct bus_handler gw_bus_handler(struct gateway *gw)
+{
+	struct bus_handler h = {
+		.frame = gw_bus_frame,
+		.event = gw_bus_event,
+		.tx_done = gw_bus_tx_done,
+		.ctx = gw,
+	};
+	return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* rules sink */
+
+static uint64_t gw_mono(void)
+{
+	return bus_mono_ns();
+}
+
+static void gw_violation_start(void *ctx, const char *rule, const char *json)
+{
+	struct gateway *gw = ctx;
+
+	(void)json;
+	gw->viol_active++;
+	gw->viol_total++;
+	if (log_ratelimit(&gw->viol_rl, gw_mono()))
+		log_warnx("rule %s: violation started", rule);
+}
+
+static void gw_violation_end(void *ctx, const char *rule, const char *json)
+{
+	struct gateway *gw = ctx;
+
+	if (gw->viol_active)
+		gw->viol_active--;
+	if (log_ratelimit(&gw->viol_rl, gw_mono()))
+		log_warnx("rule %s: violation ended", rule);
+	if (gw->ev)
+		evidence_violation(gw->ev, json);
+}
+
+const struct rules_sink *gateway_rules_sink(struct gateway *gw)
+{
+	return &gw->rsink;
+}
+
+/* ------------------------------------------------------------------ */
+/* timers */
+
+uint64_t gateway_now(const struct gateway *gw)
+{
+	uint64_t t = 0, mono;
+
+	if (!gw->replay_only)
+		return bus_real_ns();
+	mono = bus_mono_ns();
+	for (size_t i = 0; i < gw->n_buses; i++) {
+		uint64_t lt = bus_replay_log_time(gw->buses[i], mono);
+
+		if (lt > t)
+			t = lt;
+	}
+	return t ? t : gw->last_frame_t;
+}
+
+static void gw_rules_arm(struct gateway *gw)
+{
+	double delay = GW_RULES_MAX_S;
+	uint64_t now;
+
+	ev_timer_stop(gw->loop, &gw->rules_w);
+	if (!gw->rules)
+		return;
+	now = gateway_now(gw);
+	if (gw->rules_deadline != UINT64_MAX && gw->rules_deadline > now &&
+	    !gw->replay_only) {
+		double d = (double)(gw->rules_deadline - now) / 1e9;
+
+		if (d < delay)
+			delay = d;
+	} else if (gw->rules_deadline <= now) {
+		delay = 0.;
+	}
+	ev_timer_set(&gw->rules_w, delay, 0.);
+	ev_timer_start(gw->loop, &gw->rules_w);
+}
+
+static void gw_rules_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gateway *gw = container_of(w, struct gateway, rules_w);
+	uint64_t now = gateway_now(gw);
+
+	(void)loop;
+	(void)revents;
+	if (gw->rules && gw->rules_deadline <= now) {
+		rules_tick(gw->rules, now);
+		gw->rules_deadline = rules_next_deadline(gw->rules);
+	}
+	gw_rules_arm(gw);
+}
+
+static void gw_evtick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gateway *gw = container_of(w, struct gateway, evtick_w);
+
+	(void)loop;
+	(void)revents;
+	if (gw->ev)
+		evidence_tick(gw->ev, gateway_now(gw));
+}
+
+static void gw_house_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gateway *gw = container_of(w, struct gateway, house_w);
+	uint64_t mono = bus_mono_ns();
+
+	(void)loop;
+	(void)revents;
+	for (size_t i = 0; i < gw->n_buses; i++)
+		bus_housekeep(gw->buses[i], mono);
+	if (mono - gw->load_last_mono >= NS_PER_S) {
+		gw->load_last_mono = mono;
+		gw->load_pos = (gw->load_pos + 1) % GW_LOAD_SLOTS;
+		gw->load_hist[gw->load_pos] = gw->rx_total;
+		if (gw->load_filled < GW_LOAD_SLOTS)
+			gw->load_filled++;
+	}
+}
+
+static double gw_load(const struct gateway *gw, unsigned seconds)
+{
+	unsigned back;
+	uint64_t then;
+
+	if (gw->load_filled < 2)
+		return 0;
+	back = seconds < gw->load_filled - 1 ? seconds : gw->load_filled - 1;
+	then = gw->load_hist[(gw->load_pos + GW_LOAD_SLOTS - back) %
+			     GW_LOAD_SLOTS];
+	return (double)(gw->load_hist[gw->load_pos] - then) / back;
+}
+
+/* ------------------------------------------------------------------ */
+/* life cycle */
+
+struct gateway *gateway_new(struct ev_loop *loop)
+{
+	struct gateway *gw = calloc(1, sizeof(*gw));
+
+	if (!gw)
+		return NULL;
+	gw->loop = loop;
+	gw->sink.send = gw_bus_send;
+	gw->sink.ctx = gw;
+	gw->rsink.violation_start = gw_violation_start;
+	gw->rsink.violation_end = gw_violation_end;
+	gw->rsink.ctx = gw;
+	gw->rules_deadline = UINT64_MAX;
+	gw->viol_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(NS_PER_S, 10);
+	gw->start_real_ns = bus_real_ns();
+	gw->start_mono_ns = bus_mono_ns();
+	gw->load_last_mono = gw->start_mono_ns;
+	ev_timer_init(&gw->house_w, gw_house_cb, GW_HOUSEKEEP_S,
+		      GW_HOUSEKEEP_S);
+	ev_timer_init(&gw->rules_w, gw_rules_cb, 0., 0.);
+	ev_timer_init(&gw->evtick_w, gw_evtick_cb, 1., 1.);
+	return gw;
+}
+
+void gateway_set_sink(struct gateway *gw, const struct gateway_sink *sink)
+{
+	if (sink) {
+		gw->sink = *sink;
+		gw->custom_sink = true;
+	} else {
+		gw->sink.send = gw_bus_send;
+		gw->sink.ctx = gw;
+		gw->custom_sink = false;
+	}
+}
+
+static void gw_free_buses(struct bus **buses, size_t n)
+{
+	if (!buses)
+		return;
+	for (size_t i = 0; i < n; i++)
+		bus_free(buses[i]);
+	free(buses);
+}
+
+static bool gw_compute_replay_only(struct bus **buses, size_t n)
+{
+	bool replay = false;
+
+	for (size_t i = 0; buses && i < n; i++) {
+		if (bus_kind(buses[i]) == BUS_SOCKETCAN)
+			return false;
+		if (bus_kind(buses[i]) == BUS_REPLAY)
+			replay = true;
+	}
+	return replay;
+}
+
+int gateway_configure(struct gateway *gw, struct config *cfg,
+		      struct router *router, struct rules *rules,
+		      bool with_buses, char *errmsg, size_t errlen)
+{
+	struct bus_handler h = gw_bus_handler(gw);
+	struct bus **buses = NULL, **old = gw->buses;
+	int *from_old = NULL; /* buses[i] was old[from_old[i]], or -1 */
+	size_t cap = router_max_outputs(router) + 1;
+	struct route_out *outs = calloc(cap, sizeof(*outs));
+	struct gw_route *routes = calloc(cfg->n_routes + 1, sizeof(*routes));
+	uint64_t *filtered = calloc(cfg->n_buses + 1, sizeof(*filtered));
+	bool reload = gw->cfg != NULL;
+
+	if (!outs || !routes || !filtered) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto err;
+	}
+	if (with_buses) {
+		buses = calloc(cfg->n_buses + 1, sizeof(*buses));
+		from_old = calloc(cfg->n_buses + 1, sizeof(*from_old));
+		if (!buses || !from_old) {
+			snprintf(errmsg, errlen, "out of memory");
+			goto err;
+		}
+		for (size_t i = 0; i < cfg->n_buses; i++) {
+			const struct config_bus *cb = &cfg->buses[i];
+
+			from_old[i] = -1;
+			/* Keep a bus whose socket settings did not change:
+			 * its socket, queue and counters carry on. */
+			for (size_t j = 0; old && j < gw->n_buses; j++) {
+				if (old[j] && bus_config_same(old[j], cb)) {
+					buses[i] = old[j];
+					old[j] = NULL;
+					from_old[i] = (int)j;
+					break;
+				}
+			}
+			if (buses[i])
+				continue;
+			buses[i] = bus_new(gw->loop, (int)i, cb, &h, errmsg,
+					   errlen);
+			if (!buses[i])
+				goto err_buses;
+		}
+	}
+
+	if (reload) {
+		uint64_t now = gateway_now(gw);
+		char *verdicts = NULL;
+		char *fields;
+		size_t flen;
+
+		if (gw->rules) {
+			rules_finish(gw->rules, now);
+			verdicts = rules_verdicts_json(gw->rules);
+		}
+		flen = 64 + (verdicts ? strlen(verdicts) : 0);
+		fields = malloc(flen);
+		if (fields) {
+			snprintf(fields, flen, "\"ok\":true%s%s",
+				 verdicts ? ",\"previous_verdicts\":" : "",
+				 verdicts ? verdicts : "");
+			gateway_event(gw, now, "reload", fields);
+			free(fields);
+		}
+		free(verdicts);
+		rules_free(gw->rules);
+		router_free(gw->router);
+		config_free(gw->cfg);
+		/* Buses not taken over: their queued frames belong to the old
+		 * generation and are not counted against new routes. */
+		gw_free_buses(old, gw->n_buses);
+		gw->viol_active = 0;
+		gw->reloads++;
+	}
+	if (with_buses || !reload) {
+		gw->buses = buses;
+		gw->n_buses = with_buses ? cfg->n_buses : 0;
+	}
+	for (size_t i = 0; i < gw->n_buses; i++)
+		bus_rebind(gw->buses[i], (int)i, &h);
+	free(gw->outs);
+	free(gw->routes);
+	free(gw->bus_filtered);
+	gw->outs = outs;
+	gw->cap_outs = cap;
+	gw->routes = routes;
+	gw->n_routes = cfg->n_routes;
+	gw->bus_filtered = filtered;
+	free(from_old);
+	gw->cfg = cfg;
+	gw->router = router;
+	gw->rules = rules;
+	gw->rules_deadline = rules ? rules_next_deadline(rules) : UINT64_MAX;
+	gw->gen++;
+	gw->replay_only = gw_compute_replay_only(gw->buses, gw->n_buses);
+	gw->replay_done = false;
+	if (gw->started) {
+		for (size_t i = 0; i < gw->n_buses; i++)
+			bus_go(gw->buses[i]);
+		gw_rules_arm(gw);
+	}
+	return 0;
+
+err_buses:
+	/* Give back what we took from the running config, free the rest. */
+	for (size_t i = 0; i < cfg->n_buses; i++) {
+		if (from_old[i] >= 0)
+			old[from_old[i]] = buses[i];
+		else
+			bus_free(buses[i]);
+	}
+err:
+	free(buses);
+	free(from_old);
+	free(outs);
+	free(routes);
+	free(filtered);
+	return -1;
+}
+
+void gateway_start(struct gateway *gw)
+{
+	double block_s = 1.;
+
+	gw->started = true;
+	ev_timer_start(gw->loop, &gw->house_w);
+	if (gw->cfg && gw->cfg->evidence.block_ms)
+		block_s = gw->cfg->evidence.block_ms / 1000.;
+	ev_timer_set(&gw->evtick_w, block_s, block_s);
+	ev_timer_start(gw->loop, &gw->evtick_w);
+	gw_rules_arm(gw);
+	for (size_t i = 0; i < gw->n_buses; i++)
+		bus_go(gw->buses[i]);
+	/* The house timer keeps the loop alive; these must not: a replay-only
+	 * gateway would otherwise never see ev_run return on its own. */
+}
+
+void gateway_flush(struct gateway *gw, unsigned timeout_ms)
+{
+	for (size_t i = 0; i < gw->n_buses; i++)
+		bus_flush(gw->buses[i], timeout_ms);
+}
+
+void gateway_free(struct gateway *gw)
+{
+	char err[256];
+
+	if (!gw)
+		return;
+	if (gw->ev && gateway_session_stop(gw, -1, err, sizeof(err)) < 0)
+		log_warnx("closing the evidence session: %s", err);
+	ev_timer_stop(gw->loop, &gw->house_w);
+	ev_timer_stop(gw->loop, &gw->rules_w);
+	ev_timer_stop(gw->loop, &gw->evtick_w);
+	gw_free_buses(gw->buses, gw->n_buses);
+	rules_free(gw->rules);
+	router_free(gw->router);
+	config_free(gw->cfg);
+	free(gw->outs);
+	free(gw->routes);
+	free(gw->bus_filtered);
+	free(gw);
+}
+
+/* ------------------------------------------------------------------ */
+/* sessions, events */
+
+void gateway_event(struct gateway *gw, uint64_t t_ns, const char *type,
+		   const char *fields_json)
+{
+	if (gw->ev)
+		evidence_event(gw->ev, t_ns, type, fields_json);
+}
+
+bool gateway_session_active(const struct gateway *gw)
+{
+	return gw->ev != NULL;
+}
+
+int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
+			  long uid, char *errmsg, size_t errlen)
+{
+	struct evidence_meta none = {0};
+	uint64_t now = gateway_now(gw);
+	char fields[64];
+
+	if (!gw->cfg || !gw->cfg->evidence.enabled) {
+		snprintf(errmsg, errlen, "no [evidence] section in the config");
+		return -1;
+	}
+	if (gw->ev) {
+		snprintf(errmsg, errlen, "a session is already recording");
+		return -1;
+	}
+	gw->ev = evidence_open(gw->cfg, meta ? meta : &none, now, errmsg,
+			       errlen);
+	if (!gw->ev)
+		return -1;
+	gw->sessions++;
+	snprintf(fields, sizeof(fields), "\"uid\":%ld", uid);
+	evidence_event(gw->ev, now, "session_start", uid >= 0 ? fields : NULL);
+	return 0;
+}
+
+int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
+			 size_t errlen)
+{
+	uint64_t now = gateway_now(gw);
+	char *verdicts = NULL;
+	char fields[64];
+	struct rules *fresh;
+	struct config_error cerr;
+	int rc;
+
+	if (!gw->ev) {
+		snprintf(errmsg, errlen, "no session is recording");
+		return -1;
+	}
+	snprintf(fields, sizeof(fields), "\"uid\":%ld", uid);
+	evidence_event(gw->ev, now, "session_stop", uid >= 0 ? fields : NULL);
+	if (gw->rules) {
+		rules_finish(gw->rules, now);
+		verdicts = rules_verdicts_json(gw->rules);
+	}
+	rc = evidence_close(gw->ev, now, verdicts ? verdicts : "{\"rules\":[]}",
+			    errmsg, errlen);
+	gw->ev = NULL;
+	free(verdicts);
+	/* Rules hold per-session state and final verdicts: the next session
+	 * starts from a fresh compile of the same config. */
+	if (gw->rules) {
+		fresh = rules_compile(gw->cfg, &gw->rsink, &cerr);
+		if (!fresh) {
+			char msg[600];
+
+			config_error_format(&cerr, msg, sizeof(msg));
+			log_warnx("recompiling rules for the next session: %s",
+				  msg);
+		}
+		rules_free(gw->rules);
+		gw->rules = fresh;
+		gw->viol_active = 0;
+		gw->rules_deadline =
+			fresh ? rules_next_deadline(fresh) : UINT64_MAX;
+	}
+	return rc;
+}
+
+int gateway_mark(struct gateway *gw, const char *text, long uid,
+		 char *errmsg, size_t errlen)
+{
+	char fields[1200];
+	char quoted[1100];
+
+	if (!gw->ev) {
+		snprintf(errmsg, errlen, "no session is recording");
+		return -1;
+	}
+	if (json_escape(text, strlen(text), quoted, sizeof(quoted)) >=
+	    sizeof(quoted)) {
+		snprintf(errmsg, errlen, "marker text too long");
+		return -1;
+	}
+	snprintf(fields, sizeof(fields), "\"text\":%s,\"uid\":%ld", quoted,
+		 uid);
+	evidence_event(gw->ev, gateway_now(gw), "mark", fields);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* status */
+
+int gateway_route_status(const struct gateway *gw, int route,
+			 struct gateway_route_status *st)
+{
+	const struct route_stats *rs;
+	const struct config_route *cr;
+
+	if (!gw->cfg || route < 0 || (size_t)route >= gw->n_routes)
+		return -1;
+	rs = router_stats(gw->router, route);
+	cr = &gw->cfg->routes[route];
+	memset(st, 0, sizeof(*st));
+	st->name = cr->name;
+	st->from = cr->from;
+	st->to = cr->to;
+	st->bidirectional = cr->bidirectional;
+	if (!rs)
+		return -1;
+	st->in = rs->in;
+	st->filtered = rs->filtered;
+	st->rate_limited = rs->rate_limited;
+	st->forwarded = gw->routes[route].sent;
+	st->dropped = gw->routes[route].dropped + rs->overflow;
+	/* router "forwarded" = handed to us = sent + dropped + still queued */
+	st->queued = rs->forwarded - gw->routes[route].sent -
+		     gw->routes[route].dropped;
+	return 0;
+}
+
+uint64_t gateway_bus_filtered(const struct gateway *gw, int bus)
+{
+	if (bus < 0 || !gw->cfg || (size_t)bus >= gw->cfg->n_buses)
+		return 0;
+	return gw->bus_filtered[bus];
+}
+
+uint64_t gateway_violations_active(const struct gateway *gw)
+{
+	return gw->viol_active;
+}
+
+void gateway_count_bad_request(struct gateway *gw)
+{
+	gw->bad_requests++;
+}
+
+bool gateway_replay_done(const struct gateway *gw)
+{
+	return gw->replay_done;
+}
+
+const struct config *gateway_config(const struct gateway *gw)
+{
+	return gw->cfg;
+}
+
+static const char *gw_kind_name(enum bus_kind k)
+{
+	switch (k) {
+	case BUS_SOCKETCAN:
+		return "socketcan";
+	case BUS_REPLAY:
+		return "replay";
+	case BUS_NULL:
+		return "null";
+	}
+	return "?";
+}
+
+static const char *gw_bus_cfg_name(const struct gateway *gw, int i)
+{
+	if (gw->cfg && i >= 0 && (size_t)i < gw->cfg->n_buses)
+		return gw->cfg->buses[i].name;
+	return "?";
+}
+
+void gateway_status_json(struct gateway *gw, FILE *out)
+{
+	struct json j;
+	uint64_t mono = bus_mono_ns();
+
+	json_init_file(&j, out);
+	json_object_begin(&j);
+	json_key(&j, "gateway");
+	json_string(&j, gw->cfg && gw->cfg->name ? gw->cfg->name : "cangate");
+	json_key(&j, "version");
+	json_string(&j, CANGATE_VERSION);
+	json_key(&j, "pid");
+	json_int(&j, (int64_t)getpid());
+	json_key(&j, "uptime_s");
+	json_double(&j, (double)((mono - gw->start_mono_ns) / 1000000) / 1e3);
+	json_key(&j, "load_fps");
+	json_double(&j, gw_load(gw, 1));
+	json_key(&j, "load_fps_10s");
+	json_double(&j, gw_load(gw, 10));
+	json_key(&j, "rx_total");
+	json_uint(&j, gw->rx_total);
+	json_key(&j, "reloads");
+	json_uint(&j, gw->reloads);
+	json_key(&j, "bad_requests");
+	json_uint(&j, gw->bad_requests);
+
+	json_key(&j, "recording");
+	json_object_begin(&j);
+	json_key(&j, "session");
+	json_bool(&j, gw->ev != NULL);
+	if (gw->ev) {
+		struct evidence_status st;
+
+		memset(&st, 0, sizeof(st));
+		evidence_get_status(gw->ev, &st);
+		json_key(&j, "recording");
+		json_bool(&j, st.recording);
+		json_key(&j, "dir");
+		json_string(&j, st.dir);
+		json_key(&j, "frames");
+		json_uint(&j, st.frames);
+		json_key(&j, "blocks");
+		json_uint(&j, st.blocks);
+		json_key(&j, "error");
+		json_string(&j, st.error);
+	}
+	json_key(&j, "frames_not_recorded");
+	json_uint(&j, gw->evidence_lost);
+	json_object_end(&j);
+
+	json_key(&j, "violations");
+	json_object_begin(&j);
+	json_key(&j, "active");
+	json_uint(&j, gw->viol_active);
+	json_key(&j, "total");
+	json_uint(&j, gw->viol_total);
+	json_key(&j, "rules");
+	json_uint(&j, gw->rules ? rules_count(gw->rules) : 0);
+	json_object_end(&j);
+
+	json_key(&j, "buses");
+	json_array_begin(&j);
+	for (size_t i = 0; i < gw->n_buses; i++) {
+		struct bus *b = gw->buses[i];
+		const struct bus_counters *c = bus_counters(b);
+		const struct replay_stats *rs = bus_replay_stats(b);
+		enum bus_ctrl_state cs;
+		uint16_t txe, rxe;
+
+		json_object_begin(&j);
+		json_key(&j, "name");
+		json_string(&j, bus_name(b));
+		json_key(&j, "interface");
+		json_string(&j, bus_ifname(b));
+		json_key(&j, "kind");
+		json_string(&j, gw_kind_name(bus_kind(b)));
+		json_key(&j, "state");
+		json_string(&j, bus_state_name(bus_state(b)));
+		json_key(&j, "rx");
+		json_uint(&j, c->rx);
+		json_key(&j, "tx");
+		json_uint(&j, c->tx);
+		json_key(&j, "kernel_dropped");
+		json_uint(&j, c->kernel_dropped);
+		json_key(&j, "queue_dropped");
+		json_uint(&j, c->queue_dropped);
+		json_key(&j, "filtered");
+		json_uint(&j, gw->bus_filtered[i]);
+		json_key(&j, "errors");
+		json_uint(&j, c->err_frames + c->tx_errors);
+		json_key(&j, "err_frames");
+		json_uint(&j, c->err_frames);
+		json_key(&j, "tx_errors");
+		json_uint(&j, c->tx_errors);
+		json_key(&j, "bad_frames");
+		json_uint(&j, c->bad_frames);
+		json_key(&j, "queued");
+		json_uint(&j, bus_queue_len(b));
+		json_key(&j, "queued_total");
+		json_uint(&j, c->queued);
+		json_key(&j, "reopens");
+		json_uint(&j, c->reopens);
+		if (bus_ctrl(b, &cs, &txe, &rxe)) {
+			json_key(&j, "bus_state");
+			json_string(&j, bus_ctrl_state_name(cs));
+			json_key(&j, "txerr");
+			json_uint(&j, txe);
+			json_key(&j, "rxerr");
+			json_uint(&j, rxe);
+		}
+		if (rs) {
+			json_key(&j, "replay_bad_lines");
+			json_uint(&j, rs->bad_lines);
+		}
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+
+	json_key(&j, "routes");
+	json_array_begin(&j);
+	for (size_t i = 0; i < gw->n_routes; i++) {
+		struct gateway_route_status st;
+
+		if (gateway_route_status(gw, (int)i, &st) < 0)
+			continue;
+		json_object_begin(&j);
+		json_key(&j, "name");
+		json_string(&j, st.name);
+		json_key(&j, "from");
+		json_string(&j, gw_bus_cfg_name(gw, st.from));
+		json_key(&j, "to");
+		json_string(&j, gw_bus_cfg_name(gw, st.to));
+		json_key(&j, "both");
+		json_bool(&j, st.bidirectional);
+		json_key(&j, "in");
+		json_uint(&j, st.in);
+		json_key(&j, "forwarded");
+		json_uint(&j, st.forwarded);
+		json_key(&j, "filtered");
+		json_uint(&j, st.filtered);
+		json_key(&j, "rate_limited");
+		json_uint(&j, st.rate_limited);
+		json_key(&j, "dropped");
+		json_uint(&j, st.dropped);
+		json_key(&j, "queued");
+		json_uint(&j, st.queued);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+void gateway_status_text(struct gateway *gw, FILE *out)
+{
+	uint64_t up = (bus_mono_ns() - gw->start_mono_ns) / NS_PER_S;
+
+	fprintf(out, "gateway %s (cangate %s, pid %d), up %" PRIu64
+		     "h%02" PRIu64 "m%02" PRIu64 "s, load %.0f frames/s "
+		     "(10 s: %.0f)\n",
+		gw->cfg && gw->cfg->name ? gw->cfg->name : "cangate",
+		CANGATE_VERSION, (int)getpid(), up / 3600, up / 60 % 60,
+		up % 60, gw_load(gw, 1), gw_load(gw, 10));
+	if (gw->ev) {
+		struct evidence_status st;
+
+		memset(&st, 0, sizeof(st));
+		evidence_get_status(gw->ev, &st);
+		fprintf(out, "recording: %s %s, %" PRIu64 " frames, %" PRIu64
+			     " blocks%s%s\n",
+			st.recording ? "yes," : "STOPPED,", st.dir, st.frames,
+			st.blocks, st.error[0] ? ", error: " : "", st.error);
+	} else {
+		fprintf(out, "recording: no session\n");
+	}
+	fprintf(out, "violations: %" PRIu64 " active, %" PRIu64
+		     " total, %zu rules\n\n",
+		gw->viol_active, gw->viol_total,
+		gw->rules ? rules_count(gw->rules) : (size_t)0);
+	fprintf(out, "%-12s %-16s %-6s %12s %12s %9s %9s %10s %8s %s\n", "BUS",
+		"INTERFACE", "STATE", "RX", "TX", "KDROP", "QDROP", "FILTERED",
+		"ERRORS", "CONTROLLER");
+	for (size_t i = 0; i < gw->n_buses; i++) {
+		struct bus *b = gw->buses[i];
+		const struct bus_counters *c = bus_counters(b);
+		enum bus_ctrl_state cs;
+		uint16_t txe, rxe;
+		char ctrl[64] = "-";
+
+		if (bus_ctrl(b, &cs, &txe, &rxe))
+			snprintf(ctrl, sizeof(ctrl), "%s tec=%u rec=%u",
+				 bus_ctrl_state_name(cs), txe, rxe);
+		fprintf(out,
+			"%-12s %-16s %-6s %12" PRIu64 " %12" PRIu64
+			" %9" PRIu64 " %9" PRIu64 " %10" PRIu64 " %8" PRIu64
+			" %s\n",
+			bus_name(b), bus_ifname(b), bus_state_name(bus_state(b)),
+			c->rx, c->tx, c->kernel_dropped, c->queue_dropped,
+			gw->bus_filtered[i], c->err_frames + c->tx_errors, ctrl);
+	}
+	fprintf(out, "\n%-20s %-22s %12s %12s %10s %10s %9s %7s\n", "ROUTE",
+		"FROM -> TO", "IN", "FORWARDED", "FILTERED", "RATELIM",
+		"DROPPED", "QUEUED");
+	for (size_t i = 0; i < gw->n_routes; i++) {
+		struct gateway_route_status st;
+		char dir[64];
+
+		if (gateway_route_status(gw, (int)i, &st) < 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s %s %s",
+			 gw_bus_cfg_name(gw, st.from),
+			 st.bidirectional ? "<->" : "->",
+			 gw_bus_cfg_name(gw, st.to));
+		fprintf(out,
+			"%-20s %-22s %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+			" %10" PRIu64 " %9" PRIu64 " %7" PRIu64 "\n",
+			st.name, dir, st.in, st.forwarded, st.filtered,
+			st.rate_limited, st.dropped, st.queued);
+	}
+}
+
+void gateway_status_line(struct gateway *gw, char *buf, size_t size)
+{
+	uint64_t rx = 0, tx = 0, drop = 0;
+	unsigned up = 0;
+
+	for (size_t i = 0; i < gw->n_buses; i++) {
+		const struct bus_counters *c = bus_counters(gw->buses[i]);
+
+		rx += c->rx;
+		tx += c->tx;
+		drop += c->kernel_dropped + c->queue_dropped + c->tx_errors;
+		if (bus_state(gw->buses[i]) == BUS_STATE_UP)
+			up++;
+	}
+	snprintf(buf, size,
+		 "%u/%zu buses up, rx %" PRIu64 ", tx %" PRIu64
+		 ", dropped %" PRIu64 ", %.0f frames/s, %" PRIu64
+		 " violations active, %s",
+		 up, gw->n_buses, rx, tx, drop, gw_load(gw, 1), gw->viol_active,
+		 gw->ev ? "recording" : "not recording");
+}

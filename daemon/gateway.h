@@ -1,0 +1,135 @@
+/*
+ * gateway.h: the core of the live daemon. It owns the config, the buses, the
+ * router, the rules and the evidence session, and ties them together for
+ * every received frame, in this order:
+ *
+ *   bus rx -> evidence_frame (always, first) -> router_route -> bus tx
+ *          (+ evidence_frame of each sent frame, dir T) -> rules_frame
+ *
+ * A sent frame's T line carries the timestamp of the received frame it was
+ * routed from (the core never reads a clock; a queued frame keeps it too).
+ * Error frames are recorded but neither routed nor fed to the rules.
+ *
+ * Counting invariant, per route, at any moment:
+ *   in = forwarded + filtered + rate_limited + dropped + queued
+ * where forwarded counts frames the destination accepted, dropped counts
+ * queue overflow, ageing and tx errors, and queued is what still waits in a
+ * tx queue (0 once traffic stops).
+ *
+ * The per-frame path allocates nothing. Transmission goes through a seam
+ * (struct gateway_sink) so unit tests can count without sockets.
+ */
+#ifndef CANGATE_GATEWAY_H
+#define CANGATE_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ev.h>
+
+#include "daemon/bus.h"
+#include "daemon/config.h"
+#include "daemon/evidence.h"
+#include "daemon/frame.h"
+#include "daemon/router.h"
+#include "daemon/rules.h"
+
+struct gateway;
+
+/* How routed frames leave. The default sends through the buses. route is an
+ * opaque tag to hand back to gateway_tx_done() for a queued frame. */
+struct gateway_sink {
+	enum bus_tx_result (*send)(void *ctx, int bus, const struct frame *f,
+				   int route);
+	void *ctx;
+};
+
+struct gateway_route_status {
+	const char *name;
+	int from, to;
+	bool bidirectional;
+	uint64_t in, forwarded, filtered, rate_limited, dropped, queued;
+};
+
+/* Create an empty gateway on loop (no buses, no config yet). */
+struct gateway *gateway_new(struct ev_loop *loop);
+/* Ends the session (gateway_session_stop), frees buses, config, router,
+ * rules. */
+void gateway_free(struct gateway *gw);
+
+/* The sink rules_compile() must get for rules fed by this gateway:
+ * violations are counted, logged (rate limited) and recorded. */
+const struct rules_sink *gateway_rules_sink(struct gateway *gw);
+
+/*
+ * Install a validated configuration with its router and rules (ownership
+ * passes to the gateway). First call: opens every bus (with_buses false
+ * leaves them out: unit tests). Later calls (reload): keeps buses whose
+ * settings did not change, reopens the others, finishes the old rules (their
+ * verdicts go into the "reload" event), zeroes route counters.
+ * -1 with errmsg when a bus cannot be created (the old config stays).
+ */
+int gateway_configure(struct gateway *gw, struct config *cfg,
+		      struct router *router, struct rules *rules,
+		      bool with_buses, char *errmsg, size_t errlen);
+
+/* Replace the transmit path (tests). NULL restores the buses. */
+void gateway_set_sink(struct gateway *gw, const struct gateway_sink *sink);
+
+/* Start timers and replay buses. */
+void gateway_start(struct gateway *gw);
+
+/* The per-frame path: a frame received on bus (config index). */
+void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
+		const char *ifname);
+/* A frame that the sink queued (gateway_sink returned BUS_TX_QUEUED) was
+ * finally sent or dropped. f is the frame as sent (dir T). */
+void gateway_tx_done(struct gateway *gw, int bus, int route,
+		     const struct frame *f, bool sent);
+
+/* events.jsonl entry (when a session is recording) */
+void gateway_event(struct gateway *gw, uint64_t t_ns, const char *type,
+		   const char *fields_json);
+
+/* Sessions. meta fields may be NULL (the config's values are used).
+ * -1 with errmsg when one is already open / none is open / open failed. */
+int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
+			  long uid, char *errmsg, size_t errlen);
+int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
+			 size_t errlen);
+bool gateway_session_active(const struct gateway *gw);
+/* A marker in events.jsonl. -1 when no session is recording. */
+int gateway_mark(struct gateway *gw, const char *text, long uid,
+		 char *errmsg, size_t errlen);
+
+/* Drain tx queues for up to timeout_ms (at exit). */
+void gateway_flush(struct gateway *gw, unsigned timeout_ms);
+
+/* The time base of frames: realtime ns, or the replay log clock when every
+ * receiving bus is a replay bus. */
+uint64_t gateway_now(const struct gateway *gw);
+
+/* Status as one JSON object (no newline) or a readable table. */
+void gateway_status_json(struct gateway *gw, FILE *out);
+void gateway_status_text(struct gateway *gw, FILE *out);
+/* One line for sd_notify STATUS=. */
+void gateway_status_line(struct gateway *gw, char *buf, size_t size);
+
+/* Route counters (tests). -1 when out of range. */
+int gateway_route_status(const struct gateway *gw, int route,
+			 struct gateway_route_status *st);
+/* Frames received on bus that no route forwarded. */
+uint64_t gateway_bus_filtered(const struct gateway *gw, int bus);
+uint64_t gateway_violations_active(const struct gateway *gw);
+/* Requests the control socket rejected (counted here for status). */
+void gateway_count_bad_request(struct gateway *gw);
+
+/* Set when every replay bus has ended and exit_on_replay_end is on: the
+ * gateway has already called ev_break(). */
+bool gateway_replay_done(const struct gateway *gw);
+
+const struct config *gateway_config(const struct gateway *gw);
+
+#endif
