@@ -1262,6 +1262,10 @@ static struct config *load(const char *path, const char *buf, size_t len,
 	if (err == NULL)
 		err = &dummy;
 	memset(err, 0, sizeof(*err));
+	if (path == NULL) {
+		config_errorf(err, NULL, 0, "no config file given");
+		return NULL;
+	}
 	memset(&p, 0, sizeof(p));
 	cfg = calloc(1, sizeof(*cfg));
 	p.cfg = cfg;

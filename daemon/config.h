@@ -137,7 +137,10 @@ struct config {
 };
 
 /* Parse path. Returns a config the caller frees with config_free(), or NULL
- * with *err filled. Does not load DBCs. */
+ * with *err filled (the first error, in line order). Does not load DBCs.
+ * Dialect: comments start with ; or # at the start of a line, or " ;"
+ * inline; indentation means nothing (no continuation lines); a line longer
+ * than 197 bytes (inih's limit) is an error, never truncated. */
 struct config *config_load(const char *path, struct config_error *err);
 
 /* Same from memory (len bytes, need not be NUL-terminated); name is used in

@@ -578,6 +578,9 @@ static void test_unreadable(void **state)
 	assert_null(cfg);
 	assert_int_equal(err.line, 0);
 	assert_non_null(strstr(err.msg, "not a regular file"));
+	assert_null(config_load(NULL, &err));
+	assert_non_null(strstr(err.msg, "no config file"));
+	assert_null(config_load_buffer(NULL, "", 0, NULL));
 	cfg = config_load("/nonexistent/x.ini", &err);
 	assert_null(cfg);
 	config_error_format(&err, line, sizeof(line));
