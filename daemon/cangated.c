@@ -1,8 +1,382 @@
-/* cangated: the gateway daemon. */
+/*
+ * cangated: the gateway daemon.
+ *
+ *   cangated -c CONFIG [-f] [-v] [-n] [-R|--allow-root]
+ *
+ * -n checks the config, its DBCs, routes and rules and exits (0 OK, 1 with
+ * the first error as file:line: msg). -f is accepted for compatibility: the
+ * daemon never forks (systemd Type=notify). -v enables debug logging.
+ *
+ * Privileges: cangated refuses to run as root unless -R is given or
+ * [gateway] user names an account to switch to. It switches after opening
+ * the CAN sockets and the control socket (and after libsocketcan has applied
+ * bitrate/restart_ms, which need CAP_NET_ADMIN). No capability is kept:
+ * reopening a CAN_RAW socket after an interface comes back needs none, but
+ * a reload that changes bitrate or restart_ms cannot apply them any more.
+ *
+ * Signals (ev_signal; handlers only run inside the loop): TERM/INT drain tx
+ * queues briefly, close the evidence session with its verdicts, exit 0.
+ * HUP reloads: the new config is loaded and checked as fully as -n does; on
+ * any error the running config stays and the error is logged.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int main(void)
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ev.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon/bus.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/gateway.h"
+#include "daemon/json.h"
+#include "daemon/log.h"
+#include "daemon/router.h"
+#include "daemon/rules.h"
+
+#define FLUSH_MS 200           /* tx queue drain at exit */
+#define NOTIFY_STATUS_S 5.     /* sd_notify STATUS= period */
+
+static struct {
+	struct ev_loop *loop;
+	struct gateway *gw;
+	struct control *ctl;
+	const char *config_path;
+	ev_signal sigterm_w, sigint_w, sighup_w;
+	ev_timer status_w, watchdog_w;
+	bool terminating;
+} d;
+
+static void usage(FILE *out)
 {
-	fprintf(stderr, "<3>cangated: not built yet\n");
-	return 1;
+	fprintf(out, "usage: cangated -c CONFIG [-f] [-v] [-n] "
+		     "[-R|--allow-root]\n");
+}
+
+static void noop_violation(void *ctx, const char *rule, const char *json)
+{
+	(void)ctx;
+	(void)rule;
+	(void)json;
+}
+
+static const struct rules_sink check_sink = {
+	.violation_start = noop_violation,
+	.violation_end = noop_violation,
+};
+
+/*
+ * Load and check everything a config needs to run: the file, DBCs, routes,
+ * rules, replay logs. On success the caller owns *cfg, *router, *rules.
+ */
+static int load_config(const char *path, const struct rules_sink *sink,
+		       struct config **cfgp, struct router **routerp,
+		       struct rules **rulesp, char *msg, size_t msglen)
+{
+	struct config_error err;
+	struct config *cfg;
+	struct router *router = NULL;
+	struct rules *rules = NULL;
+
+	memset(&err, 0, sizeof(err));
+	cfg = config_load(path, &err);
+	if (!cfg)
+		goto fail;
+	if (config_load_dbcs(cfg, &err) < 0)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_buses; i++) {
+		const struct config_bus *b = &cfg->buses[i];
+
+		if (b->kind == BUS_REPLAY && b->replay_path &&
+		    access(b->replay_path, R_OK) < 0) {
+			config_errorf(&err, cfg->path ? cfg->path : path,
+				      b->line, "bus %s: replay log %s: %s",
+				      b->name, b->replay_path,
+				      strerror(errno));
+			goto fail;
+		}
+	}
+	router = router_new(cfg, &err);
+	if (!router)
+		goto fail;
+	rules = rules_compile(cfg, sink, &err);
+	if (!rules)
+		goto fail;
+	*cfgp = cfg;
+	*routerp = router;
+	*rulesp = rules;
+	return 0;
+fail:
+	config_error_format(&err, msg, msglen);
+	router_free(router);
+	config_free(cfg);
+	return -1;
+}
+
+/* ---- systemd ---- */
+
+static void notify_status(void)
+{
+	char line[256], msg[300];
+
+	gateway_status_line(d.gw, line, sizeof(line));
+	snprintf(msg, sizeof(msg), "STATUS=%s", line);
+	sd_notify(0, msg);
+}
+
+static void status_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	notify_status();
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---- signals ---- */
+
+static void terminate_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("received %s, shutting down",
+		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	d.terminating = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct config *cfg = NULL;
+	struct router *router;
+	struct rules *rules;
+	char msg[600];
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sd_notify(0, "RELOADING=1");
+	log_info("received SIGHUP, reloading %s", d.config_path);
+	if (load_config(d.config_path, gateway_rules_sink(d.gw), &cfg, &router,
+			&rules, msg, sizeof(msg)) == 0 &&
+	    gateway_configure(d.gw, cfg, router, rules, true, msg,
+			      sizeof(msg)) < 0) {
+		rules_free(rules);
+		router_free(router);
+		config_free(cfg);
+		cfg = NULL;
+	}
+	if (!cfg) {
+		char fields[800], q[700];
+
+		log_warnx("reload failed, keeping the running configuration: "
+			  "%s",
+			  msg);
+		json_escape(msg, strlen(msg), q, sizeof(q));
+		snprintf(fields, sizeof(fields), "\"ok\":false,\"error\":%s",
+			 q);
+		gateway_event(d.gw, gateway_now(d.gw), "reload", fields);
+	} else {
+		log_info("reloaded %s", d.config_path);
+	}
+	sd_notify(0, "READY=1");
+	notify_status();
+}
+
+/* ---- privileges ---- */
+
+static void drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw)
+		fatalx("[gateway] user %s: %s", user,
+		       errno ? strerror(errno) : "no such user");
+	if (geteuid() != 0) {
+		if (geteuid() != pw->pw_uid)
+			log_warnx("not running as root: cannot switch to user "
+				  "%s, staying uid %d",
+				  user, (int)geteuid());
+		return;
+	}
+	if (d.ctl && control_chown(d.ctl, pw->pw_uid, pw->pw_gid) < 0)
+		log_warn("chown of the control socket to %s", user);
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+		fatal("initgroups %s", user);
+	if (setgid(pw->pw_gid) < 0)
+		fatal("setgid %d", (int)pw->pw_gid);
+	if (setuid(pw->pw_uid) < 0)
+		fatal("setuid %d", (int)pw->pw_uid);
+	if (setuid(0) == 0)
+		fatalx("could still regain root after dropping privileges");
+	log_info("running as user %s", user);
+}
+
+static void make_control_dir(const char *path)
+{
+	char dir[256];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = '\0';
+	/* systemd's RuntimeDirectory= normally made it; by hand, make the
+	 * last level only. */
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		log_warn("mkdir %s", dir);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"check", no_argument, NULL, 'n'},
+		{"allow-root", no_argument, NULL, 'R'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	bool check = false, allow_root = false;
+	int verbose = 0, c;
+	struct config *cfg;
+	struct router *router;
+	struct rules *rules;
+	char msg[600];
+	const char *ctl_path;
+	uint64_t wd_usec = 0;
+
+	while ((c = getopt_long(argc, argv, "c:fvnRh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'f':
+			break; /* never forks anyway */
+		case 'v':
+			verbose++;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'R':
+			allow_root = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("cangated %s\n", CANGATE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!d.config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init(verbose, "cangated");
+
+	if (check) {
+		if (load_config(d.config_path, &check_sink, &cfg, &router,
+				&rules, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "%s\n", msg);
+			return 1;
+		}
+		rules_free(rules);
+		router_free(router);
+		config_free(cfg);
+		printf("configuration OK\n");
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d.loop)
+		fatalx("cannot initialise the event loop");
+	d.gw = gateway_new(d.loop);
+	if (!d.gw)
+		fatalx("out of memory");
+	if (load_config(d.config_path, gateway_rules_sink(d.gw), &cfg, &router,
+			&rules, msg, sizeof(msg)) < 0)
+		fatalx("%s", msg);
+	if (geteuid() == 0 && !allow_root && !cfg->user)
+		fatalx("refusing to run as root: set [gateway] user (the "
+		       "daemon switches to it after opening its sockets) or "
+		       "pass --allow-root");
+	if (gateway_configure(d.gw, cfg, router, rules, true, msg,
+			      sizeof(msg)) < 0)
+		fatalx("%s", msg);
+	cfg = NULL; /* the gateway owns it */
+
+	ctl_path = gateway_config(d.gw)->control_path
+			   ? gateway_config(d.gw)->control_path
+			   : CONTROL_DEFAULT_PATH;
+	make_control_dir(ctl_path);
+	d.ctl = control_new(d.loop, ctl_path, d.gw, msg, sizeof(msg));
+	if (!d.ctl)
+		fatalx("%s", msg);
+	if (gateway_config(d.gw)->user)
+		drop_privileges(gateway_config(d.gw)->user);
+
+	if (gateway_config(d.gw)->evidence.enabled &&
+	    gateway_config(d.gw)->evidence.auto_start) {
+		if (gateway_session_start(d.gw, NULL, -1, msg, sizeof(msg)) < 0)
+			fatalx("evidence: %s", msg);
+	}
+
+	ev_signal_init(&d.sigterm_w, terminate_cb, SIGTERM);
+	ev_signal_init(&d.sigint_w, terminate_cb, SIGINT);
+	ev_signal_init(&d.sighup_w, reload_cb, SIGHUP);
+	ev_signal_start(d.loop, &d.sigterm_w);
+	ev_signal_start(d.loop, &d.sigint_w);
+	ev_signal_start(d.loop, &d.sighup_w);
+	ev_timer_init(&d.status_w, status_cb, NOTIFY_STATUS_S, NOTIFY_STATUS_S);
+	ev_timer_start(d.loop, &d.status_w);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+		double half = (double)wd_usec / 2e6;
+
+		ev_timer_init(&d.watchdog_w, watchdog_cb, half, half);
+		ev_timer_start(d.loop, &d.watchdog_w);
+	}
+
+	gateway_start(d.gw);
+	log_info("cangated %s started: %zu buses, %zu routes, control %s",
+		 CANGATE_VERSION, gateway_config(d.gw)->n_buses,
+		 gateway_config(d.gw)->n_routes, ctl_path);
+	sd_notify(0, "READY=1");
+	notify_status();
+
+	ev_run(d.loop, 0);
+
+	sd_notify(0, "STOPPING=1");
+	gateway_flush(d.gw, FLUSH_MS);
+	control_free(d.ctl);
+	gateway_free(d.gw); /* closes the session with its verdicts */
+	ev_loop_destroy(d.loop);
+	log_info("stopped");
+	return 0;
 }
