@@ -11,8 +11,6 @@
 		return 2;                                                      \
 	}
 
-NOT_YET(cmd_decode)
-NOT_YET(cmd_dbc)
 NOT_YET(cmd_check)
 NOT_YET(cmd_report)
 NOT_YET(cmd_export)

@@ -1,0 +1,453 @@
+/*
+ * cmd_decode.c: `cangate decode --dbc FILE[,FILE..] [--bus NAME=FILE]
+ * [--all] [--choices] [LOG...|-]`: candump -l lines in, one JSON object per
+ * frame out (see DESIGN.md).
+ *
+ * DBC choice per frame: the DBCs given for its interface with --bus, in
+ * order, then those given with --dbc, in order; the first that knows the ID
+ * wins. Logs are read in large blocks and split with memchr, and output is
+ * staged in the JSON writer, so the tool keeps up with a disk: millions of
+ * lines per second to /dev/null.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/commands.h"
+#include "daemon/frame.h"
+#include "daemon/json.h"
+#include "dbc/dbc.h"
+
+#define DECODE_READ_SIZE (1u << 20)
+#define DECODE_MAX_DBCS 64
+#define DECODE_MAX_BUSES 64
+
+struct decode_dbc {
+	const char *path;
+	struct dbc *db;
+};
+
+struct decode_bus {
+	char name[FRAME_IFNAME_MAX];
+	/* DBCs that apply to this interface, in lookup order. */
+	struct dbc *dbs[DECODE_MAX_DBCS];
+	size_t n_dbs;
+	bool from_option; /* named by --bus */
+};
+
+struct decode {
+	struct decode_dbc files[DECODE_MAX_DBCS];
+	size_t n_files;
+	struct dbc *global[DECODE_MAX_DBCS]; /* --dbc */
+	size_t n_global;
+	struct decode_bus buses[DECODE_MAX_BUSES];
+	size_t n_buses;
+	struct decode_bus any; /* interfaces not named by --bus */
+	bool all, choices;
+	struct dbc_decoded *vals;
+	size_t cap;
+	struct json out;
+	bool bad_line;
+};
+
+static void decode_usage(void)
+{
+	fprintf(stderr, "usage: cangate decode --dbc FILE[,FILE..] "
+			"[--bus NAME=FILE[,FILE..]] [--all] [--choices] "
+			"[LOG...|-]\n");
+}
+
+/* Parse path once even when named several times. */
+static struct dbc *decode_load(struct decode *d, const char *path)
+{
+	struct dbc_diag err = {{0, 0}, NULL};
+	struct dbc *db;
+
+	for (size_t i = 0; i < d->n_files; i++)
+		if (!strcmp(d->files[i].path, path))
+			return d->files[i].db;
+	if (d->n_files == DECODE_MAX_DBCS) {
+		fprintf(stderr, "cangate decode: more than %d DBC files\n",
+			DECODE_MAX_DBCS);
+		return NULL;
+	}
+	db = dbc_parse_file(path, &err);
+	if (!db) {
+		fprintf(stderr, "%s:%u:%u: error: %s\n", path, err.loc.line,
+			err.loc.col, err.msg ? err.msg : "cannot parse");
+		dbc_diag_fini(&err);
+		return NULL;
+	}
+	d->files[d->n_files].path = path;
+	d->files[d->n_files].db = db;
+	d->n_files++;
+	for (size_t i = 0; i < db->n_messages; i++)
+		if (db->messages[i].n_signals > d->cap)
+			d->cap = db->messages[i].n_signals;
+	return db;
+}
+
+/* Load each file of a comma-separated list into dbs[]. */
+static int decode_load_list(struct decode *d, char *list, struct dbc **dbs,
+			    size_t *n)
+{
+	char *save = NULL;
+
+	for (char *p = strtok_r(list, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save)) {
+		struct dbc *db = decode_load(d, p);
+
+		if (!db)
+			return -1;
+		if (*n == DECODE_MAX_DBCS) {
+			fprintf(stderr, "cangate decode: more than %d DBC files\n",
+				DECODE_MAX_DBCS);
+			return -1;
+		}
+		dbs[(*n)++] = db;
+	}
+	return 0;
+}
+
+static struct decode_bus *decode_bus_named(struct decode *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_buses; i++)
+		if (!strcmp(d->buses[i].name, name))
+			return &d->buses[i];
+	return NULL;
+}
+
+/* --bus DBCs come first; the --dbc list follows for every interface. */
+static void decode_finish_buses(struct decode *d)
+{
+	for (size_t i = 0; i < d->n_buses; i++) {
+		struct decode_bus *b = &d->buses[i];
+
+		for (size_t k = 0; k < d->n_global && b->n_dbs < DECODE_MAX_DBCS;
+		     k++)
+			b->dbs[b->n_dbs++] = d->global[k];
+	}
+	memcpy(d->any.dbs, d->global, d->n_global * sizeof(d->global[0]));
+	d->any.n_dbs = d->n_global;
+}
+
+static const struct dbc_message *decode_lookup(const struct decode_bus *b,
+					       const struct frame *f)
+{
+	for (size_t i = 0; i < b->n_dbs; i++) {
+		const struct dbc_message *m = dbc_lookup(b->dbs[i], f->id, f->ext);
+
+		if (m)
+			return m;
+	}
+	return NULL;
+}
+
+/* "t": seconds and exactly the log's fractional digits. */
+static void decode_time(struct json *j, const struct frame *f, const char *line,
+			size_t len)
+{
+	const char *dot = memchr(line, '.', len);
+	const char *close = dot ? memchr(dot, ')', len - (size_t)(dot - line))
+				: NULL;
+	unsigned digits = close && close - dot - 1 == 9 ? 9 : 6;
+	char b[40];
+	size_t n = json_format_uint(f->t_ns / 1000000000u, b);
+	uint64_t frac = f->t_ns % 1000000000u;
+
+	if (digits == 6)
+		frac /= 1000;
+	b[n++] = '.';
+	for (unsigned i = digits; i-- > 0;) {
+		b[n + i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	n += digits;
+	json_key(j, "t");
+	json_raw(j, b, n);
+}
+
+static void decode_frame(struct decode *d, const struct frame *f,
+			 const char *ifname, const char *line, size_t len)
+{
+	const struct decode_bus *b;
+	const struct dbc_message *m = NULL;
+	struct json *j = &d->out;
+
+	b = decode_bus_named(d, ifname);
+	if (!b)
+		b = &d->any;
+	if (!f->err && !f->rtr)
+		m = decode_lookup(b, f);
+	if (!m && !d->all)
+		return;
+
+	json_object_begin(j);
+	decode_time(j, f, line, len);
+	json_key(j, "bus");
+	json_string(j, ifname);
+	json_key(j, "id");
+	json_uint(j, f->id);
+	json_key(j, "ext");
+	json_bool(j, f->ext);
+	json_key(j, "fd");
+	json_bool(j, f->fd);
+	json_key(j, "msg");
+	if (!m) {
+		json_null(j);
+		if (f->err) {
+			json_key(j, "err");
+			json_bool(j, true);
+		}
+		if (f->rtr) {
+			json_key(j, "rtr");
+			json_bool(j, true);
+		}
+		json_object_end(j);
+		json_newline(j);
+		return;
+	}
+	json_string(j, m->name);
+
+	unsigned flags = 0;
+	size_t n = dbc_decode(m, f->data, f->len, d->vals, d->cap, &flags);
+
+	json_key(j, "sig");
+	json_object_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		const struct dbc_decoded *v = &d->vals[i];
+		const char *name = NULL;
+
+		json_key(j, v->sig->name);
+		if (d->choices && v->sig->n_values &&
+		    v->sig->value_type == DBC_VALUE_INTEGER)
+			name = dbc_value_name(v->sig, (int64_t)v->raw);
+		if (name)
+			json_string(j, name);
+		else
+			json_double(j, v->phys);
+	}
+	json_object_end(j);
+	if (flags & DBC_DECODE_SHORT) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "frame has %u bytes, message %s needs %u",
+			 (unsigned)f->len, m->name, (unsigned)m->size);
+		json_key(j, "error");
+		json_string(j, msg);
+	}
+	json_object_end(j);
+	json_newline(j);
+}
+
+static void decode_line(struct decode *d, const char *name, unsigned long lineno,
+			const char *line, size_t len)
+{
+	struct frame f;
+	char ifname[FRAME_IFNAME_MAX], err[128];
+	int rc = frame_parse_line(line, len, &f, ifname, err, sizeof(err));
+
+	if (rc == FRAME_PARSE_OK) {
+		decode_frame(d, &f, ifname, line, len);
+	} else if (rc == FRAME_PARSE_ERROR) {
+		/* Keep stdout and stderr in order for a reader of both. */
+		json_flush(&d->out);
+		fflush(stdout);
+		fprintf(stderr, "%s:%lu: %s\n", name, lineno, err);
+		d->bad_line = true;
+	}
+}
+
+/* Returns 0, or -1 when the file cannot be opened or read. */
+static int decode_file(struct decode *d, const char *path, char *buf)
+{
+	const char *name = strcmp(path, "-") ? path : "<stdin>";
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	size_t have = 0;
+	unsigned long lineno = 0;
+	bool skipping = false; /* inside an over-long line */
+
+	if (fd < 0) {
+		fprintf(stderr, "cangate decode: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + have, DECODE_READ_SIZE - have);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "cangate decode: %s: %s\n", path,
+				strerror(errno));
+			if (fd)
+				close(fd);
+			return -1;
+		}
+		size_t end = have + (size_t)r, pos = 0;
+
+		for (;;) {
+			char *nl = memchr(buf + pos, '\n', end - pos);
+
+			if (!nl)
+				break;
+			size_t ll = (size_t)(nl - (buf + pos));
+
+			lineno++;
+			if (!skipping)
+				decode_line(d, name, lineno, buf + pos, ll);
+			skipping = false;
+			pos += ll + 1;
+		}
+		if (r == 0) {
+			/* Last line without a newline. */
+			if (pos < end && !skipping)
+				decode_line(d, name, ++lineno, buf + pos, end - pos);
+			break;
+		}
+		have = end - pos;
+		if (have == DECODE_READ_SIZE) {
+			/* No candump line is this long: report it and drop it
+			 * up to its newline. */
+			lineno++;
+			json_flush(&d->out);
+			fflush(stdout);
+			fprintf(stderr, "%s:%lu: line longer than %u bytes\n", name,
+				lineno, DECODE_READ_SIZE);
+			d->bad_line = true;
+			skipping = true;
+			lineno--; /* counted again when its newline arrives */
+			have = 0;
+			continue;
+		}
+		memmove(buf, buf + pos, have);
+	}
+	if (fd)
+		close(fd);
+	return 0;
+}
+
+int cmd_decode(int argc, char **argv)
+{
+	struct decode *d = calloc(1, sizeof(*d));
+	char **logs = calloc((size_t)argc + 1, sizeof(*logs));
+	char *buf = NULL;
+	int rc = 0, n_logs = 0;
+	bool opts = true;
+
+	if (!d || !logs) {
+		perror("cangate decode");
+		free(d);
+		free(logs);
+		return 2;
+	}
+	/* Options may come before or after the logs; "--" ends them. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		char *val = NULL;
+
+		if (!opts || a[0] != '-' || !strcmp(a, "-")) {
+			logs[n_logs++] = argv[i];
+		} else if (!strcmp(a, "--")) {
+			opts = false;
+		} else if (!strcmp(a, "--all")) {
+			d->all = true;
+		} else if (!strcmp(a, "--choices")) {
+			d->choices = true;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			decode_usage();
+			goto out;
+		} else if (!strcmp(a, "--dbc") || !strncmp(a, "--dbc=", 6)) {
+			val = a[5] == '=' ? argv[i] + 6
+					  : (i + 1 < argc ? argv[++i] : NULL);
+			if (!val || !*val) {
+				fprintf(stderr, "cangate decode: --dbc needs FILE\n");
+				rc = 2;
+				goto out;
+			}
+			if (decode_load_list(d, val, d->global, &d->n_global) < 0) {
+				rc = 2;
+				goto out;
+			}
+		} else if (!strcmp(a, "--bus") || !strncmp(a, "--bus=", 6)) {
+			char *eq;
+			struct decode_bus *b;
+
+			val = a[5] == '=' ? argv[i] + 6
+					  : (i + 1 < argc ? argv[++i] : NULL);
+			eq = val ? strchr(val, '=') : NULL;
+			if (!eq || eq == val || !eq[1] ||
+			    (size_t)(eq - val) >= FRAME_IFNAME_MAX) {
+				fprintf(stderr,
+					"cangate decode: --bus needs NAME=FILE\n");
+				rc = 2;
+				goto out;
+			}
+			*eq = '\0';
+			b = decode_bus_named(d, val);
+			if (!b) {
+				if (d->n_buses == DECODE_MAX_BUSES) {
+					fprintf(stderr,
+						"cangate decode: more than %d "
+						"buses\n",
+						DECODE_MAX_BUSES);
+					rc = 2;
+					goto out;
+				}
+				b = &d->buses[d->n_buses++];
+				memcpy(b->name, val, (size_t)(eq - val) + 1);
+				b->from_option = true;
+			}
+			if (decode_load_list(d, eq + 1, b->dbs, &b->n_dbs) < 0) {
+				rc = 2;
+				goto out;
+			}
+		} else {
+			fprintf(stderr, "cangate decode: unknown option '%s'\n", a);
+			decode_usage();
+			rc = 2;
+			goto out;
+		}
+	}
+	if (!d->n_global && !d->n_buses) {
+		fprintf(stderr, "cangate decode: no DBC given (--dbc or --bus)\n");
+		decode_usage();
+		rc = 2;
+		goto out;
+	}
+	decode_finish_buses(d);
+	if (!d->cap)
+		d->cap = 1;
+	d->vals = calloc(d->cap, sizeof(*d->vals));
+	buf = malloc(DECODE_READ_SIZE);
+	if (!d->vals || !buf) {
+		perror("cangate decode");
+		rc = 2;
+		goto out;
+	}
+	setvbuf(stdout, NULL, _IOFBF, 1u << 16);
+	json_init_file(&d->out, stdout);
+	if (!n_logs)
+		logs[n_logs++] = (char *)"-";
+	for (int i = 0; i < n_logs; i++)
+		if (decode_file(d, logs[i], buf) < 0)
+			rc = 2;
+	if (json_finish(&d->out) < 0 || fflush(stdout) == EOF) {
+		fprintf(stderr, "cangate decode: write error: %s\n",
+			strerror(errno));
+		rc = 2;
+	}
+	if (!rc && d->bad_line)
+		rc = 1;
+out:
+	for (size_t i = 0; i < d->n_files; i++)
+		dbc_free(d->files[i].db);
+	free(d->vals);
+	free(buf);
+	free(d);
+	free(logs);
+	return rc;
+}
