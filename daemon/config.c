@@ -1327,11 +1327,6 @@ struct config *config_load_buffer(const char *name, const char *buf,
 
 /* ------------------------------------------------------------------- DBCs */
 
-/* Weak until the DBC parser is in libdbc.a, so the tree links meanwhile. */
-#pragma weak dbc_parse_file
-#pragma weak dbc_free
-#pragma weak dbc_diag_fini
-
 int config_load_dbcs(struct config *cfg, struct config_error *err)
 {
 	for (size_t i = 0; i < cfg->n_buses; i++) {
@@ -1346,12 +1341,6 @@ int config_load_dbcs(struct config *cfg, struct config_error *err)
 		for (size_t j = 0; j < b->n_dbc_paths; j++) {
 			struct dbc_diag d = { { 0, 0 }, NULL };
 
-			if (&dbc_parse_file == NULL)
-				return config_errorf(err, b->dbc_paths[j], 0,
-						     "DBC parser not built "
-						     "(dbc named at %s:%u)",
-						     cfg->path,
-						     b->dbc_lines[j]);
 			b->dbcs[j] = dbc_parse_file(b->dbc_paths[j], &d);
 			if (b->dbcs[j] == NULL) {
 				config_errorf(err, b->dbc_paths[j], d.loc.line,
@@ -1360,8 +1349,12 @@ int config_load_dbcs(struct config *cfg, struct config_error *err)
 					      cfg->path, b->dbc_lines[j]);
 				if (err)
 					err->col = d.loc.line ? d.loc.col : 0;
-				if (&dbc_diag_fini != NULL)
-					dbc_diag_fini(&d);
+				dbc_diag_fini(&d);
+				/* leave the bus as before: a retry starts over */
+				for (size_t k = 0; k < j; k++)
+					dbc_free(b->dbcs[k]);
+				free(b->dbcs);
+				b->dbcs = NULL;
 				return -1;
 			}
 		}
@@ -1397,7 +1390,7 @@ void config_free(struct config *cfg)
 		free(b->replay_path);
 		for (size_t j = 0; j < b->n_dbc_paths; j++) {
 			free(b->dbc_paths[j]);
-			if (b->dbcs && b->dbcs[j] && &dbc_free != NULL)
+			if (b->dbcs && b->dbcs[j])
 				dbc_free(b->dbcs[j]);
 		}
 		free(b->dbc_paths);

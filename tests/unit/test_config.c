@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "dbc/dbc.h"
 
 /* ------------------------------------------------------------- temp files */
 
@@ -651,6 +652,26 @@ static void test_dbc_errors(void **state)
 		fail_msg("got %s", line);
 	snprintf(want, sizeof(want), "(dbc named at %s/t.ini:3)", tmpdir);
 	assert_non_null(strstr(line, want));
+	assert_int_equal(err.line, 5); /* dbcfile:line:col of the bad BO_ */
+	assert_true(err.col > 0);
+	assert_null(cfg->buses[0].dbcs);
+	config_free(cfg);
+
+	/* the good DBC is loaded, in order, for each bus */
+	write_file("d/good.dbc", "VERSION \"\"\n\nBO_ 291 ESP_21: 8 ESP\n"
+				 " SG_ VehSpd : 0|16@1+ (0.01,0) [0|655.35] "
+				 "\"km/h\" BCM\n");
+	cfg = load_text("[bus a]\ninterface = can0\ndbc = d/good.dbc\n"
+			"[bus b]\ninterface = can1\ndbc = d/good.dbc\n"
+			"dbc = d/good.dbc\n",
+			&err);
+	assert_non_null(cfg);
+	if (config_load_dbcs(cfg, &err) < 0)
+		fail_msg("%s:%u:%u: %s", err.file, err.line, err.col, err.msg);
+	assert_non_null(cfg->buses[0].dbcs[0]);
+	assert_non_null(cfg->buses[1].dbcs[1]);
+	assert_int_equal(cfg->buses[1].dbcs[1]->n_messages, 1);
+	assert_string_equal(cfg->buses[1].dbcs[1]->messages[0].name, "ESP_21");
 	config_free(cfg);
 
 	/* missing DBC file */
@@ -840,6 +861,9 @@ static void test_fixture(void **state)
 	assert_true(cfg->n_rules >= 1);
 	assert_string_equal(cfg->buses[0].dbc_paths[0],
 			    "tests/fixtures/config/demo.dbc");
+	if (config_load_dbcs(cfg, &err) < 0)
+		fail_msg("%s:%u:%u: %s", err.file, err.line, err.col, err.msg);
+	assert_non_null(dbc_message_by_name(cfg->buses[0].dbcs[0], "ESP_21"));
 	config_free(cfg);
 }
 
