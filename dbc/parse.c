@@ -58,6 +58,20 @@ struct parser {
 	struct hmap table_by_name;
 	struct hmap def_by_name; /* (object, name) -> attribute definition */
 
+	/*
+	 * Two passes make any section order work: the first builds what
+	 * other sections refer to (nodes, value tables, messages, signals,
+	 * variables, attribute definitions), the second applies the
+	 * references (CM_, BA_, VAL_, ...). Each pass parses everything, so
+	 * syntax errors come from the first; a section is "dry" in the pass
+	 * that does not apply it: no effects, no warnings, and every name
+	 * lookup fails.
+	 */
+	int pass;
+	bool dry;
+	const char *buf;
+	size_t len;
+
 	size_t cur_msg;            /* message that SG_ lines belong to */
 	uint8_t occupied[DBC_MAX_PAYLOAD]; /* bits of cur_msg's plain signals */
 	struct dbc_location *msg_loc;      /* BO_ of each message */
@@ -90,6 +104,11 @@ static char *vfmt(const char *fmt, va_list ap)
 
 	if (vasprintf(&s, fmt, ap) < 0)
 		return NULL;
+	/* Messages are one line: names and strings quoted in them may hold
+	 * line breaks or other control bytes. */
+	for (char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7F)
+			*c = ' ';
 	return s;
 }
 
@@ -209,6 +228,8 @@ static int warn_at(struct parser *p, unsigned line, unsigned col,
 	va_list ap;
 	char *msg;
 
+	if (p->dry)
+		return 0;
 	if (db->n_warnings >= MAX_WARNINGS) {
 		p->n_dropped_warnings++;
 		return 0;
@@ -451,42 +472,43 @@ static int parse_sg_mul_val(struct parser *p);
 static const struct section {
 	const char *name;
 	int (*parse)(struct parser *p); /* NULL: recognised, skipped */
+	bool refers; /* applied in the second pass */
 } sections[] = {
-	{ "VERSION", parse_version },
-	{ "NS_", parse_ns },
-	{ "BS_", parse_bs },
-	{ "BU_", parse_bu },
-	{ "VAL_TABLE_", parse_val_table },
-	{ "BO_", parse_bo },
-	{ "SG_", parse_sg },
-	{ "BO_TX_BU_", parse_bo_tx_bu },
-	{ "EV_", parse_ev },
-	{ "ENVVAR_DATA_", parse_envvar_data },
-	{ "CM_", parse_cm },
-	{ "BA_DEF_", parse_ba_def },
-	{ "BA_DEF_REL_", parse_ba_def_rel },
-	{ "BA_DEF_DEF_", parse_ba_def_def },
-	{ "BA_DEF_DEF_REL_", parse_ba_def_def_rel },
-	{ "BA_", parse_ba },
-	{ "BA_REL_", parse_ba_rel },
-	{ "VAL_", parse_val },
-	{ "SIG_GROUP_", parse_sig_group },
-	{ "SIG_VALTYPE_", parse_sig_valtype },
-	{ "SG_MUL_VAL_", parse_sg_mul_val },
-	{ "EV_DATA_", NULL },
-	{ "NS_DESC_", NULL },
-	{ "CAT_DEF_", NULL },
-	{ "CAT_", NULL },
-	{ "FILTER", NULL },
-	{ "SGTYPE_", NULL },
-	{ "SGTYPE_VAL_", NULL },
-	{ "BA_DEF_SGTYPE_", NULL },
-	{ "BA_SGTYPE_", NULL },
-	{ "SIG_TYPE_REF_", NULL },
-	{ "SIGTYPE_VALTYPE_", NULL },
-	{ "BU_SG_REL_", NULL },
-	{ "BU_EV_REL_", NULL },
-	{ "BU_BO_REL_", NULL },
+	{ "VERSION", parse_version, false },
+	{ "NS_", parse_ns, false },
+	{ "BS_", parse_bs, false },
+	{ "BU_", parse_bu, false },
+	{ "VAL_TABLE_", parse_val_table, false },
+	{ "BO_", parse_bo, false },
+	{ "SG_", parse_sg, false },
+	{ "BO_TX_BU_", parse_bo_tx_bu, true },
+	{ "EV_", parse_ev, false },
+	{ "ENVVAR_DATA_", parse_envvar_data, true },
+	{ "CM_", parse_cm, true },
+	{ "BA_DEF_", parse_ba_def, false },
+	{ "BA_DEF_REL_", parse_ba_def_rel, false },
+	{ "BA_DEF_DEF_", parse_ba_def_def, true },
+	{ "BA_DEF_DEF_REL_", parse_ba_def_def_rel, true },
+	{ "BA_", parse_ba, true },
+	{ "BA_REL_", parse_ba_rel, true },
+	{ "VAL_", parse_val, true },
+	{ "SIG_GROUP_", parse_sig_group, true },
+	{ "SIG_VALTYPE_", parse_sig_valtype, true },
+	{ "SG_MUL_VAL_", parse_sg_mul_val, true },
+	{ "EV_DATA_", NULL, false },
+	{ "NS_DESC_", NULL, false },
+	{ "CAT_DEF_", NULL, false },
+	{ "CAT_", NULL, false },
+	{ "FILTER", NULL, false },
+	{ "SGTYPE_", NULL, false },
+	{ "SGTYPE_VAL_", NULL, false },
+	{ "BA_DEF_SGTYPE_", NULL, false },
+	{ "BA_SGTYPE_", NULL, false },
+	{ "SIG_TYPE_REF_", NULL, false },
+	{ "SIGTYPE_VALTYPE_", NULL, false },
+	{ "BU_SG_REL_", NULL, false },
+	{ "BU_EV_REL_", NULL, false },
+	{ "BU_BO_REL_", NULL, false },
 };
 
 static const struct section *find_section(const struct token *t)
@@ -521,6 +543,8 @@ static size_t find_message(struct parser *p, uint32_t raw_id)
 	uint32_t h = hash_u32(HASH_SEED, canon);
 	size_t pos = hmap_start(&p->msg_by_id, h), i;
 
+	if (p->dry)
+		return NO_MSG;
 	while (hmap_next(&p->msg_by_id, h, &pos, &i)) {
 		const struct dbc_message *m = &p->db->messages[i];
 
@@ -537,6 +561,8 @@ static struct dbc_signal *find_signal(struct parser *p, size_t msg,
 	uint32_t h = sig_hash(msg, name, n);
 	size_t pos = hmap_start(&p->sig_by_name, h), i;
 
+	if (p->dry)
+		return NULL;
 	while (hmap_next(&p->sig_by_name, h, &pos, &i)) {
 		if (i < m->n_signals && strlen(m->signals[i].name) == n &&
 		    memcmp(m->signals[i].name, name, n) == 0) {
@@ -569,18 +595,24 @@ static size_t find_named(const struct hmap *map, const void *arr, size_t n,
 
 static size_t find_node(struct parser *p, const char *name, size_t len)
 {
+	if (p->dry)
+		return SIZE_MAX;
 	return find_named(&p->node_by_name, p->db->nodes, p->db->n_nodes,
 			  sizeof(struct dbc_node), name, len);
 }
 
 static size_t find_env(struct parser *p, const char *name, size_t len)
 {
+	if (p->dry)
+		return SIZE_MAX;
 	return find_named(&p->env_by_name, p->db->env_vars, p->db->n_env_vars,
 			  sizeof(struct dbc_env_var), name, len);
 }
 
 static size_t find_table(struct parser *p, const char *name, size_t len)
 {
+	if (p->dry)
+		return SIZE_MAX;
 	return find_named(&p->table_by_name, p->db->value_tables,
 			  p->db->n_value_tables,
 			  sizeof(struct dbc_value_table), name, len);
@@ -597,6 +629,8 @@ static struct dbc_attr_def *find_def(struct parser *p, enum dbc_object obj,
 	uint32_t h = def_hash(obj, name);
 	size_t pos = hmap_start(&p->def_by_name, h), i;
 
+	if (p->dry)
+		return NULL;
 	while (hmap_next(&p->def_by_name, h, &pos, &i)) {
 		struct dbc_attr_def *d = &p->db->attr_defs[i];
 
@@ -683,6 +717,8 @@ static int parse_bu(struct parser *p)
 		}
 		if (parse_name(p, &name, "node name") < 0)
 			return -1;
+		if (p->dry)
+			continue;
 		if (grow(&db->nodes, db->n_nodes, sizeof(*n)) < 0 ||
 		    hmap_put(&p->node_by_name, hash_str(HASH_SEED, name),
 			     db->n_nodes) < 0)
@@ -762,7 +798,7 @@ static int parse_val_table(struct parser *p)
 		return -1;
 	if (parse_value_list(p, &vals, &n, "VAL_TABLE_") < 0)
 		return -1;
-	if (dup)
+	if (dup || p->dry)
 		return 0;
 	if (grow(&db->value_tables, db->n_value_tables, sizeof(*vt)) < 0 ||
 	    hmap_put(&p->table_by_name, hash_str(HASH_SEED, name),
@@ -785,25 +821,17 @@ static int parse_message_id(struct parser *p, uint32_t *raw, const char *what)
 static int parse_bo(struct parser *p)
 {
 	struct dbc *db = p->db;
-	unsigned line = p->t.line, col;
-	struct dbc_message *m;
+	struct dbc_message m = { 0 };
+	unsigned line = p->t.line, col, size_col;
 	uint32_t raw, size;
 	size_t idx = db->n_messages;
-	bool dup;
 
 	next(p);
 	col = p->t.col;
 	if (parse_message_id(p, &raw, "message ID") < 0)
 		return -1;
-	if (grow(&db->messages, db->n_messages, sizeof(*m)) < 0 ||
-	    grow(&p->msg_loc, db->n_messages, sizeof(*p->msg_loc)) < 0)
-		return oom(p);
-	m = &db->messages[idx];
-	memset(m, 0, sizeof(*m));
-	p->msg_loc[idx].line = line;
-	p->msg_loc[idx].col = col;
 	if (raw & 0x80000000u) {
-		m->extended = true;
+		m.extended = true;
 		if ((raw & 0x60000000u) && raw != 0xC0000000u &&
 		    warn_at(p, line, col,
 			    "message ID 0x%X has bits 29-30 set; ignored",
@@ -812,51 +840,58 @@ static int parse_bo(struct parser *p)
 	} else if (raw > 0x1FFFFFFFu) {
 		/* CANdb++ loads these (e.g. 0x40000000 for its pseudo
 		 * message); the flag bits above 29 carry no meaning. */
-		m->extended = true;
+		m.extended = true;
 		if (warn_at(p, line, col, "message ID 0x%X does not fit in 29 "
 			    "bits; the bits above are ignored", raw) < 0)
 			return -1;
 	} else if (raw > 0x7FFu) {
-		m->extended = true;
+		m.extended = true;
 		if (warn_at(p, line, col,
 			    "message ID 0x%X above 0x7FF without the extended "
 			    "flag (bit 31); taken as a 29-bit ID",
 			    raw) < 0)
 			return -1;
 	}
-	m->id = raw & (m->extended ? 0x1FFFFFFFu : 0x7FFu);
-	db->n_messages++; /* owned by db from here; fields filled below */
-	if (parse_name(p, &m->name, "message name") < 0 ||
+	m.id = raw & (m.extended ? 0x1FFFFFFFu : 0x7FFu);
+	if (parse_name(p, &m.name, "message name") < 0 ||
 	    expect(p, ':', "after the message name") < 0)
 		return -1;
-	col = p->t.col;
+	size_col = p->t.col;
 	if (parse_u32(p, UINT32_MAX, &size, "message size") < 0)
 		return -1;
 	if (size > DBC_MAX_PAYLOAD)
-		return errf(p, line, col,
+		return errf(p, line, size_col,
 			    "message size %u exceeds %d bytes", size,
 			    DBC_MAX_PAYLOAD);
-	m->size = (uint8_t)size;
+	m.size = (uint8_t)size;
 	if (p->t.type == TOK_IDENT && !p->t.bol && !is_word(&p->t, "SG_")) {
-		if (parse_name(p, &m->sender, "sender") < 0)
+		if (parse_name(p, &m.sender, "sender") < 0)
 			return -1;
-	} else if (warn(p, "message '%s' has no sender", m->name) < 0) {
+	} else if (warn(p, "message '%s' has no sender", m.name) < 0) {
 		return -1;
 	}
-	if (!m->sender && !(m->sender = arena_strndup(p->ar, "Vector__XXX", 11)))
+	if (!m.sender && !(m.sender = arena_strndup(p->ar, "Vector__XXX", 11)))
 		return oom(p);
-	m->cycle_time_ms = 0;
 
-	dup = find_message(p, raw) != NO_MSG;
-	if (dup) {
-		if (warn_at(p, line, col, "duplicate message ID %u ('%s'); "
-			    "lookups find the first", raw, m->name) < 0)
-			return -1;
-	} else if (hmap_put(&p->msg_by_id,
-			    hash_u32(HASH_SEED, dbc_canon_id(raw)), idx) < 0) {
-		return oom(p);
+	if (!p->dry) {
+		if (find_message(p, raw) != NO_MSG) {
+			if (warn_at(p, line, col, "duplicate message ID %u "
+				    "('%s'); lookups find the first", raw,
+				    m.name) < 0)
+				return -1;
+		} else if (hmap_put(&p->msg_by_id,
+				    hash_u32(HASH_SEED, dbc_canon_id(raw)),
+				    idx) < 0) {
+			return oom(p);
+		}
+		if (grow(&db->messages, db->n_messages, sizeof(m)) < 0 ||
+		    grow(&p->msg_loc, db->n_messages, sizeof(*p->msg_loc)) < 0)
+			return oom(p);
+		p->msg_loc[idx].line = line;
+		p->msg_loc[idx].col = col;
+		db->messages[db->n_messages++] = m;
+		p->cur_msg = idx;
 	}
-	p->cur_msg = idx;
 	memset(p->occupied, 0, sizeof(p->occupied));
 	while (is_word(&p->t, "SG_"))
 		if (parse_sg(p) < 0)
@@ -934,7 +969,7 @@ static int parse_sg(struct parser *p)
 	uint32_t start, len, order;
 	size_t n_recv = 0;
 
-	if (p->cur_msg == NO_MSG)
+	if (p->cur_msg == NO_MSG && !p->dry)
 		return fail(p, "SG_ outside of a BO_ message");
 	next(p);
 	if (parse_name(p, &s.name, "signal name") < 0)
@@ -998,6 +1033,8 @@ static int parse_sg(struct parser *p)
 	s.start_bit = (uint16_t)start;
 	s.length = (uint8_t)len;
 	s.byte_order = order ? DBC_LITTLE_ENDIAN : DBC_BIG_ENDIAN;
+	if (p->dry)
+		return 0;
 
 	m = &db->messages[p->cur_msg];
 	if (dbc_signal_prepare(&s) < 0)
@@ -1124,6 +1161,8 @@ static int parse_ev(struct parser *p)
 		memcpy(ev.access_nodes, p->names, n * sizeof(char *));
 		ev.n_access_nodes = n;
 	}
+	if (p->dry)
+		return 0;
 	if (find_env(p, ev.name, strlen(ev.name)) != SIZE_MAX)
 		return warn(p, "duplicate environment variable '%s' ignored",
 			    ev.name);
@@ -1158,7 +1197,7 @@ static int parse_cm(struct parser *p)
 
 	next(p);
 	if (p->t.type == TOK_STRING) {
-		target = &db->comment;
+		target = p->dry ? NULL : &db->comment;
 	} else if (is_word(&p->t, "BU_") || is_word(&p->t, "EV_")) {
 		bool node = is_word(&p->t, "BU_");
 		size_t i;
@@ -1303,6 +1342,8 @@ static int parse_attr_def(struct parser *p, bool rel)
 	}
 	if (parse_attr_type(p, &d) < 0 || end_stmt(p, "BA_DEF_") < 0)
 		return -1;
+	if (p->dry)
+		return 0;
 	if (find_def(p, d.object, d.name, NULL))
 		return warn_at(p, line, col, "duplicate attribute definition "
 			       "'%s' ignored", d.name);
@@ -2050,12 +2091,16 @@ static void parser_fini(struct parser *p)
 	free(p->text);
 }
 
-static int parse_all(struct parser *p)
+static int parse_pass(struct parser *p, int pass)
 {
+	p->pass = pass;
+	p->cur_msg = NO_MSG;
+	lex_init(&p->lx, p->buf, p->len);
 	next(p);
 	while (p->t.type != TOK_EOF) {
 		const struct section *sec = find_section(&p->t);
 
+		p->dry = (pass == 1) == (sec && sec->refers);
 		if (sec && sec->parse) {
 			if (sec->parse(p) < 0)
 				return -1;
@@ -2070,6 +2115,53 @@ static int parse_all(struct parser *p)
 			return fail(p, "expected a section keyword");
 		}
 	}
+	p->dry = false;
+	return 0;
+}
+
+static bool loc_before(const struct dbc_diag *a, const struct dbc_diag *b)
+{
+	return a->loc.line < b->loc.line ||
+	       (a->loc.line == b->loc.line && a->loc.col < b->loc.col);
+}
+
+/* Each pass appends its warnings in file order; merge the two runs. */
+static int merge_warnings(struct parser *p, size_t n1)
+{
+	struct dbc *db = p->db;
+	size_t n = db->n_warnings, i = 0, j = n1, k = 0;
+	struct dbc_diag *out;
+
+	if (n1 == 0 || n1 == n)
+		return 0;
+	out = malloc(n * sizeof(*out));
+	if (!out)
+		return oom(p);
+	while (i < n1 || j < n)
+		out[k++] = (j >= n || (i < n1 && !loc_before(&db->warnings[j],
+							      &db->warnings[i]))) ?
+				   db->warnings[i++] : db->warnings[j++];
+	memcpy(db->warnings, out, n * sizeof(*out));
+	free(out);
+	return 0;
+}
+
+static int parse_all(struct parser *p)
+{
+	size_t n1, odd;
+	unsigned odd_line, odd_col;
+
+	if (parse_pass(p, 1) < 0)
+		return -1;
+	n1 = p->db->n_warnings;
+	odd = p->lx.n_odd_comments;
+	odd_line = p->lx.odd_line;
+	odd_col = p->lx.odd_col;
+	if (parse_pass(p, 2) < 0 || merge_warnings(p, n1) < 0)
+		return -1;
+	p->lx.n_odd_comments = odd;
+	p->lx.odd_line = odd_line;
+	p->lx.odd_col = odd_col;
 	return finish(p);
 }
 
@@ -2094,7 +2186,8 @@ struct dbc *dbc_parse_buffer(const char *name, const char *buf, size_t len,
 	if (!(db->file = arena_strndup(p.ar, name ? name : "", name ?
 				       strlen(name) : 0)))
 		goto err_oom;
-	lex_init(&p.lx, buf ? buf : "", buf ? len : 0);
+	p.buf = buf ? buf : "";
+	p.len = buf ? len : 0;
 	if (parse_all(&p) < 0)
 		goto err;
 	parser_fini(&p);
