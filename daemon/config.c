@@ -632,7 +632,15 @@ static int gateway_key(struct parser *p, int k, const char *v)
 		slot = grow(&cfg->includes, &cfg->n_includes, sizeof(char *));
 		if (slot == NULL)
 			return nomem(p);
-		return set_path(p, slot, v);
+		if (set_path(p, slot, v) < 0)
+			return -1;
+		for (size_t i = 0; i + 1 < cfg->n_includes; i++)
+			if (strcmp(cfg->includes[i], *slot) == 0)
+				return perr(p, p->lineno,
+					    "include '%s' given twice (first "
+					    "at line %u)",
+					    v, p->include_lines[i]);
+		return 0;
 	}
 	case GK_WATCHDOG:
 		return set_u32(p, "watchdog_ms", v, &cfg->watchdog_ms, false);

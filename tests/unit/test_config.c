@@ -302,6 +302,8 @@ static const struct bad bads[] = {
 	{ "[bus a]\ninterface = can0\ninterface = can1\n", 3,
 	  "duplicate key 'interface' in [bus a] (first at line 2)" },
 	{ "[gateway]\nname = a\nname = b\n", 3, "duplicate key 'name'" },
+	{ "[gateway]\ninclude = x.ini\n\ninclude = x.ini\n", 4,
+	  "include 'x.ini' given twice (first at line 2)" },
 	{ ROUTE "direction = both\ndirection = both\n", 9,
 	  "duplicate key 'direction'" },
 	{ "[gateway]\nname =\n", 2, "empty value for 'name'" },
