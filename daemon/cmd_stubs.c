@@ -12,5 +12,3 @@
 	}
 
 NOT_YET(cmd_check)
-NOT_YET(cmd_report)
-NOT_YET(cmd_export)

@@ -152,28 +152,34 @@ static const char *basename_of(const char *p)
 
 /* Load config/<file> as recorded, and point each bus at the bundle's copy
  * of its DBCs (found by the name they were recorded from). */
-static void load_config(struct report *r)
+struct config *report_bundle_config(const char *bundle_dir, char *errmsg,
+				    size_t errlen)
 {
-	const struct bundle_json *h = bundle_json_get(r->manifest, "header");
-	const struct bundle_json *cf = bundle_json_get(r->manifest,
-						       "config_files");
+	struct bundle_json *m = load_json(bundle_dir, "manifest.json");
+	const struct bundle_json *h = bundle_json_get(m, "header");
+	const struct bundle_json *cf = bundle_json_get(m, "config_files");
 	const char *rel = bundle_json_str(h, "config");
 	struct config_error ce = {0};
+	struct config *cfg = NULL;
 	char path[4096];
 
+	if (!m) {
+		snprintf(errmsg, errlen, "%s/manifest.json: missing or not JSON",
+			 bundle_dir);
+		return NULL;
+	}
 	if (!rel || !*rel || !bundle_safe_relpath(rel)) {
-		snprintf(r->cfg_error, sizeof(r->cfg_error),
-			 "the bundle records no config file");
-		return;
+		snprintf(errmsg, errlen, "the bundle records no config file");
+		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
-	r->cfg = config_load(path, &ce);
-	if (!r->cfg) {
-		config_error_format(&ce, r->cfg_error, sizeof(r->cfg_error));
-		return;
+	snprintf(path, sizeof(path), "%s/%s", bundle_dir, rel);
+	cfg = config_load(path, &ce);
+	if (!cfg) {
+		config_error_format(&ce, errmsg, errlen);
+		goto out;
 	}
-	for (size_t b = 0; b < r->cfg->n_buses; b++) {
-		struct config_bus *bus = &r->cfg->buses[b];
+	for (size_t b = 0; b < cfg->n_buses; b++) {
+		struct config_bus *bus = &cfg->buses[b];
 		for (size_t i = 0; i < bus->n_dbc_paths; i++) {
 			if (access(bus->dbc_paths[i], R_OK) == 0)
 				continue;
@@ -187,7 +193,7 @@ static void load_config(struct report *r)
 				    strcmp(basename_of(src),
 					   basename_of(bus->dbc_paths[i])))
 					continue;
-				snprintf(np, sizeof(np), "%s/%s", r->dir, p);
+				snprintf(np, sizeof(np), "%s/%s", bundle_dir, p);
 				char *dup = strdup(np);
 				if (dup) {
 					free(bus->dbc_paths[i]);
@@ -197,11 +203,20 @@ static void load_config(struct report *r)
 			}
 		}
 	}
-	if (config_load_dbcs(r->cfg, &ce) < 0) {
-		config_error_format(&ce, r->cfg_error, sizeof(r->cfg_error));
-		config_free(r->cfg);
-		r->cfg = NULL;
+	if (config_load_dbcs(cfg, &ce) < 0) {
+		config_error_format(&ce, errmsg, errlen);
+		config_free(cfg);
+		cfg = NULL;
 	}
+out:
+	bundle_json_free(m);
+	return cfg;
+}
+
+static void load_config(struct report *r)
+{
+	r->cfg = report_bundle_config(r->dir, r->cfg_error,
+				      sizeof(r->cfg_error));
 }
 
 /* ------------------------------------------------------------ signals */
