@@ -60,6 +60,7 @@ struct xnode {
 	int32_t a, b, c;
 	double num;
 	uint32_t slot;
+	uint32_t ref_len;     /* parsing only: length of the name's text */
 	uint64_t stale_ns;
 	uint64_t win_ns;
 	int32_t state;        /* rate ring index */
@@ -310,7 +311,7 @@ static int32_t resolve(struct parser *p, size_t at, const char *name,
 	p->n[i].slot = ref.slot;
 	p->n[i].stale_ns = ref.stale_ns;
 	p->n[i].sig = ref.sig;
-	p->n[i].num = ref.is_message ? 1 : 0; /* marks a message during parsing */
+	p->n[i].ref_len = (uint32_t)(p->pos - at);
 	return i;
 }
 
@@ -599,9 +600,9 @@ static int32_t resolve_string(struct parser *p, int32_t s, int32_t other)
 			    x->str);
 	if (sig->n_values == 0)
 		return perr(p, x->col - 1,
-			    "string \"%s\" compared with %s, which has no "
+			    "string \"%s\" compared with %.*s, which has no "
 			    "value table",
-			    x->str, sig->name);
+			    x->str, (int)o->ref_len, p->s + o->col - 1);
 	for (size_t k = 0; k < sig->n_values; k++)
 		if (strcmp(sig->values[k].name, x->str) == 0) {
 			x->op = X_NUM;
@@ -628,8 +629,8 @@ static int32_t resolve_string(struct parser *p, int32_t s, int32_t other)
 		if (off >= sizeof(names))
 			memcpy(names + sizeof(names) - 4, "...", 4);
 		return perr(p, x->col - 1,
-			    "\"%s\" is not a value of %s (%s)", x->str,
-			    sig->name, names);
+			    "\"%s\" is not a value of %.*s (%s)", x->str,
+			    (int)o->ref_len, p->s + o->col - 1, names);
 	}
 }
 

@@ -1210,7 +1210,8 @@ static int build_index(struct rules *r)
 		struct bus_index *bi = &r->bidx[b];
 		size_t out = 0;
 
-		qsort(bi->ext, bi->n_ext, sizeof(*bi->ext), cmp_ext);
+		if (bi->n_ext > 1)
+			qsort(bi->ext, bi->n_ext, sizeof(*bi->ext), cmp_ext);
 		/* chain duplicates of one ID behind the first entry */
 		for (size_t k = 0; k < bi->n_ext; k++) {
 			if (out && bi->ext[out - 1].id == bi->ext[k].id) {
@@ -1611,12 +1612,17 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 			u->active = true;
 			u->since = t;
 		}
+		/* debounce is reached at its limit (like held()); settle is
+		 * a "within": a frame exactly at its end is on time */
 		if (t - u->since < u->debounce_ns) {
 			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-			dl = u->since + u->debounce_ns + u->settle_ns;
-		} else if (t - u->since < u->debounce_ns + u->settle_ns) {
+			dl = u->settle_ns ? u->since + u->debounce_ns +
+						    u->settle_ns + 1
+					  : u->since + u->debounce_ns;
+		} else if (u->settle_ns &&
+			   t - u->since <= u->debounce_ns + u->settle_ns) {
 			outcome(r, u, O_PENDING, t, line, 0, 0, -1);
-			dl = u->since + u->debounce_ns + u->settle_ns;
+			dl = u->since + u->debounce_ns + u->settle_ns + 1;
 		} else if (e.missing) {
 			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
 		} else if (e.v == 0) {

@@ -202,7 +202,7 @@ static const struct bad bads[] = {
 	{ "min()", 1, "takes 2 arguments, not 0" },
 	{ "max(1 2)", 7, "expected ',' or ')'" },
 	{ "A.x == \"P\"", 8, "no value table" },
-	{ "Gear.Position == \"Q\"", 18, "\"Q\" is not a value of Position" },
+	{ "Gear.Position == \"Q\"", 18, "\"Q\" is not a value of Gear.Position (\"P\", \"R\", \"N\", \"D\")" },
 	{ "3 == \"P\"", 6, "compared with a number" },
 	{ "\"P\"", 1, "only allowed in a comparison" },
 	{ "\"P\" + 1", 1, "only allowed in a comparison" },
