@@ -764,7 +764,13 @@ static void html_meta(struct report *r, struct bundle_buf *b)
 	meta_row(b, "Config", h, "config");
 	meta_row(b, "Config SHA-256", h, "config_sha256");
 	meta_row(b, "Frames", c, "frames");
-	meta_row(b, "Received / sent", c, "rx");
+	{
+		char rx[64], tx[64];
+		scalar_text(bundle_json_get(c, "rx"), rx, sizeof(rx));
+		scalar_text(bundle_json_get(c, "tx"), tx, sizeof(tx));
+		snprintf(v, sizeof(v), "%s received, %s sent", rx, tx);
+		row(b, "Frames by direction", v);
+	}
 	meta_row(b, "Events", c, "events");
 	meta_row(b, "Violations", c, "violations");
 	meta_row(b, "Not recorded", c, "not_recorded");
@@ -916,9 +922,14 @@ static void html_events(struct report *r, struct bundle_buf *b)
 	bundle_buf_puts(b, "</table>\n");
 }
 
-int report_write(const char *bundle_dir, const char *out_path, char *errmsg,
-		 size_t errlen)
+int report_write(const char *bundle_dir_arg, const char *out_path,
+		 char *errmsg, size_t errlen)
 {
+	char bundle_dir[4096];
+	size_t dl = (size_t)snprintf(bundle_dir, sizeof(bundle_dir), "%s",
+				     bundle_dir_arg);
+	while (dl > 1 && bundle_dir[dl - 1] == '/')
+		bundle_dir[--dl] = 0; /* "BUNDLE/" names the same bundle */
 	struct report r = {.dir = bundle_dir};
 	struct bundle_verify_opts vo = {.ignore_report = true,
 					.note = verify_note,
