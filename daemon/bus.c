@@ -162,6 +162,19 @@ struct replay *replay_open(const char *path, double speed, char *errmsg,
 	return r;
 }
 
+/* The first frame's timestamp, read ahead, so that a session opened before
+ * replay starts is stamped on the log's clock. 0 when the log is empty. */
+static int replay_fill(struct replay *r, bool *bad);
+
+static uint64_t replay_first_time(struct replay *r)
+{
+	bool bad;
+
+	if (!r->have_pending && !r->started)
+		replay_fill(r, &bad);
+	return r->have_pending ? r->pending.t_ns : 0;
+}
+
 void replay_free(struct replay *r)
 {
 	if (!r)
@@ -275,7 +288,7 @@ enum replay_result replay_next(struct replay *r, uint64_t now_ns,
 uint64_t replay_log_time(const struct replay *r, uint64_t now_ns)
 {
 	if (!r->started)
-		return 0;
+		return r->have_pending ? r->pending.t_ns : 0;
 	if (r->speed <= 0 || r->eof || now_ns < r->mono0)
 		return r->last_t;
 	return r->log0 + (uint64_t)((double)(now_ns - r->mono0) * r->speed);
@@ -1088,6 +1101,7 @@ struct bus *bus_new(struct ev_loop *loop, int index,
 				 e);
 			goto err;
 		}
+		replay_first_time(b->replay);
 		b->state = BUS_STATE_UP;
 		break;
 	}

@@ -143,7 +143,7 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 	}
 	if (f->err)
 		return;
-	if (n == 0 && bus >= 0 && (size_t)bus < gw->n_buses)
+	if (n == 0 && bus >= 0 && (size_t)bus < gw->cfg->n_buses)
 		gw->bus_filtered[bus]++;
 	if (!gw->rules)
 		return;
@@ -617,7 +617,7 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 {
 	struct evidence_meta none = {0};
 	uint64_t now = gateway_now(gw);
-	char fields[64];
+	char fields[96];
 
 	if (!gw->cfg || !gw->cfg->evidence.enabled) {
 		snprintf(errmsg, errlen, "no [evidence] section in the config");
@@ -632,8 +632,12 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 	if (!gw->ev)
 		return -1;
 	gw->sessions++;
-	snprintf(fields, sizeof(fields), "\"uid\":%ld", uid);
-	evidence_event(gw->ev, now, "session_start", uid >= 0 ? fields : NULL);
+	/* evidence_open() wrote session_start; say who asked for it. */
+	if (uid >= 0) {
+		snprintf(fields, sizeof(fields),
+			 "\"command\":\"session start\",\"uid\":%ld", uid);
+		evidence_event(gw->ev, now, "control", fields);
+	}
 	return 0;
 }
 
@@ -642,7 +646,7 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 {
 	uint64_t now = gateway_now(gw);
 	char *verdicts = NULL;
-	char fields[64];
+	char fields[96];
 	struct rules *fresh;
 	struct config_error cerr;
 	int rc;
@@ -651,8 +655,11 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 		snprintf(errmsg, errlen, "no session is recording");
 		return -1;
 	}
-	snprintf(fields, sizeof(fields), "\"uid\":%ld", uid);
-	evidence_event(gw->ev, now, "session_stop", uid >= 0 ? fields : NULL);
+	if (uid >= 0) {
+		snprintf(fields, sizeof(fields),
+			 "\"command\":\"session stop\",\"uid\":%ld", uid);
+		evidence_event(gw->ev, now, "control", fields);
+	}
 	if (gw->rules) {
 		rules_finish(gw->rules, now);
 		verdicts = rules_verdicts_json(gw->rules);

@@ -1,0 +1,312 @@
+/* test_control.c: the control protocol (request parsing table, responses)
+ * and the socket server driven in-process: permissions, stale socket
+ * replacement, a second daemon refused, malformed and over-long requests
+ * answered with {"error":...} and counted. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cmocka.h>
+
+#include "daemon/control.h"
+#include "daemon/gateway.h"
+
+/* ------------------------------------------------------------ parsing */
+
+static void test_parse_table(void **state)
+{
+	static const struct {
+		const char *line;
+		int rc;
+		enum control_op op;
+		const char *err; /* substring of the error message */
+	} cases[] = {
+		{"status", 0, CONTROL_STATUS, NULL},
+		{"  status  ", 0, CONTROL_STATUS, NULL},
+		{"status json", 0, CONTROL_STATUS_JSON, NULL},
+		{"status xml", -1, 0, "usage: status"},
+		{"status json extra", -1, 0, "usage: status"},
+		{"mark hello world", 0, CONTROL_MARK, NULL},
+		{"mark", -1, 0, "usage: mark"},
+		{"mark   ", -1, 0, "usage: mark"},
+		{"session stop", 0, CONTROL_SESSION_STOP, NULL},
+		{"session stop now", -1, 0, "usage: session"},
+		{"session", -1, 0, "usage: session"},
+		{"session start", 0, CONTROL_SESSION_START, NULL},
+		{"session start vin=ABC procedure=\"TP 1\"", 0,
+		 CONTROL_SESSION_START, NULL},
+		{"session start color=red", -1, 0, "unknown key 'color'"},
+		{"session start vin", -1, 0, "key=value"},
+		{"session start =x", -1, 0, "key=value"},
+		{"session start vin=a vin=b", -1, 0, "duplicate vin"},
+		{"session start vin=\"open", -1, 0, "unterminated"},
+		{"session start vin=\"a\"b", -1, 0, "garbage"},
+		{"session start vin=\"a\\q\"", -1, 0, "bad escape"},
+		{"", -1, 0, "empty request"},
+		{"   ", -1, 0, "empty request"},
+		{"reboot", -1, 0, "unknown command 'reboot'"},
+		{"status\x01", -1, 0, "control character"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct control_cmd cmd;
+		char err[256] = "";
+		int rc = control_parse(cases[i].line, &cmd, err, sizeof(err));
+
+		if (rc != cases[i].rc)
+			fail_msg("'%s': rc %d, want %d (%s)", cases[i].line, rc,
+				 cases[i].rc, err);
+		if (rc == 0 && cmd.op != cases[i].op)
+			fail_msg("'%s': op %d, want %d", cases[i].line,
+				 (int)cmd.op, (int)cases[i].op);
+		if (cases[i].err && !strstr(err, cases[i].err))
+			fail_msg("'%s': error '%s' lacks '%s'", cases[i].line,
+				 err, cases[i].err);
+	}
+}
+
+static void test_parse_values(void **state)
+{
+	struct control_cmd cmd;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(control_parse("session start vin=LGX123 "
+				       "procedure=\"TP \\\"101\\\" \\\\ 3\" "
+				       "operator=jdoe",
+				       &cmd, err, sizeof(err)),
+			 0);
+	assert_true(cmd.has_vin && cmd.has_procedure && cmd.has_operator);
+	assert_string_equal(cmd.vin, "LGX123");
+	assert_string_equal(cmd.procedure, "TP \"101\" \\ 3");
+	assert_string_equal(cmd.operator_name, "jdoe");
+	assert_int_equal(control_parse("mark  brake test #2 ", &cmd, err,
+				       sizeof(err)),
+			 0);
+	assert_string_equal(cmd.text, "brake test #2 ");
+}
+
+/* ------------------------------------------------------------ server */
+
+struct fixture {
+	struct ev_loop *loop;
+	struct gateway *gw;
+	struct control *ctl;
+	char dir[64];
+	char path[96];
+};
+
+static const char conf[] = "[gateway]\nname = ctl-test\n"
+			   "[bus a]\ninterface = null\n"
+			   "[bus b]\ninterface = null\n"
+			   "[route r]\nfrom = a\nto = b\n";
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct config_error cerr;
+	struct config *cfg;
+	struct router *router;
+	char err[256];
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_control.XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	snprintf(fx->path, sizeof(fx->path), "%s/control.sock", fx->dir);
+	fx->loop = ev_loop_new(EVFLAG_AUTO);
+	fx->gw = gateway_new(fx->loop);
+	cfg = config_load_buffer("c.conf", conf, strlen(conf), &cerr);
+	assert_non_null(cfg);
+	router = router_new(cfg, &cerr);
+	assert_non_null(router);
+	assert_int_equal(gateway_configure(fx->gw, cfg, router, NULL, false,
+					   err, sizeof(err)),
+			 0);
+	fx->ctl = control_new(fx->loop, fx->path, fx->gw, err, sizeof(err));
+	if (!fx->ctl)
+		fail_msg("control_new: %s", err);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	control_free(fx->ctl);
+	gateway_free(fx->gw);
+	ev_loop_destroy(fx->loop);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static int client(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* Send text, spin the loop until a full line (or EOF) comes back. */
+static char *roundtrip(struct fixture *fx, int fd, const char *text,
+		       size_t len)
+{
+	static char buf[65536];
+	size_t n = 0;
+
+	assert_int_equal(send(fd, text, len, MSG_NOSIGNAL), (ssize_t)len);
+	for (int i = 0; i < 2000; i++) {
+		ssize_t r;
+
+		ev_run(fx->loop, EVRUN_NOWAIT);
+		r = recv(fd, buf + n, sizeof(buf) - 1 - n, MSG_DONTWAIT);
+		if (r > 0) {
+			n += (size_t)r;
+			if (memchr(buf, '\n', n))
+				break;
+		} else if (r == 0) {
+			break;
+		}
+		usleep(500);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_socket_mode(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st;
+
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+}
+
+static void test_requests(void **state)
+{
+	struct fixture *fx = *state;
+	int fd = client(fx->path);
+	const char *r;
+
+	r = roundtrip(fx, fd, "status json\n", 12);
+	assert_non_null(strstr(r, "\"gateway\":\"ctl-test\""));
+	assert_non_null(strstr(r, "\"bad_requests\":0"));
+	assert_non_null(strstr(r, "\"routes\":[{\"name\":\"r\""));
+	/* same connection, more requests */
+	r = roundtrip(fx, fd, "frobnicate\n", 11);
+	assert_string_equal(r, "{\"error\":\"unknown command 'frobnicate'\"}\n");
+	r = roundtrip(fx, fd, "mark hello\n", 11);
+	assert_string_equal(r, "{\"error\":\"no session is recording\"}\n");
+	r = roundtrip(fx, fd, "session start\n", 14);
+	assert_string_equal(r, "{\"error\":\"no [evidence] section in the "
+			       "config\"}\n");
+	r = roundtrip(fx, fd, "status\r\n", 8);
+	assert_non_null(strstr(r, "{\"text\":\"gateway ctl-test"));
+	assert_non_null(strstr(r, "ROUTE"));
+	r = roundtrip(fx, fd, "status json\n", 12);
+	assert_non_null(strstr(r, "\"bad_requests\":1"));
+	close(fd);
+}
+
+static void test_long_line(void **state)
+{
+	struct fixture *fx = *state;
+	int fd = client(fx->path);
+	char line[CONTROL_LINE_MAX + 100];
+	const char *r;
+	char c;
+
+	memset(line, 'x', sizeof(line));
+	r = roundtrip(fx, fd, line, sizeof(line));
+	assert_string_equal(r, "{\"error\":\"request line too long\"}\n");
+	/* and the server hung up (EOF, or a reset: our excess bytes were
+	 * never read) */
+	for (int i = 0; i < 100; i++)
+		ev_run(fx->loop, EVRUN_NOWAIT);
+	{
+		ssize_t r2 = recv(fd, &c, 1, MSG_DONTWAIT);
+
+		assert_true(r2 == 0 || (r2 < 0 && errno == ECONNRESET));
+	}
+	close(fd);
+	/* still serving others */
+	fd = client(fx->path);
+	r = roundtrip(fx, fd, "status json\n", 12);
+	assert_non_null(strstr(r, "\"bad_requests\":1"));
+	close(fd);
+}
+
+static void test_second_daemon_and_stale(void **state)
+{
+	struct fixture *fx = *state;
+	char err[256];
+	struct control *c2;
+	int fd;
+
+	/* someone listens: refused */
+	c2 = control_new(fx->loop, fx->path, fx->gw, err, sizeof(err));
+	assert_null(c2);
+	assert_non_null(strstr(err, "another daemon"));
+	/* a socket file nobody listens on is replaced */
+	control_free(fx->ctl);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	{
+		struct sockaddr_un sun;
+
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", fx->path);
+		assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)),
+				 0);
+	}
+	close(fd); /* stale file left behind */
+	fx->ctl = control_new(fx->loop, fx->path, fx->gw, err, sizeof(err));
+	if (!fx->ctl)
+		fail_msg("stale socket not replaced: %s", err);
+	/* a regular file is not ours to delete */
+	control_free(fx->ctl);
+	fd = creat(fx->path, 0600);
+	close(fd);
+	fx->ctl = control_new(fx->loop, fx->path, fx->gw, err, sizeof(err));
+	assert_null(fx->ctl);
+	assert_non_null(strstr(err, "not a socket"));
+	unlink(fx->path);
+	fx->ctl = control_new(fx->loop, fx->path, fx->gw, err, sizeof(err));
+	assert_non_null(fx->ctl);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_parse_values),
+		cmocka_unit_test_setup_teardown(test_socket_mode, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_second_daemon_and_stale,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,319 @@
+/* test_gateway.c: the per-frame core without sockets. Frames go in through
+ * gateway_rx(); a scripted sink (the frame_sink seam) accepts, queues or
+ * drops them. Checks the counting invariant per route
+ *   in = forwarded + filtered + rate_limited + dropped + queued
+ * after every step, the IDs that reach each bus, queued frames finishing
+ * later, and that a reload neither loses the invariant nor counts frames
+ * queued under the old config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/gateway.h"
+
+#define MS UINT64_C(1000000)
+
+static const char conf[] = "[gateway]\n"
+			   "name = t\n"
+			   "[bus a]\n"
+			   "interface = vcan0\n"
+			   "[bus b]\n"
+			   "interface = vcan1\n"
+			   "fd = yes\n"
+			   "[bus c]\n"
+			   "interface = null\n"
+			   "[route ab]\n"
+			   "from = a\n"
+			   "to = b\n"
+			   "pass = 0x100-0x1FF, 0x18FEF100x/0x1FFFFFFF\n"
+			   "block = 0x150\n"
+			   "map = 0x120 -> 0x520\n"
+			   "rate = 0x130 10ms\n"
+			   "[route bc]\n"
+			   "from = b\n"
+			   "to = c\n"
+			   "direction = both\n";
+
+/* The sink: what to answer, and what it saw. */
+struct fake_sink {
+	enum bus_tx_result answer;
+	int sent[3];           /* frames offered per bus */
+	uint32_t last_id[3];
+	struct {
+		int bus, route;
+		struct frame f;
+	} queued[64];
+	int n_queued;
+};
+
+static enum bus_tx_result fake_send(void *ctx, int bus, const struct frame *f,
+				    int route)
+{
+	struct fake_sink *s = ctx;
+
+	assert_true(bus >= 0 && bus < 3);
+	assert_int_equal(f->dir, FRAME_DIR_TX);
+	s->sent[bus]++;
+	s->last_id[bus] = f->id;
+	if (s->answer == BUS_TX_QUEUED) {
+		assert_true(s->n_queued < 64);
+		s->queued[s->n_queued].bus = bus;
+		s->queued[s->n_queued].route = route;
+		s->queued[s->n_queued].f = *f;
+		s->n_queued++;
+	}
+	return s->answer;
+}
+
+struct fixture {
+	struct ev_loop *loop;
+	struct gateway *gw;
+	struct fake_sink sink;
+};
+
+static struct config *load(void)
+{
+	struct config_error err;
+	struct config *cfg =
+		config_load_buffer("t.conf", conf, strlen(conf), &err);
+
+	if (!cfg)
+		fail_msg("config: %s:%u: %s", err.file, err.line, err.msg);
+	return cfg;
+}
+
+static void configure(struct fixture *fx)
+{
+	struct config_error err;
+	struct config *cfg = load();
+	struct router *router = router_new(cfg, &err);
+	char msg[256];
+
+	assert_non_null(router);
+	assert_int_equal(gateway_configure(fx->gw, cfg, router, NULL, false,
+					   msg, sizeof(msg)),
+			 0);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct gateway_sink s;
+
+	fx->loop = ev_loop_new(EVFLAG_AUTO);
+	fx->gw = gateway_new(fx->loop);
+	configure(fx);
+	s.send = fake_send;
+	s.ctx = &fx->sink;
+	gateway_set_sink(fx->gw, &s);
+	fx->sink.answer = BUS_TX_SENT;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	gateway_free(fx->gw);
+	ev_loop_destroy(fx->loop);
+	free(fx);
+	return 0;
+}
+
+static void rx(struct fixture *fx, int bus, uint32_t id, bool ext,
+	       uint64_t t_ns)
+{
+	struct frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.id = id;
+	f.ext = ext;
+	f.len = 2;
+	f.data[0] = 0xAB;
+	f.t_ns = t_ns;
+	f.dir = FRAME_DIR_RX;
+	gateway_rx(fx->gw, bus, &f, bus == 0 ? "vcan0" : "vcan1");
+}
+
+static void check_invariant(struct fixture *fx)
+{
+	for (int r = 0; r < 2; r++) {
+		struct gateway_route_status st;
+
+		assert_int_equal(gateway_route_status(fx->gw, r, &st), 0);
+		assert_int_equal(st.in, st.forwarded + st.filtered +
+						st.rate_limited + st.dropped +
+						st.queued);
+	}
+	assert_int_equal(gateway_route_status(fx->gw, 2, NULL), -1);
+}
+
+static void test_forward_filter_map_rate(void **state)
+{
+	struct fixture *fx = *state;
+	struct gateway_route_status st;
+	uint64_t t = 1000 * MS;
+
+	rx(fx, 0, 0x100, false, t);          /* passes */
+	assert_int_equal(fx->sink.sent[1], 1);
+	assert_int_equal(fx->sink.last_id[1], 0x100);
+	rx(fx, 0, 0x120, false, t + 1);      /* mapped */
+	assert_int_equal(fx->sink.last_id[1], 0x520);
+	rx(fx, 0, 0x150, false, t + 2);      /* blocked */
+	rx(fx, 0, 0x200, false, t + 3);      /* not passed */
+	rx(fx, 0, 0x100, true, t + 4);       /* 29-bit 0x100: 11-bit entry */
+	rx(fx, 0, 0x18FEF100, true, t + 5);  /* 29-bit pass */
+	assert_int_equal(fx->sink.last_id[1], 0x18FEF100);
+	rx(fx, 0, 0x130, false, t + 6);      /* rate: first passes */
+	rx(fx, 0, 0x130, false, t + 7 * MS); /* within 10 ms: limited */
+	rx(fx, 0, 0x130, false, t + 20 * MS); /* next period */
+	check_invariant(fx);
+	assert_int_equal(gateway_route_status(fx->gw, 0, &st), 0);
+	assert_int_equal(st.in, 9);
+	assert_int_equal(st.forwarded, 5);
+	assert_int_equal(st.filtered, 3);
+	assert_int_equal(st.rate_limited, 1);
+	assert_int_equal(st.dropped, 0);
+	assert_string_equal(st.name, "ab");
+	assert_int_equal(fx->sink.sent[1], 5);
+	assert_int_equal(fx->sink.sent[2], 0); /* nothing routes a -> c */
+	/* forwarded nowhere: blocked, not passed, 11/29-bit, rate limited */
+	assert_int_equal(gateway_bus_filtered(fx->gw, 0), 4);
+}
+
+static void test_bidirectional_and_own_tx(void **state)
+{
+	struct fixture *fx = *state;
+	struct frame f;
+	struct gateway_route_status st;
+
+	rx(fx, 1, 0x7FF, false, 1);        /* b -> c */
+	rx(fx, 2, 0x123, false, 2);        /* c -> b (reverse) */
+	assert_int_equal(fx->sink.sent[2], 1);
+	assert_int_equal(fx->sink.sent[1], 1);
+	/* a frame the gateway sent itself (loopback echo) is never routed:
+	 * that is what keeps `both` routes from looping */
+	memset(&f, 0, sizeof(f));
+	f.id = 0x124;
+	f.dir = FRAME_DIR_TX;
+	gateway_rx(fx->gw, 1, &f, "vcan1");
+	assert_int_equal(fx->sink.sent[2], 1);
+	/* error frames are not routed either */
+	memset(&f, 0, sizeof(f));
+	f.err = true;
+	f.id = 0x40;
+	f.dir = FRAME_DIR_RX;
+	gateway_rx(fx->gw, 1, &f, "vcan1");
+	assert_int_equal(fx->sink.sent[2], 1);
+	check_invariant(fx);
+	assert_int_equal(gateway_route_status(fx->gw, 1, &st), 0);
+	assert_true(st.bidirectional);
+	assert_int_equal(st.forwarded, 2);
+}
+
+static void test_drops_and_queue(void **state)
+{
+	struct fixture *fx = *state;
+	struct gateway_route_status st;
+	struct frame f;
+
+	fx->sink.answer = BUS_TX_DROPPED;
+	rx(fx, 0, 0x101, false, 1);
+	rx(fx, 0, 0x102, false, 2);
+	check_invariant(fx);
+	fx->sink.answer = BUS_TX_QUEUED;
+	for (uint32_t i = 0; i < 5; i++)
+		rx(fx, 0, 0x110 + i, false, 10 + i);
+	check_invariant(fx);
+	assert_int_equal(gateway_route_status(fx->gw, 0, &st), 0);
+	assert_int_equal(st.in, 7);
+	assert_int_equal(st.dropped, 2);
+	assert_int_equal(st.queued, 5);
+	assert_int_equal(st.forwarded, 0);
+	/* the bus reports the queued frames' fates: 3 sent, 2 aged out */
+	for (int i = 0; i < 5; i++) {
+		f = fx->sink.queued[i].f;
+		gateway_tx_done(fx->gw, fx->sink.queued[i].bus,
+				fx->sink.queued[i].route, &f, i < 3);
+		check_invariant(fx);
+	}
+	assert_int_equal(gateway_route_status(fx->gw, 0, &st), 0);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.forwarded, 3);
+	assert_int_equal(st.dropped, 4);
+}
+
+static void test_reload_ignores_old_queue(void **state)
+{
+	struct fixture *fx = *state;
+	struct gateway_route_status st;
+	struct frame f;
+
+	fx->sink.answer = BUS_TX_QUEUED;
+	rx(fx, 0, 0x101, false, 1);
+	assert_int_equal(fx->sink.n_queued, 1);
+	configure(fx); /* reload: new router, counters from zero */
+	assert_int_equal(gateway_route_status(fx->gw, 0, &st), 0);
+	assert_int_equal(st.in, 0);
+	/* the frame queued under the old config finishes now */
+	f = fx->sink.queued[0].f;
+	gateway_tx_done(fx->gw, fx->sink.queued[0].bus,
+			fx->sink.queued[0].route, &f, true);
+	assert_int_equal(gateway_route_status(fx->gw, 0, &st), 0);
+	assert_int_equal(st.forwarded, 0);
+	check_invariant(fx);
+	fx->sink.answer = BUS_TX_SENT;
+	rx(fx, 0, 0x101, false, 2);
+	assert_int_equal(gateway_route_status(fx->gw, 0, &st), 0);
+	assert_int_equal(st.forwarded, 1);
+	check_invariant(fx);
+}
+
+static void test_status_json(void **state)
+{
+	struct fixture *fx = *state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	rx(fx, 0, 0x100, false, 1);
+	rx(fx, 0, 0x150, false, 2);
+	gateway_status_json(fx->gw, m);
+	fclose(m);
+	assert_non_null(strstr(buf, "\"gateway\":\"t\""));
+	assert_non_null(strstr(buf, "\"routes\":[{\"name\":\"ab\",\"from\":\"a\","
+				    "\"to\":\"b\",\"both\":false,\"in\":2,"
+				    "\"forwarded\":1,\"filtered\":1,"
+				    "\"rate_limited\":0,\"dropped\":0,"
+				    "\"queued\":0}"));
+	assert_non_null(strstr(buf, "\"recording\":{\"session\":false"));
+	assert_non_null(strstr(buf, "\"violations\":{\"active\":0"));
+	assert_int_equal(buf[0], '{');
+	assert_int_equal(buf[len - 1], '}');
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_forward_filter_map_rate,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bidirectional_and_own_tx,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drops_and_queue, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reload_ignores_old_queue,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_json, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
