@@ -11,4 +11,3 @@
 		return 2;                                                      \
 	}
 
-NOT_YET(cmd_check)

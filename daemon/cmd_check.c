@@ -1,0 +1,346 @@
+/*
+ * cmd_check.c: `cangate check -c CONFIG [--out DIR] LOG...`
+ *
+ * Offline rule evaluation of candump -l logs: the same engine the daemon
+ * runs, fed from files. Each frame line goes to the bus whose interface
+ * name is in its interface column (for a replay bus, the bus name, which is
+ * what the daemon logs), or else to the replay bus whose log is this file.
+ * Lines marked 'T' (the gateway's own transmissions) are not fed to rules.
+ * Line numbers count every line across the logs in order, like the
+ * segments of one frames.log; with --out they are the lines of the new
+ * bundle's frames.log instead, so violations point into the bundle.
+ *
+ * stdout: violations.jsonl lines. stderr: malformed lines as FILE:LINE: msg,
+ * then the verdict table. Exit 0 all PASS or NOT_EXERCISED, 1 any FAIL or
+ * INCONCLUSIVE, 2 usage or input error (also when any line was malformed;
+ * the rest are still checked).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/commands.h"
+#include "daemon/config.h"
+#include "daemon/evidence.h"
+#include "daemon/frame.h"
+#include "daemon/rules.h"
+
+#define CHECK_UNKNOWN_IF_MAX 8
+
+struct check {
+	struct config *cfg;
+	struct rules *rules;
+	struct evidence *ev;
+	const char *out_dir;
+	uint64_t line;          /* lines read, across logs */
+	uint64_t frames;        /* frames fed to the rules */
+	uint64_t bad;           /* malformed or unmappable lines */
+	uint64_t last_t;
+	bool have_t;
+	bool write_error;
+	char unknown_if[CHECK_UNKNOWN_IF_MAX][FRAME_IFNAME_MAX];
+	int n_unknown_if;
+};
+
+static void check_usage(void)
+{
+	fprintf(stderr,
+		"usage: cangate check -c CONFIG [--out DIR] LOG...\n"
+		"  evaluates the config's rules over candump -l logs;\n"
+		"  violations as JSON lines on stdout, verdicts on stderr;\n"
+		"  --out DIR also writes an evidence bundle under DIR\n");
+}
+
+static void check_violation_end(void *ctx, const char *rule,
+				const char *json)
+{
+	struct check *c = ctx;
+
+	(void)rule;
+	if (fputs(json, stdout) == EOF || putchar('\n') == EOF)
+		c->write_error = true;
+	if (c->ev)
+		evidence_violation(c->ev, json);
+}
+
+/* The bus for a frame line: by interface name, else the replay bus that
+ * reads this very log. -1 when none. */
+static int check_bus(const struct check *c, const char *ifname,
+		     const char *log_real)
+{
+	int bus = config_bus_by_interface(c->cfg, ifname);
+
+	if (bus >= 0 || !log_real)
+		return bus;
+	for (size_t i = 0; i < c->cfg->n_buses; i++) {
+		const struct config_bus *b = &c->cfg->buses[i];
+		char real[PATH_MAX];
+
+		if (b->kind == BUS_REPLAY && b->replay_path &&
+		    realpath(b->replay_path, real) &&
+		    strcmp(real, log_real) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int check_open_evidence(struct check *c, uint64_t t)
+{
+	char errmsg[512];
+
+	c->ev = evidence_open(c->cfg, NULL, t, errmsg, sizeof(errmsg));
+	if (!c->ev) {
+		fprintf(stderr, "cangate check: --out %s: %s\n", c->out_dir,
+			errmsg);
+		return -1;
+	}
+	return 0;
+}
+
+static void check_unknown_if(struct check *c, const char *name,
+			     uint64_t lineno, const char *ifname)
+{
+	for (int i = 0; i < c->n_unknown_if; i++)
+		if (strcmp(c->unknown_if[i], ifname) == 0)
+			return; /* counted, said once */
+	if (c->n_unknown_if < CHECK_UNKNOWN_IF_MAX) {
+		snprintf(c->unknown_if[c->n_unknown_if++], FRAME_IFNAME_MAX,
+			 "%s", ifname);
+		fprintf(stderr,
+			"%s:%" PRIu64 ": interface '%s' is not a bus of %s "
+			"(its frames are not checked)\n",
+			name, lineno, ifname, c->cfg->path);
+	}
+}
+
+/* Returns 0, or -1 on a read or evidence error that stops the check. */
+static int check_file(struct check *c, const char *path)
+{
+	const char *name = strcmp(path, "-") ? path : "<stdin>";
+	FILE *fp = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	char log_real[PATH_MAX], *real = NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t lineno = 0;
+	int rc = 0;
+
+	if (!fp) {
+		fprintf(stderr, "cangate check: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fp != stdin && realpath(path, log_real))
+		real = log_real;
+	while ((n = getline(&buf, &cap, fp)) >= 0) {
+		struct frame f;
+		char ifname[FRAME_IFNAME_MAX], err[160];
+		int bus, prc;
+		uint64_t line;
+
+		lineno++;
+		c->line++;
+		prc = frame_parse_line(buf, (size_t)n, &f, ifname, err,
+				       sizeof(err));
+		if (prc == FRAME_PARSE_SKIP)
+			continue;
+		if (prc != FRAME_PARSE_OK) {
+			fprintf(stderr, "%s:%" PRIu64 ": %s\n", name, lineno, err);
+			c->bad++;
+			continue;
+		}
+		bus = check_bus(c, ifname, real);
+		if (bus < 0) {
+			check_unknown_if(c, name, lineno, ifname);
+			c->bad++;
+			continue;
+		}
+		line = c->line;
+		if (c->out_dir) {
+			if (!c->ev && check_open_evidence(c, f.t_ns) < 0) {
+				rc = -1;
+				break;
+			}
+			line = evidence_frame(c->ev, &f, ifname);
+			if (line == 0) {
+				struct evidence_status st;
+
+				evidence_get_status(c->ev, &st);
+				fprintf(stderr,
+					"cangate check: evidence stopped: %s\n",
+					st.error);
+				rc = -1;
+				break;
+			}
+		}
+		if (!c->have_t || f.t_ns > c->last_t)
+			c->last_t = f.t_ns;
+		c->have_t = true;
+		if (f.dir == FRAME_DIR_TX)
+			continue;
+		rules_frame(c->rules, bus, &f, line);
+		c->frames++;
+	}
+	if (rc == 0 && ferror(fp)) {
+		fprintf(stderr, "cangate check: %s: %s\n", path, strerror(errno));
+		rc = -1;
+	}
+	free(buf);
+	if (fp != stdin)
+		fclose(fp);
+	return rc;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	struct check c;
+	struct config_error err;
+	struct rules_sink sink = { NULL, check_violation_end, &c };
+	const char *config_path = NULL;
+	char **logs = calloc((size_t)argc + 1, sizeof(*logs));
+	int n_logs = 0, rc = 2;
+	bool opts = true, any_bad_verdict = false;
+	char ebuf[600];
+
+	memset(&c, 0, sizeof(c));
+	if (!logs) {
+		fprintf(stderr, "cangate check: out of memory\n");
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (opts && strcmp(a, "--") == 0) {
+			opts = false;
+		} else if (opts && (strcmp(a, "-c") == 0 ||
+				    strcmp(a, "--config") == 0)) {
+			if (++i >= argc) {
+				fprintf(stderr, "cangate check: %s needs CONFIG\n", a);
+				goto usage;
+			}
+			config_path = argv[i];
+		} else if (opts && strncmp(a, "--config=", 9) == 0) {
+			config_path = a + 9;
+		} else if (opts && strcmp(a, "--out") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "cangate check: --out needs DIR\n");
+				goto usage;
+			}
+			c.out_dir = argv[i];
+		} else if (opts && strncmp(a, "--out=", 6) == 0) {
+			c.out_dir = a + 6;
+		} else if (opts && (strcmp(a, "-h") == 0 ||
+				    strcmp(a, "--help") == 0)) {
+			check_usage();
+			free(logs);
+			return 0;
+		} else if (opts && a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "cangate check: unknown option '%s'\n", a);
+			goto usage;
+		} else {
+			logs[n_logs++] = argv[i];
+		}
+	}
+	if (!config_path) {
+		fprintf(stderr, "cangate check: no config (-c CONFIG)\n");
+		goto usage;
+	}
+	if (n_logs == 0) {
+		fprintf(stderr, "cangate check: no log given\n");
+		goto usage;
+	}
+	if (c.out_dir && !c.out_dir[0]) {
+		fprintf(stderr, "cangate check: --out needs DIR\n");
+		goto usage;
+	}
+
+	c.cfg = config_load(config_path, &err);
+	if (!c.cfg || config_load_dbcs(c.cfg, &err) < 0) {
+		config_error_format(&err, ebuf, sizeof(ebuf));
+		fprintf(stderr, "%s\n", ebuf);
+		goto out;
+	}
+	if (c.out_dir) {
+		char *d = strdup(c.out_dir);
+
+		if (!d) {
+			fprintf(stderr, "cangate check: out of memory\n");
+			goto out;
+		}
+		free(c.cfg->evidence.dir);
+		c.cfg->evidence.dir = d;
+	}
+	c.rules = rules_compile(c.cfg, &sink, &err);
+	if (!c.rules) {
+		config_error_format(&err, ebuf, sizeof(ebuf));
+		fprintf(stderr, "%s\n", ebuf);
+		goto out;
+	}
+	for (int i = 0; i < n_logs; i++)
+		if (check_file(&c, logs[i]) < 0) {
+			c.bad++;
+			if (c.out_dir && !c.ev)
+				goto out; /* no bundle: nothing more to do */
+			break;
+		}
+	if (c.out_dir && !c.ev && check_open_evidence(&c, 0) < 0)
+		goto out;
+	rules_finish(c.rules, c.last_t);
+	if (fflush(stdout) == EOF)
+		c.write_error = true;
+	if (c.ev) {
+		char *verdicts = rules_verdicts_json(c.rules);
+		char errmsg[512];
+		struct evidence_status st;
+
+		evidence_get_status(c.ev, &st);
+		if (!verdicts ||
+		    evidence_close(c.ev, c.last_t, verdicts, errmsg,
+				   sizeof(errmsg)) < 0) {
+			fprintf(stderr, "cangate check: closing the bundle: %s\n",
+				verdicts ? errmsg : "out of memory");
+			c.bad++;
+		} else {
+			fprintf(stderr, "evidence bundle: %s\n", st.dir);
+		}
+		c.ev = NULL;
+		free(verdicts);
+	}
+	fprintf(stderr, "%" PRIu64 " frames checked, %" PRIu64
+		" lines read from %d log%s",
+		c.frames, c.line, n_logs, n_logs == 1 ? "" : "s");
+	if (c.bad)
+		fprintf(stderr, ", %" PRIu64 " bad", c.bad);
+	fputc('\n', stderr);
+	rules_print_table(c.rules, stderr);
+	for (size_t i = 0; i < rules_count(c.rules); i++) {
+		enum rules_verdict v = rules_verdict(c.rules, i);
+
+		if (v == VERDICT_FAIL || v == VERDICT_INCONCLUSIVE)
+			any_bad_verdict = true;
+	}
+	if (c.write_error) {
+		fprintf(stderr, "cangate check: write error on stdout\n");
+		rc = 2;
+	} else if (c.bad) {
+		rc = 2;
+	} else {
+		rc = any_bad_verdict ? 1 : 0;
+	}
+	goto out;
+usage:
+	check_usage();
+	rc = 2;
+out:
+	if (c.ev) {
+		char errmsg[256];
+
+		evidence_close(c.ev, c.last_t, NULL, errmsg, sizeof(errmsg));
+	}
+	rules_free(c.rules);
+	config_free(c.cfg);
+	free(logs);
+	return rc;
+}
