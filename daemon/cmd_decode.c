@@ -25,15 +25,24 @@
 #define DECODE_MAX_DBCS 64
 #define DECODE_MAX_BUSES 64
 
+/* Signal names pre-rendered as JSON keys: escaping a name once instead of
+ * once per frame is a good part of the output cost. */
+struct decode_key {
+	char *text; /* "name" with quotes, escaped */
+	size_t len;
+};
+
 struct decode_dbc {
 	const char *path;
 	struct dbc *db;
+	struct decode_key *keys; /* all signals, message after message */
+	size_t *first_key;       /* per message: index of its first signal */
 };
 
 struct decode_bus {
 	char name[FRAME_IFNAME_MAX];
 	/* DBCs that apply to this interface, in lookup order. */
-	struct dbc *dbs[DECODE_MAX_DBCS];
+	struct decode_dbc *dbs[DECODE_MAX_DBCS];
 	size_t n_dbs;
 	bool from_option; /* named by --bus */
 };
@@ -41,7 +50,7 @@ struct decode_bus {
 struct decode {
 	struct decode_dbc files[DECODE_MAX_DBCS];
 	size_t n_files;
-	struct dbc *global[DECODE_MAX_DBCS]; /* --dbc */
+	struct decode_dbc *global[DECODE_MAX_DBCS]; /* --dbc */
 	size_t n_global;
 	struct decode_bus buses[DECODE_MAX_BUSES];
 	size_t n_buses;
@@ -53,6 +62,9 @@ struct decode {
 	bool bad_line;
 };
 
+/* A constant member name, no escaping needed. */
+#define KEY(j, name) json_key_raw((j), "\"" name "\"", sizeof(name) + 1)
+
 static void decode_usage(void)
 {
 	fprintf(stderr, "usage: cangate decode --dbc FILE[,FILE..] "
@@ -60,15 +72,57 @@ static void decode_usage(void)
 			"[LOG...|-]\n");
 }
 
+static int decode_make_keys(struct decode_dbc *f)
+{
+	const struct dbc *db = f->db;
+	size_t total = 0, k = 0;
+
+	for (size_t i = 0; i < db->n_messages; i++)
+		total += db->messages[i].n_signals;
+	f->keys = calloc(total ? total : 1, sizeof(*f->keys));
+	f->first_key = calloc(db->n_messages ? db->n_messages : 1,
+			      sizeof(*f->first_key));
+	if (!f->keys || !f->first_key)
+		return -1;
+	for (size_t i = 0; i < db->n_messages; i++) {
+		f->first_key[i] = k;
+		for (size_t s = 0; s < db->messages[i].n_signals; s++, k++) {
+			const char *name = db->messages[i].signals[s].name;
+			size_t n = json_escape(name, strlen(name), NULL, 0);
+
+			f->keys[k].text = malloc(n + 1);
+			if (!f->keys[k].text)
+				return -1;
+			json_escape(name, strlen(name), f->keys[k].text, n + 1);
+			f->keys[k].len = n;
+		}
+	}
+	return 0;
+}
+
+static void decode_free_keys(struct decode_dbc *f)
+{
+	size_t total = 0;
+
+	if (f->keys && f->first_key)
+		for (size_t i = 0; i < f->db->n_messages; i++)
+			total += f->db->messages[i].n_signals;
+	for (size_t k = 0; f->keys && k < total; k++)
+		free(f->keys[k].text);
+	free(f->keys);
+	free(f->first_key);
+}
+
 /* Parse path once even when named several times. */
-static struct dbc *decode_load(struct decode *d, const char *path)
+static struct decode_dbc *decode_load(struct decode *d, const char *path)
 {
 	struct dbc_diag err = {{0, 0}, NULL};
+	struct decode_dbc *f;
 	struct dbc *db;
 
 	for (size_t i = 0; i < d->n_files; i++)
 		if (!strcmp(d->files[i].path, path))
-			return d->files[i].db;
+			return &d->files[i];
 	if (d->n_files == DECODE_MAX_DBCS) {
 		fprintf(stderr, "cangate decode: more than %d DBC files\n",
 			DECODE_MAX_DBCS);
@@ -81,24 +135,28 @@ static struct dbc *decode_load(struct decode *d, const char *path)
 		dbc_diag_fini(&err);
 		return NULL;
 	}
-	d->files[d->n_files].path = path;
-	d->files[d->n_files].db = db;
-	d->n_files++;
+	f = &d->files[d->n_files++];
+	f->path = path;
+	f->db = db;
+	if (decode_make_keys(f) < 0) {
+		perror("cangate decode");
+		return NULL;
+	}
 	for (size_t i = 0; i < db->n_messages; i++)
 		if (db->messages[i].n_signals > d->cap)
 			d->cap = db->messages[i].n_signals;
-	return db;
+	return f;
 }
 
 /* Load each file of a comma-separated list into dbs[]. */
-static int decode_load_list(struct decode *d, char *list, struct dbc **dbs,
-			    size_t *n)
+static int decode_load_list(struct decode *d, char *list,
+			    struct decode_dbc **dbs, size_t *n)
 {
 	char *save = NULL;
 
 	for (char *p = strtok_r(list, ",", &save); p;
 	     p = strtok_r(NULL, ",", &save)) {
-		struct dbc *db = decode_load(d, p);
+		struct decode_dbc *db = decode_load(d, p);
 
 		if (!db)
 			return -1;
@@ -135,13 +193,17 @@ static void decode_finish_buses(struct decode *d)
 }
 
 static const struct dbc_message *decode_lookup(const struct decode_bus *b,
-					       const struct frame *f)
+					       const struct frame *f,
+					       const struct decode_dbc **in)
 {
 	for (size_t i = 0; i < b->n_dbs; i++) {
-		const struct dbc_message *m = dbc_lookup(b->dbs[i], f->id, f->ext);
+		const struct dbc_message *m =
+			dbc_lookup(b->dbs[i]->db, f->id, f->ext);
 
-		if (m)
+		if (m) {
+			*in = b->dbs[i];
 			return m;
+		}
 	}
 	return NULL;
 }
@@ -166,7 +228,7 @@ static void decode_time(struct json *j, const struct frame *f, const char *line,
 		frac /= 10;
 	}
 	n += digits;
-	json_key(j, "t");
+	KEY(j, "t");
 	json_raw(j, b, n);
 }
 
@@ -175,35 +237,36 @@ static void decode_frame(struct decode *d, const struct frame *f,
 {
 	const struct decode_bus *b;
 	const struct dbc_message *m = NULL;
+	const struct decode_dbc *in = NULL;
 	struct json *j = &d->out;
 
 	b = decode_bus_named(d, ifname);
 	if (!b)
 		b = &d->any;
 	if (!f->err && !f->rtr)
-		m = decode_lookup(b, f);
+		m = decode_lookup(b, f, &in);
 	if (!m && !d->all)
 		return;
 
 	json_object_begin(j);
 	decode_time(j, f, line, len);
-	json_key(j, "bus");
+	KEY(j, "bus");
 	json_string(j, ifname);
-	json_key(j, "id");
+	KEY(j, "id");
 	json_uint(j, f->id);
-	json_key(j, "ext");
+	KEY(j, "ext");
 	json_bool(j, f->ext);
-	json_key(j, "fd");
+	KEY(j, "fd");
 	json_bool(j, f->fd);
-	json_key(j, "msg");
+	KEY(j, "msg");
 	if (!m) {
 		json_null(j);
 		if (f->err) {
-			json_key(j, "err");
+			KEY(j, "err");
 			json_bool(j, true);
 		}
 		if (f->rtr) {
-			json_key(j, "rtr");
+			KEY(j, "rtr");
 			json_bool(j, true);
 		}
 		json_object_end(j);
@@ -215,13 +278,17 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	unsigned flags = 0;
 	size_t n = dbc_decode(m, f->data, f->len, d->vals, d->cap, &flags);
 
-	json_key(j, "sig");
+	const struct decode_key *keys =
+		in->keys + in->first_key[m - in->db->messages];
+
+	KEY(j, "sig");
 	json_object_begin(j);
 	for (size_t i = 0; i < n; i++) {
 		const struct dbc_decoded *v = &d->vals[i];
+		const struct decode_key *key = &keys[v->sig - m->signals];
 		const char *name = NULL;
 
-		json_key(j, v->sig->name);
+		json_key_raw(j, key->text, key->len);
 		if (d->choices && v->sig->n_values &&
 		    v->sig->value_type == DBC_VALUE_INTEGER)
 			name = dbc_value_name(v->sig, (int64_t)v->raw);
@@ -237,7 +304,7 @@ static void decode_frame(struct decode *d, const struct frame *f,
 		snprintf(msg, sizeof(msg),
 			 "frame has %u bytes, message %s needs %u",
 			 (unsigned)f->len, m->name, (unsigned)m->size);
-		json_key(j, "error");
+		KEY(j, "error");
 		json_string(j, msg);
 	}
 	json_object_end(j);
@@ -443,8 +510,10 @@ int cmd_decode(int argc, char **argv)
 	if (!rc && d->bad_line)
 		rc = 1;
 out:
-	for (size_t i = 0; i < d->n_files; i++)
+	for (size_t i = 0; i < d->n_files; i++) {
+		decode_free_keys(&d->files[i]);
 		dbc_free(d->files[i].db);
+	}
 	free(d->vals);
 	free(buf);
 	free(d);

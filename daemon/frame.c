@@ -19,15 +19,18 @@ static const char hex_upper[] = "0123456789ABCDEF";
 static const uint8_t fd_lengths[] = {0, 1, 2, 3, 4, 5, 6, 7, 8,
 				     12, 16, 20, 24, 32, 48, 64};
 
+/* Hex digit values plus one, 0 for anything else; a table because the
+ * decode path parses millions of digits per second. */
+static const uint8_t hex_tab[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static inline int hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	return (int)hex_tab[(unsigned char)c] - 1;
 }
 
 static bool fd_length_valid(size_t n)

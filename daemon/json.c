@@ -283,6 +283,17 @@ void json_key_len(struct json *j, const char *key, size_t n)
 	j->after_key = true;
 }
 
+void json_key_raw(struct json *j, const char *quoted, size_t n)
+{
+	separate(j);
+	put(j, quoted, n);
+	if (j->pretty)
+		put(j, ": ", 2);
+	else
+		putc1(j, ':');
+	j->after_key = true;
+}
+
 void json_key(struct json *j, const char *key)
 {
 	json_key_len(j, key, strlen(key));
@@ -305,17 +316,30 @@ void json_string(struct json *j, const char *s)
 
 size_t json_format_uint(uint64_t v, char *buf)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
 	char tmp[20];
-	size_t n = 0;
+	size_t n = sizeof(tmp), len;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	buf[n] = '\0';
-	return n;
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		n -= 2;
+		memcpy(tmp + n, pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		n -= 2;
+		memcpy(tmp + n, pairs + 2 * v, 2);
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	len = sizeof(tmp) - n;
+	memcpy(buf, tmp + n, len);
+	buf[len] = '\0';
+	return len;
 }
 
 size_t json_format_int(int64_t v, char *buf)
@@ -382,6 +406,142 @@ static size_t format_short_decimal(double v, char *buf)
 	return 0;
 }
 
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 u128;
+
+#define P10(n) ((u128)(n))
+static const u128 pow10_tab128[23] = {
+	P10(1ull), P10(10ull), P10(100ull), P10(1000ull), P10(10000ull),
+	P10(100000ull), P10(1000000ull), P10(10000000ull),
+	P10(100000000ull), P10(1000000000ull), P10(10000000000ull),
+	P10(100000000000ull), P10(1000000000000ull), P10(10000000000000ull),
+	P10(100000000000000ull), P10(1000000000000000ull),
+	P10(10000000000000000ull), P10(100000000000000000ull),
+	P10(1000000000000000000ull), P10(10000000000000000000ull),
+	P10(10000000000000000000ull) * 10, P10(10000000000000000000ull) * 100,
+	P10(10000000000000000000ull) * 1000,
+};
+
+static inline u128 pow10_u128(unsigned k)
+{
+	return pow10_tab128[k];
+}
+
+/*
+ * %.Pg for 1e-4 <= |v| < 1e15 in exact integer arithmetic, and the
+ * round-trip test without strtod. With |v| = m * 2^-s (m the 53-bit
+ * significand) and k = P - 1 - E decimal places, the digits are
+ * round-half-even(m * 10^k / 2^s), as glibc prints them; m < 2^53,
+ * 10^k <= 10^20 and s <= 67 keep every product below 2^126. The decimal
+ * D / 10^k reads back as v when it lies inside v's rounding interval (ties
+ * to the even significand), which is what a correctly rounding strtod does.
+ * Returns the length, or 0 when this range or notation does not apply.
+ */
+static size_t format_precise(double v, char *buf)
+{
+	double a = fabs(v);
+	uint64_t bits, m;
+	int exp2, s, e10;
+
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	/* a = m * 2^(exp2 - 53) with m the significand, hidden bit set (a is
+	 * normal in this range). */
+	memcpy(&bits, &a, sizeof(bits));
+	m = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
+	exp2 = (int)(bits >> 52) - 1022;
+	s = 53 - exp2; /* a = m / 2^s */
+	if (s < 0 || s > 70)
+		return 0;
+	/* log10(a) lies in [(exp2 - 1) log10(2), exp2 log10(2)): this is the
+	 * decimal exponent or one below it; the loop below settles it. */
+	e10 = (int)floor((exp2 - 1) * 0.30102999566398120);
+	for (int prec = 15; prec <= 17; prec++) {
+		int e = e10, k;
+		u128 num, t, rem, half, d, lo, hi;
+
+		/* Fix E so that the truncated digits number exactly prec. */
+		for (int tries = 0;; tries++) {
+			k = prec - 1 - e;
+			if (k < 0 || k > 22 || tries > 3)
+				return 0;
+			num = (u128)m * pow10_u128((unsigned)k);
+			t = num >> s;
+			if (t < pow10_u128((unsigned)prec - 1))
+				e--;
+			else if (t >= pow10_u128((unsigned)prec))
+				e++;
+			else
+				break;
+		}
+		rem = num - (t << s);
+		half = s ? (u128)1 << (s - 1) : 0;
+		d = t;
+		if (s && (rem > half || (rem == half && (t & 1))))
+			d++;
+		if (d == pow10_u128((unsigned)prec)) {
+			d /= 10; /* 9.99..5 rounded up to 10.0.. */
+			e++;
+			k--;
+		}
+		if (e >= prec || e < -4)
+			return 0; /* %g would switch to exponent notation */
+
+		/* Round trip: compare D * 2^(s+2) with (4m +- 2 or 1) * 10^k. */
+		bool ok;
+		u128 pk = pow10_u128((unsigned)k);
+		u128 x = d << (s + 2);
+		u128 vv = (u128)m * 4 * pk;
+		if (x >= vv) {
+			hi = vv + 2 * pk;
+			ok = x < hi || (x == hi && !(m & 1));
+		} else {
+			/* The gap below is half as wide at a power of two. */
+			lo = vv - (m == ((uint64_t)1 << 52) ? pk : 2 * pk);
+			ok = x > lo || (x == lo && !(m & 1));
+		}
+		if (!ok && prec < 17)
+			continue;
+
+		char digits[24];
+		size_t nd = json_format_uint((uint64_t)d, digits), o = 0;
+
+		while (nd > 1 && digits[nd - 1] == '0')
+			nd--; /* %g drops trailing zeros */
+		if (v < 0)
+			buf[o++] = '-';
+		if (e >= 0) {
+			size_t ip = (size_t)e + 1;
+
+			for (size_t i = 0; i < ip; i++)
+				buf[o++] = i < nd ? digits[i] : '0';
+			if (nd > ip) {
+				buf[o++] = '.';
+				memcpy(buf + o, digits + ip, nd - ip);
+				o += nd - ip;
+			}
+		} else {
+			buf[o++] = '0';
+			buf[o++] = '.';
+			for (int z = -1; z > e; z--)
+				buf[o++] = '0';
+			memcpy(buf + o, digits, nd);
+			o += nd;
+		}
+		buf[o] = '\0';
+		return o;
+	}
+	return 0;
+}
+#else
+static size_t format_precise(double v, char *buf)
+{
+	(void)v;
+	(void)buf;
+	return 0;
+}
+#endif
+
 size_t json_format_double(double v, char *buf)
 {
 	size_t n;
@@ -398,7 +558,12 @@ size_t json_format_double(double v, char *buf)
 		memcpy(buf, "0", 2);
 		return 1;
 	}
-	n = format_short_decimal(v, buf);
+	/* Integers below 1e15: %.15g prints all their digits. */
+	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
+		return json_format_int((int64_t)v, buf);
+	n = format_precise(v, buf);
+	if (!n)
+		n = format_short_decimal(v, buf);
 	if (n)
 		return n;
 	for (int prec = 15; prec <= 17; prec++) {

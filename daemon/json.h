@@ -74,6 +74,9 @@ void json_array_end(struct json *j);
 /* Member name; NUL-terminated, or n bytes with json_key_len(). */
 void json_key(struct json *j, const char *key);
 void json_key_len(struct json *j, const char *key, size_t n);
+/* Member name given as ready JSON string text, quotes included (e.g. made
+ * once with json_escape() for a name written millions of times). */
+void json_key_raw(struct json *j, const char *quoted, size_t n);
 
 void json_string(struct json *j, const char *s); /* NULL prints null */
 void json_string_len(struct json *j, const char *s, size_t n);

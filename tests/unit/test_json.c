@@ -22,6 +22,14 @@ static void reference_double(double v, char *out)
 	}
 }
 
+static uint64_t xorshift_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 static void test_doubles_table(void **state)
 {
 	static const struct {
@@ -83,6 +91,40 @@ static void test_doubles_match_reference(void **state)
 				if (strcmp(a, b))
 					fail_msg("%.17g: got %s want %s", v, a, b);
 			}
+	/* Dense in the range where the exact integer paths work, plus the
+	 * edges: powers of ten and two and their neighbours. */
+	for (int i = 0; i < 300000; i++) {
+		uint64_t bits = 0x3FF0000000000000ull | (xorshift_next(&x) >> 12);
+		double v, base;
+		char a[JSON_DOUBLE_MAX], b[JSON_DOUBLE_MAX];
+
+		memcpy(&base, &bits, sizeof(base));
+		v = base * pow(10, (double)(int)(xorshift_next(&x) % 22) - 6);
+		if (i & 1)
+			v = -v;
+		json_format_double(v, a);
+		reference_double(v, b);
+		if (strcmp(a, b))
+			fail_msg("%a: got %s want %s", v, a, b);
+	}
+	for (int p = -8; p <= 17; p++) {
+		double edges[6];
+
+		edges[0] = pow(10, p);
+		edges[1] = nextafter(edges[0], 0);
+		edges[2] = nextafter(edges[0], INFINITY);
+		edges[3] = ldexp(1.0, 3 * p);
+		edges[4] = nextafter(edges[3], 0);
+		edges[5] = nextafter(edges[3], INFINITY);
+		for (int k = 0; k < 6; k++) {
+			char a[JSON_DOUBLE_MAX], b[JSON_DOUBLE_MAX];
+
+			json_format_double(edges[k], a);
+			reference_double(edges[k], b);
+			if (strcmp(a, b))
+				fail_msg("%a: got %s want %s", edges[k], a, b);
+		}
+	}
 	for (int i = 0; i < 200000; i++) {
 		double v;
 		char a[JSON_DOUBLE_MAX], b[JSON_DOUBLE_MAX];
