@@ -248,6 +248,11 @@ static void test_defaults(void **state)
 	assert_true(cfg->evidence.auto_start);
 	assert_false(cfg->evidence.nanoseconds);
 	assert_int_equal(cfg->evidence.segment_bytes, 0);
+	assert_false(cfg->exit_on_replay_end);
+	config_free(cfg);
+	cfg = load_text("[gateway]\nexit_on_replay_end = yes\n", &err);
+	assert_non_null(cfg);
+	assert_true(cfg->exit_on_replay_end);
 	config_free(cfg);
 
 	/* empty file: a valid, empty config */
