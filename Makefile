@@ -53,7 +53,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 BINS := $(BUILD)/cangated $(BUILD)/cangate
 
 .PHONY: all deps check unit integration corpus bench fuzz fuzz-smoke demo \
-	install uninstall clean
+	install uninstall clean cli
 
 all: deps
 	@$(MAKE) --no-print-directory $(BINS)
@@ -95,6 +95,13 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libdbc.a
 unit: deps
 	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS)
 	@scripts/run-unit $(UNIT_BINS)
+	@$(MAKE) --no-print-directory cli
+
+# Command-line tests: each tests/cli/*.sh prints PASS/FAIL lines and exits
+# non-zero on failure; they run the binaries of this BUILD.
+cli:
+	@st=0; for t in tests/cli/*.sh; do [ -e "$$t" ] || continue; \
+		BUILD=$(BUILD) sh "$$t" || st=1; done; exit $$st
 
 corpus: all
 	@scripts/corpus-check ../shared/dbc-corpus

@@ -228,9 +228,16 @@ cangw_handled() {
 		src == s && dst == d { for (i = 1; i < NF; i++) if ($(i + 1) == "handled") print $i; exit }'
 }
 
-# start_cangated CONFIG [IFACE...]: run build/cangated -c CONFIG -f in the
-# background (output in $TEST_TMP/cangated.log, pid in $CANGATED_PID) and
-# wait until it has bound a receiver on each IFACE.
+# cangated_root_flag: --allow-root when cangated has it (tests run as root
+# and cangated refuses root without it or a [gateway] user).
+cangated_root_flag() {
+	"$CANGATED" -h 2>&1 | grep -q -- --allow-root && echo --allow-root
+	return 0
+}
+
+# start_cangated CONFIG [IFACE...]: run build/cangated -c CONFIG -f
+# [--allow-root] in the background (output in $TEST_TMP/cangated.log, pid in
+# $CANGATED_PID) and wait until it has bound a receiver on each IFACE.
 start_cangated() {
 	_g_conf=$1
 	shift
@@ -239,7 +246,8 @@ start_cangated() {
 	for _g_if in "$@"; do
 		_g_before="$_g_before $_g_if=$(rcv_count "$_g_if")"
 	done
-	spawn "$CANGATED" -c "$_g_conf" -f >>"$TEST_TMP/cangated.log" 2>&1
+	# shellcheck disable=SC2046 # the flag is one word or none
+	spawn "$CANGATED" -c "$_g_conf" -f $(cangated_root_flag) >>"$TEST_TMP/cangated.log" 2>&1
 	CANGATED_PID=$SPAWN_PID
 	for _g_kv in $_g_before; do
 		wait_until "[ \$(rcv_count ${_g_kv%%=*}) -gt ${_g_kv#*=} ] || ! kill -0 $CANGATED_PID 2>/dev/null" 10 ||
