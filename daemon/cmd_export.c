@@ -82,10 +82,9 @@ static void asc_frame(struct exporter *x, const struct frame *f,
 	fprintf(x->out, "%4" PRIu64 ".%06" PRIu64 " ", rel / 1000000000u,
 		rel % 1000000000u / 1000u);
 	if (f->fd) {
-		if (f->ext)
-			snprintf(id, sizeof(id), "%Xx", f->id);
-		else
-			snprintf(id, sizeof(id), "%X", f->id);
+		/* "%X%c" with 'x' or ' ', right-aligned: as log2asc and
+		 * Vector's tools line it up */
+		snprintf(id, sizeof(id), "%X%c", f->id, f->ext ? 'x' : ' ');
 		fprintf(x->out, "CANFD %3d %s %11s                                  %c %c %x %2u",
 			ch, dir, id, f->fd_flags & CANFD_BRS ? '1' : '0',
 			f->fd_flags & CANFD_ESI ? '1' : '0', fd_len2dlc(f->len),

@@ -342,7 +342,14 @@ uint64_t evidence_frame(struct evidence *ev, const struct frame *f,
 		ev->not_recorded++;
 		return 0;
 	}
-	n = frame_format(f, ifname, ev->nanoseconds, line, sizeof(line));
+	if (f->dir != FRAME_DIR_RX && f->dir != FRAME_DIR_TX) {
+		/* every frames.log line says which way the frame went */
+		struct frame rx = *f;
+		rx.dir = FRAME_DIR_RX;
+		n = frame_format(&rx, ifname, ev->nanoseconds, line, sizeof(line));
+	} else {
+		n = frame_format(f, ifname, ev->nanoseconds, line, sizeof(line));
+	}
 	if (n < 4 || n >= sizeof(line) || line[0] != '(') {
 		ev->not_recorded++;
 		return 0;
