@@ -54,10 +54,18 @@ bool dbc_utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
+/*
+ * GBK: lead 0x81-0xFE, trail 0x40-0xFE except 0x7F. That alone also matches
+ * CP1252 text where an accented letter precedes an ASCII one ("\xB0C" is
+ * "°C"), so at least one pair must also lie in the GB2312 block (both bytes
+ * 0xA1 and up), where every Chinese text has most of its characters.
+ */
 bool dbc_gbk_plausible(const unsigned char *s, size_t n)
 {
+	bool gb2312 = false;
+
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
+		unsigned char c = s[i], t;
 
 		if (c == 0)
 			return false;
@@ -65,11 +73,12 @@ bool dbc_gbk_plausible(const unsigned char *s, size_t n)
 			continue;
 		if (c == 0x80 || c == 0xFF || i + 1 >= n)
 			return false;
-		c = s[++i];
-		if (c < 0x40 || c == 0x7F || c == 0xFF)
+		t = s[++i];
+		if (t < 0x40 || t == 0x7F || t == 0xFF)
 			return false;
+		gb2312 |= c >= 0xA1 && t >= 0xA1;
 	}
-	return true;
+	return gb2312;
 }
 
 /* CP1252 0x80..0x9F; 0 where the code page has a hole. 0xA0.. is Latin-1. */

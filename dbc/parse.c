@@ -301,7 +301,7 @@ static int parse_u64(struct parser *p, uint64_t max, uint64_t *out,
 
 		if (d > 9)
 			return fail(p, "expected an integer %s", what);
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return fail(p, "%s out of range (max %llu)", what,
 				    (unsigned long long)max);
 		v = v * 10 + d;
@@ -732,19 +732,30 @@ static int parse_bu(struct parser *p)
 	return 0;
 }
 
-static int cmp_value(const void *a, const void *b)
+/* Stable merge sort by value, so that of equal values the first written
+ * stays first. tmp has room for n entries. */
+static void sort_values(struct dbc_value_name *v, struct dbc_value_name *tmp,
+			size_t n)
 {
-	const struct dbc_value_name *x = a, *y = b;
+	for (size_t w = 1; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n - w; lo += 2 * w) {
+			size_t mid = lo + w, hi = mid + w < n ? mid + w : n;
+			size_t i = lo, j = mid, k = 0;
 
-	if (x->value != y->value)
-		return x->value < y->value ? -1 : 1;
-	/* Equal values: file order, so that the first one is kept. */
-	return x->name < y->name ? -1 : x->name > y->name;
+			while (i < mid || j < hi)
+				tmp[k++] = (j >= hi || (i < mid &&
+							v[i].value <= v[j].value)) ?
+						   v[i++] : v[j++];
+			memcpy(v + lo, tmp, k * sizeof(*v));
+		}
+		if (w > n / 2)
+			break;
+	}
 }
 
 /*
  * "value "name"" pairs up to ';' into p->vals, then sorted, deduplicated
- * (first wins, as arena order preserves file order) and copied to the arena.
+ * (the first written wins) and copied to the arena.
  */
 static int parse_value_list(struct parser *p, struct dbc_value_name **out,
 			    size_t *n_out, const char *what)
@@ -766,7 +777,9 @@ static int parse_value_list(struct parser *p, struct dbc_value_name **out,
 	}
 	if (end_stmt(p, what) < 0)
 		return -1;
-	qsort(p->vals, n, sizeof(*p->vals), cmp_value);
+	if (reserve(&p->vals, &p->vals_cap, 2 * n, sizeof(*p->vals)) < 0)
+		return oom(p);
+	sort_values(p->vals, p->vals + n, n);
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || p->vals[i].value != p->vals[k - 1].value)
 			p->vals[k++] = p->vals[i];
@@ -1028,7 +1041,7 @@ static int parse_sg(struct parser *p)
 		memcpy(s.receivers, p->names, n_recv * sizeof(char *));
 		s.n_receivers = n_recv;
 	}
-	if (is_punct(&p->t, ';'))
+	if (is_punct(&p->t, ';') && !p->t.bol)
 		next(p);
 	s.start_bit = (uint16_t)start;
 	s.length = (uint8_t)len;
