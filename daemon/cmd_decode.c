@@ -377,16 +377,16 @@ static int decode_file(struct decode *d, const char *path, char *buf)
 		}
 		have = end - pos;
 		if (have == DECODE_READ_SIZE) {
-			/* No candump line is this long: report it and drop it
-			 * up to its newline. */
-			lineno++;
-			json_flush(&d->out);
-			fflush(stdout);
-			fprintf(stderr, "%s:%lu: line longer than %u bytes\n", name,
-				lineno, DECODE_READ_SIZE);
-			d->bad_line = true;
+			/* No candump line is this long: report it once and
+			 * drop it up to its newline (where it is counted). */
+			if (!skipping) {
+				json_flush(&d->out);
+				fflush(stdout);
+				fprintf(stderr, "%s:%lu: line longer than %u bytes\n",
+					name, lineno + 1, DECODE_READ_SIZE);
+				d->bad_line = true;
+			}
 			skipping = true;
-			lineno--; /* counted again when its newline arrives */
 			have = 0;
 			continue;
 		}

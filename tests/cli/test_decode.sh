@@ -99,6 +99,27 @@ check lint_usage 2 "$CANGATE" dbc lint
 check show 0 "$CANGATE" dbc show $FIX/demo.dbc
 check show_bad 1 "$CANGATE" dbc show $FIX/bad.dbc
 
+# A 3 MB line (longer than the read buffer) is reported once with its line
+# number and skipped; the lines around it, and a last line without a
+# newline, still decode.
+{
+	cat $FIX/good.log
+	head -c 3000000 /dev/zero | tr '\0' x
+	echo
+	cat $FIX/good.log
+	printf '(1436509052.249713) vcan0 123#E803FB0F35000000'
+} >"$tmp/long.log"
+"$CANGATE" decode --dbc $FIX/demo.dbc "$tmp/long.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 1 ] && [ "$(wc -l <"$tmp/out")" = 13 ] &&
+	[ "$(cat "$tmp/err")" = "$tmp/long.log:7: line longer than 1048576 bytes" ]; then
+	echo "PASS decode/long_line"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/long_line: exit $rc, $(wc -l <"$tmp/out") lines, $(cat "$tmp/err")"
+	fail=$((fail + 1))
+fi
+
 # Every decode line and the show output are valid JSON (when a python is
 # at hand to say so).
 if /usr/bin/python3 -c 'import json' 2>/dev/null; then
