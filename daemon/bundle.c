@@ -1074,12 +1074,24 @@ int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
 			if (never_hashed(l.v[i]))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, l.v[i]);
-			if (bundle_sha256_file(path, d, &size, errmsg,
-					       errlen) < 0) {
+			const struct bundle_json *c =
+				bundle_json_get(m->files_cache, l.v[i]);
+			const char *csha = bundle_json_str(c, "sha256");
+			uint64_t csize;
+			struct stat sb;
+			if (csha && strlen(csha) == 64 &&
+			    bundle_json_u64(c, "bytes", &csize) == 0 &&
+			    stat(path, &sb) == 0 &&
+			    (uint64_t)sb.st_size == csize) {
+				memcpy(hex, csha, 65);
+				size = csize;
+			} else if (bundle_sha256_file(path, d, &size, errmsg,
+						      errlen) < 0) {
 				pathlist_free(&l);
 				goto out;
+			} else {
+				bundle_hex(d, 32, hex);
 			}
-			bundle_hex(d, 32, hex);
 			bundle_buf_puts(&b, first ? "\n    " : ",\n    ");
 			first = false;
 			bundle_buf_json_str(&b, l.v[i]);

@@ -158,6 +158,10 @@ struct bundle_manifest {
 	const char *recording_error;            /* NULL when none */
 	const char *interrupted_json;           /* object members, or NULL */
 	bool hash_files;                        /* add "files" */
+	/* "files" of a manifest this process wrote moments ago: an entry whose
+	 * size is unchanged is taken from it instead of hashed again (the
+	 * recorder rewrites the manifest after adding report.html) */
+	const struct bundle_json *files_cache;
 };
 
 /* Build manifest.json and write it atomically into dir. With hash_files,

@@ -667,7 +667,8 @@ static int ev_open_file(struct evidence *ev, const char *name, int flags,
 }
 
 static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
-		       uint64_t end_ns, bool hash_files, char *errmsg,
+		       uint64_t end_ns, bool hash_files,
+		       const struct bundle_json *files_cache, char *errmsg,
 		       size_t errlen)
 {
 	struct bundle_manifest m = {0};
@@ -691,6 +692,7 @@ static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
 	m.recording_stopped = !ev->recording;
 	m.recording_error = ev->error[0] ? ev->error : NULL;
 	m.hash_files = hash_files;
+	m.files_cache = files_cache;
 	return bundle_manifest_write(ev->dir, &m, errmsg, errlen);
 }
 
@@ -883,7 +885,7 @@ struct evidence *evidence_open(const struct config *cfg,
 	ev->seg_fd = ev_open_file(ev, "frames.log", O_WRONLY, errmsg, errlen);
 	if (ev->events_fd < 0 || ev->viol_fd < 0 || ev->seg_fd < 0)
 		goto err;
-	if (ev_manifest(ev, "open", false, 0, false, errmsg, errlen) < 0)
+	if (ev_manifest(ev, "open", false, 0, false, NULL, errmsg, errlen) < 0)
 		goto err;
 	ev->recording = true;
 
@@ -950,22 +952,37 @@ int evidence_close(struct evidence *ev, uint64_t now_ns,
 	}
 	bundle_buf_free(&vb);
 
-	if (ev_manifest(ev, "closed", true, now_ns, true, err, sizeof(err)) < 0) {
+	if (ev_manifest(ev, "closed", true, now_ns, true, NULL, err,
+			sizeof(err)) < 0) {
 		snprintf(errmsg, errlen, "manifest.json: %s", err);
 		rc = -1;
 		goto out;
 	}
 	/* The report reads the closed bundle; then the manifest is written
-	 * again so that it covers report.html too. */
+	 * again so that it covers report.html too (reusing the hashes just
+	 * computed for the other files). */
 	snprintf(path, sizeof(path), "%s/report.html", ev->dir);
 	if (report_write(ev->dir, path, err, sizeof(err)) < 0) {
 		snprintf(errmsg, errlen, "report.html: %s", err);
 		rc = -1;
-	} else if (ev_manifest(ev, "closed", true, now_ns, true, err,
-			       sizeof(err)) < 0) {
-		snprintf(errmsg, errlen, "manifest.json: %s", err);
-		rc = -1;
-		goto out;
+	} else {
+		char mpath[700];
+		size_t mlen;
+		snprintf(mpath, sizeof(mpath), "%s/manifest.json", ev->dir);
+		char *mt = bundle_read_file(mpath, 64u << 20, &mlen, err,
+					    sizeof(err));
+		struct bundle_json *prev =
+			mt ? bundle_json_parse(mt, mlen, err, sizeof(err)) : NULL;
+		int mrc = ev_manifest(ev, "closed", true, now_ns, true,
+				      bundle_json_get(prev, "files"), err,
+				      sizeof(err));
+		bundle_json_free(prev);
+		free(mt);
+		if (mrc < 0) {
+			snprintf(errmsg, errlen, "manifest.json: %s", err);
+			rc = -1;
+			goto out;
+		}
 	}
 	if (ev->have_key &&
 	    bundle_sign_manifest(ev->dir, ev->sk, err, sizeof(err)) < 0) {
