@@ -136,13 +136,72 @@ demo: deps
 	@$(MAKE) --no-print-directory $(BINS)
 	@scripts/demo
 
+# What install puts where (uninstall removes exactly this). Units get the
+# install paths substituted; example configs get absolute paths to the
+# installed rule packs and vehicle, and the demo's outputs go to /tmp.
+INST_UNITS := cangated.service cangated@.service
+INST_RULES := $(notdir $(wildcard configs/rules/*.ini))
+INST_VEHICLES := demo-ev.dbc demo-ev.ini demo-drive.log demo-expected-verdicts.txt
+INST_EXAMPLES := demo.ini rig-example.ini vcan-example.ini
+INST_MAN1 := cangate.1
+INST_MAN5 := cangate.conf.5
+INST_MAN8 := cangated.8
+# deepest first: removed by uninstall when empty
+INST_DIRS := $(DATADIR)/rules $(DATADIR)/vehicles $(DATADIR)/examples \
+	$(DATADIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8 $(MANDIR) \
+	$(UNITDIR) $(SYSUSERSDIR) $(TMPFILESDIR) $(BINDIR) $(SBINDIR) \
+	$(PREFIX)/share $(PREFIX)/lib/systemd $(PREFIX)/lib $(PREFIX)
+UNIT_SED := -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+EXAMPLE_SED := -e 's|^include = vehicles/|include = $(DATADIR)/vehicles/|' \
+	-e 's|^include = rules/|include = $(DATADIR)/rules/|' \
+	-e 's|^dbc = vehicles/|dbc = $(DATADIR)/vehicles/|' \
+	-e 's|replay:vehicles/|replay:$(DATADIR)/vehicles/|' \
+	-e 's|/usr/share/cangate/|$(DATADIR)/|g' \
+	-e 's|^dir = \.\./build/|dir = /tmp/cangate-|' \
+	-e 's|^control = \.\./build/|control = /tmp/cangate-|'
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/cangated $(DESTDIR)$(SBINDIR)/cangated
 	install -m 0755 $(BUILD)/cangate $(DESTDIR)$(BINDIR)/cangate
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)/rules \
+		$(DESTDIR)$(DATADIR)/vehicles $(DESTDIR)$(DATADIR)/examples \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
+	for u in $(INST_UNITS); do \
+		sed $(UNIT_SED) systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 systemd/cangate-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/cangate.conf
+	install -m 0644 systemd/cangate-tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/cangate.conf
+	install -m 0644 $(addprefix configs/rules/,$(INST_RULES)) $(DESTDIR)$(DATADIR)/rules/
+	install -m 0644 $(addprefix configs/vehicles/,$(INST_VEHICLES)) $(DESTDIR)$(DATADIR)/vehicles/
+	for e in $(INST_EXAMPLES); do \
+		sed $(EXAMPLE_SED) configs/$$e > $(DESTDIR)$(DATADIR)/examples/$$e && \
+		chmod 0644 $(DESTDIR)$(DATADIR)/examples/$$e || exit 1; \
+	done
+	install -m 0644 $(addprefix man/,$(INST_MAN1)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(addprefix man/,$(INST_MAN5)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(addprefix man/,$(INST_MAN8)) $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/cangated $(DESTDIR)$(BINDIR)/cangate
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(INST_UNITS)) \
+		$(DESTDIR)$(SYSUSERSDIR)/cangate.conf \
+		$(DESTDIR)$(TMPFILESDIR)/cangate.conf \
+		$(addprefix $(DESTDIR)$(DATADIR)/rules/,$(INST_RULES)) \
+		$(addprefix $(DESTDIR)$(DATADIR)/vehicles/,$(INST_VEHICLES)) \
+		$(addprefix $(DESTDIR)$(DATADIR)/examples/,$(INST_EXAMPLES)) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(INST_MAN1)) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(INST_MAN5)) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(INST_MAN8))
+	for d in $(INST_DIRS); do \
+		if [ -d "$(DESTDIR)$$d" ]; then \
+			rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; fi; \
+	done
 
 clean:
 	rm -rf build build-san build-fuzz
