@@ -74,8 +74,22 @@ struct xnode {
 	bool on;
 };
 
+/* The compiled node: what evaluation needs, packed (parse-only fields of
+ * struct xnode stay behind). */
+struct xrun {
+	uint8_t op;
+	bool on;              /* held: cond true since `since` */
+	int32_t a, b, c;
+	uint32_t slot;
+	int32_t state;
+	double num;
+	uint64_t stale_ns, win_ns;
+	struct expr_value last;
+	uint64_t since;
+};
+
 struct expr {
-	struct xnode *n;
+	struct xrun *n;
 	size_t nn;
 	int32_t root;
 	struct rate_ring *rings;
@@ -766,7 +780,23 @@ struct expr *expr_compile(const char *text, size_t len,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		goto oom;
-	e->n = p.n;
+	e->n = calloc(p.nn, sizeof(*e->n));
+	if (!e->n)
+		goto oom;
+	for (size_t i = 0; i < p.nn; i++) {
+		const struct xnode *x = &p.n[i];
+		struct xrun *y = &e->n[i];
+
+		y->op = x->op;
+		y->a = x->a;
+		y->b = x->b;
+		y->c = x->c;
+		y->slot = x->slot;
+		y->state = x->state;
+		y->num = x->num;
+		y->stale_ns = x->stale_ns;
+		y->win_ns = x->win_ns;
+	}
 	e->nn = p.nn;
 	e->root = root;
 	e->n_rings = p.n_rings;
@@ -775,12 +805,15 @@ struct expr *expr_compile(const char *text, size_t len,
 		if (!e->rings)
 			goto oom;
 	}
-	for (size_t i = 0; i < e->nn; i++)
-		e->n[i].sig = NULL; /* only needed while parsing */
+	free_strings(p.n, p.nn);
+	free(p.n);
+	expr_reset(e);
 	return e;
 oom:
-	if (e)
+	if (e) {
+		free(e->n);
 		free(e);
+	}
 	free_strings(p.n, p.nn);
 	free(p.n);
 	err->col = 1;
@@ -792,7 +825,6 @@ void expr_free(struct expr *e)
 {
 	if (!e)
 		return;
-	free_strings(e->n, e->nn);
 	free(e->n);
 	free(e->rings);
 	free(e);
@@ -803,8 +835,9 @@ void expr_reset(struct expr *e)
 	for (size_t i = 0; i < e->nn; i++) {
 		e->n[i].on = false;
 		e->n[i].since = 0;
-		e->n[i].last.v = 0;
-		e->n[i].last.missing = true;
+		/* constants are never evaluated on the fast path */
+		e->n[i].last.v = e->n[i].op == X_NUM ? e->n[i].num : 0;
+		e->n[i].last.missing = e->n[i].op != X_NUM;
 	}
 	if (e->rings)
 		memset(e->rings, 0, e->n_rings * sizeof(*e->rings));
@@ -844,7 +877,8 @@ static inline void note_missing(struct expr_eval *c, uint32_t slot)
 }
 
 /* A signal's current value, or missing when never received or stale. */
-static struct expr_value sig_value(const struct xnode *x, struct expr_eval *c)
+static inline struct expr_value sig_value(const struct xrun *x,
+					     struct expr_eval *c)
 {
 	const struct expr_slot *s = &c->slots[x->slot];
 
@@ -864,7 +898,7 @@ static struct expr_value sig_value(const struct xnode *x, struct expr_eval *c)
 	return val(s->v);
 }
 
-static struct expr_value rate_window(struct expr *e, struct xnode *x,
+static struct expr_value rate_window(struct expr *e, struct xrun *x,
 				     struct expr_value in, uint64_t now)
 {
 	struct rate_ring *r = &e->rings[x->state];
@@ -897,9 +931,26 @@ static struct expr_value rate_window(struct expr *e, struct xnode *x,
 	return val((in.v - r->v[ref]) / ((double)(now - r->t[ref]) / 1e9));
 }
 
+static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c);
+
+/* Children: constants are answered here (their `last` is preset). */
+static inline struct expr_value sub(struct expr *e, int32_t i,
+				    struct expr_eval *c)
+{
+	struct xrun *x = &e->n[i];
+
+	if (x->op == X_NUM)
+		return val(x->num);
+	if (x->op == X_SIG) {
+		x->last = sig_value(x, c);
+		return x->last;
+	}
+	return ev(e, i, c);
+}
+
 static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 {
-	struct xnode *x = &e->n[i];
+	struct xrun *x = &e->n[i];
 	struct expr_value a, b, d, r;
 
 	switch ((enum xop)x->op) {
@@ -923,23 +974,23 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		break;
 	}
 	case X_NEG:
-		a = ev(e, x->a, c);
+		a = sub(e, x->a, c);
 		r = a.missing ? a : val(-a.v);
 		break;
 	case X_NOT:
-		a = ev(e, x->a, c);
+		a = sub(e, x->a, c);
 		r = a.missing ? a : val(a.v == 0);
 		break;
 	case X_ABS:
-		a = ev(e, x->a, c);
+		a = sub(e, x->a, c);
 		r = a.missing ? a : val(fabs(a.v));
 		break;
 	case X_AND:
 	case X_OR: {
 		bool want = x->op == X_OR; /* the value that decides alone */
 
-		a = ev(e, x->a, c);
-		b = ev(e, x->b, c);
+		a = sub(e, x->a, c);
+		b = sub(e, x->b, c);
 		if ((!a.missing && (a.v != 0) == want) ||
 		    (!b.missing && (b.v != 0) == want))
 			r = val(want);
@@ -950,9 +1001,9 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		break;
 	}
 	case X_BETWEEN:
-		a = ev(e, x->a, c);
-		b = ev(e, x->b, c);
-		d = ev(e, x->c, c);
+		a = sub(e, x->a, c);
+		b = sub(e, x->b, c);
+		d = sub(e, x->c, c);
 		if (a.missing || b.missing || d.missing)
 			r = missing();
 		else
@@ -961,7 +1012,7 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 	case X_RATE_SIG: {
 		const struct expr_slot *s = &c->slots[x->slot];
 
-		a = ev(e, x->a, c); /* staleness and missing bookkeeping */
+		a = sub(e, x->a, c); /* staleness and missing bookkeeping */
 		if (a.missing || !s->pvalid || s->t_ns <= s->pt_ns) {
 			note_missing(c, x->slot);
 			r = missing();
@@ -972,11 +1023,11 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		break;
 	}
 	case X_RATE:
-		a = ev(e, x->a, c);
+		a = sub(e, x->a, c);
 		r = rate_window(e, x, a, c->now_ns);
 		break;
 	case X_HELD:
-		a = ev(e, x->a, c);
+		a = sub(e, x->a, c);
 		if (a.missing || a.v == 0) {
 			x->on = false;
 			r = a.missing ? a : val(0);
@@ -994,8 +1045,8 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		}
 		break;
 	default: /* binary arithmetic and comparisons */
-		a = ev(e, x->a, c);
-		b = ev(e, x->b, c);
+		a = sub(e, x->a, c);
+		b = sub(e, x->b, c);
 		if (a.missing || b.missing) {
 			r = missing();
 			break;
@@ -1023,13 +1074,13 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 
 struct expr_value expr_eval(struct expr *e, struct expr_eval *ctx)
 {
-	return ev(e, e->root, ctx);
+	return sub(e, e->root, ctx);
 }
 
 static void margin_of(const struct expr *e, int32_t i, double *worst,
 		      double *margin)
 {
-	const struct xnode *x = &e->n[i];
+	const struct xrun *x = &e->n[i];
 	const struct expr_value *a = x->a >= 0 ? &e->n[x->a].last : NULL;
 	const struct expr_value *b = x->b >= 0 ? &e->n[x->b].last : NULL;
 
@@ -1079,7 +1130,7 @@ size_t expr_inputs(const struct expr *e, uint32_t *out, size_t cap)
 	size_t n = 0;
 
 	for (size_t i = 0; i < e->nn; i++) {
-		const struct xnode *x = &e->n[i];
+		const struct xrun *x = &e->n[i];
 
 		if (x->op != X_SIG && x->op != X_AGE)
 			continue;
@@ -1092,7 +1143,7 @@ size_t expr_inputs(const struct expr *e, uint32_t *out, size_t cap)
 
 bool expr_is_ref(const struct expr *e, struct expr_ref *ref)
 {
-	const struct xnode *x = &e->n[e->root];
+	const struct xrun *x = &e->n[e->root];
 
 	if (x->op != X_SIG)
 		return false;

@@ -77,9 +77,11 @@
  * Violation JSON (one line; field order fixed):
  *   {"rule":..,"ref":..,"kind":..,["severity":..,]"t_start":..,"t_end":..,
  *    "worst":..,"margin":..,"lines":[first,last],"msg":..}
- * t_end is null in the start event. Times are seconds with 6 decimals (9
- * once a frame time had sub-microsecond digits); worst and margin are
- * shortest round-trip doubles or null; time kinds use ms.
+ * t_end is null in the start event. Times are seconds with 6 decimals, or
+ * 9 with [evidence] nanoseconds = yes (frame times are otherwise taken to
+ * the microsecond, as frames.log records them, so a live run and a later
+ * check of its bundle agree); worst and margin are shortest round-trip
+ * doubles or null; time kinds use ms.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -155,7 +157,6 @@ struct rule {
 	uint64_t n_viol;
 	char reason[160];
 	bool reason_final;
-	uint64_t deadline;
 	bool active;                /* implies: when holds; hysteresis: active */
 	uint64_t since;             /* implies: when true since */
 	bool armed, trig_prev, cond_prev; /* response */
@@ -213,7 +214,8 @@ struct rules {
 	size_t n_buses;
 	uint64_t now, line;
 	uint64_t next_deadline;
-	bool ns_times;              /* print 9 decimals */
+	uint64_t *dl;               /* per rule: next deadline (packed, for scans) */
+	bool ns_times;              /* [evidence] nanoseconds: keep ns, print 9 decimals */
 	bool finished;
 	char *jbuf;
 	size_t jsize;
@@ -706,7 +708,6 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 	u->line = s->line;
 	u->bus = -1;
 	u->msg = -1;
-	u->deadline = UINT64_MAX;
 	if (!u->name || !u->file)
 		goto oom;
 
@@ -1243,6 +1244,7 @@ struct rules *rules_compile(const struct config *cfg,
 		return NULL;
 	}
 	r->cfg = cfg;
+	r->ns_times = cfg->evidence.nanoseconds;
 	if (sink)
 		r->sink = *sink;
 	r->next_deadline = UINT64_MAX;
@@ -1254,7 +1256,10 @@ struct rules *rules_compile(const struct config *cfg,
 			goto fail;
 	}
 	r->rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*r->rules));
-	if (!r->rules) {
+	r->dl = malloc((cfg->n_rules ? cfg->n_rules : 1) * sizeof(*r->dl));
+	for (size_t i = 0; r->dl && i < cfg->n_rules; i++)
+		r->dl[i] = UINT64_MAX;
+	if (!r->rules || !r->dl) {
 		set_err(err, cfg->path, 0, 0, "out of memory");
 		goto fail;
 	}
@@ -1318,6 +1323,7 @@ void rules_free(struct rules *r)
 		expr_free(u->x_cond);
 	}
 	free(r->rules);
+	free(r->dl);
 	for (size_t i = 0; i < r->n_msgs; i++) {
 		free(r->msgs[i].sig_slots);
 		free(r->msgs[i].sigs);
@@ -1802,17 +1808,19 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 		dl = c.deadline_ns;
 	if (dl <= t) /* cannot happen; never loop on it */
 		dl = UINT64_MAX;
-	if (dl != u->deadline) {
-		uint64_t old = u->deadline;
+	if (dl != r->dl[idx]) {
+		uint64_t old = r->dl[idx];
 
-		u->deadline = dl;
+		r->dl[idx] = dl;
 		if (dl < r->next_deadline) {
 			r->next_deadline = dl;
 		} else if (old == r->next_deadline) {
-			r->next_deadline = UINT64_MAX;
+			uint64_t m = UINT64_MAX;
+
 			for (size_t i = 0; i < r->n_rules; i++)
-				if (r->rules[i].deadline < r->next_deadline)
-					r->next_deadline = r->rules[i].deadline;
+				if (r->dl[i] < m)
+					m = r->dl[i];
+			r->next_deadline = m;
 		}
 	}
 }
@@ -1826,13 +1834,13 @@ void rules_tick(struct rules *r, uint64_t now_ns)
 		size_t i;
 
 		for (i = 0; i < r->n_rules; i++)
-			if (r->rules[i].deadline == t)
+			if (r->dl[i] == t)
 				break;
 		if (i == r->n_rules) { /* stale cache: recompute */
 			r->next_deadline = UINT64_MAX;
 			for (size_t k = 0; k < r->n_rules; k++)
-				if (r->rules[k].deadline < r->next_deadline)
-					r->next_deadline = r->rules[k].deadline;
+				if (r->dl[k] < r->next_deadline)
+					r->next_deadline = r->dl[k];
 			continue;
 		}
 		if (t > r->now)
@@ -1902,9 +1910,12 @@ void rules_frame(struct rules *r, int bus, const struct frame *f,
 
 	if (!r || r->finished || f->err || f->rtr)
 		return;
-	t = f->t_ns < r->now ? r->now : f->t_ns;
-	if (f->t_ns % 1000u)
-		r->ns_times = true;
+	/* Rules see frame times as frames.log records them (microseconds
+	 * unless [evidence] nanoseconds), so that checking the bundle later
+	 * gives the same violations as the live run. */
+	t = r->ns_times ? f->t_ns : f->t_ns - f->t_ns % 1000u;
+	if (t < r->now)
+		t = r->now;
 	rules_tick(r, t);
 	r->now = t;
 	r->line = line;
@@ -1996,7 +2007,7 @@ void rules_finish(struct rules *r, uint64_t end_ns)
 			viol_close(r, u, end_ns, r->line);
 			break;
 		}
-		u->deadline = UINT64_MAX;
+		r->dl[i] = UINT64_MAX;
 	}
 	r->next_deadline = UINT64_MAX;
 	r->finished = true;
