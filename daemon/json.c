@@ -314,32 +314,66 @@ void json_string(struct json *j, const char *s)
 	json_string_len(j, s, strlen(s));
 }
 
-size_t json_format_uint(uint64_t v, char *buf)
+static const char digit_pairs[] =
+	"00010203040506070809101112131415161718192021222324"
+	"25262728293031323334353637383940414243444546474849"
+	"50515253545556575859606162636465666768697071727374"
+	"75767778798081828384858687888990919293949596979899";
+
+/* Exactly 8 digits of v < 10^8, with 32-bit arithmetic. */
+static inline void put8(char *p, uint32_t v)
 {
-	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
-				    "25262728293031323334353637383940414243444546474849"
-				    "50515253545556575859606162636465666768697071727374"
-				    "75767778798081828384858687888990919293949596979899";
-	char tmp[20];
-	size_t n = sizeof(tmp), len;
+	uint32_t hi = v / 10000, lo = v % 10000;
+
+	memcpy(p, digit_pairs + 2 * (hi / 100), 2);
+	memcpy(p + 2, digit_pairs + 2 * (hi % 100), 2);
+	memcpy(p + 4, digit_pairs + 2 * (lo / 100), 2);
+	memcpy(p + 6, digit_pairs + 2 * (lo % 100), 2);
+}
+
+/* Digits of v < 10^8 without leading zeros; returns the count. */
+static inline size_t put_small(char *p, uint32_t v)
+{
+	char tmp[8];
+	size_t n = 8;
 
 	while (v >= 100) {
-		unsigned r = (unsigned)(v % 100);
-
-		v /= 100;
 		n -= 2;
-		memcpy(tmp + n, pairs + 2 * r, 2);
+		memcpy(tmp + n, digit_pairs + 2 * (v % 100), 2);
+		v /= 100;
 	}
 	if (v >= 10) {
 		n -= 2;
-		memcpy(tmp + n, pairs + 2 * v, 2);
+		memcpy(tmp + n, digit_pairs + 2 * v, 2);
 	} else {
 		tmp[--n] = (char)('0' + v);
 	}
-	len = sizeof(tmp) - n;
-	memcpy(buf, tmp + n, len);
-	buf[len] = '\0';
-	return len;
+	memcpy(p, tmp + n, 8 - n);
+	return 8 - n;
+}
+
+size_t json_format_uint(uint64_t v, char *buf)
+{
+	size_t n;
+
+	/* Blocks of 8 digits keep the work in 32-bit arithmetic. */
+	if (v < 100000000u) {
+		n = put_small(buf, (uint32_t)v);
+	} else if (v < 10000000000000000ull) {
+		n = put_small(buf, (uint32_t)(v / 100000000u));
+		put8(buf + n, (uint32_t)(v % 100000000u));
+		n += 8;
+	} else {
+		uint64_t top = v / 10000000000000000ull;
+		uint64_t rest = v % 10000000000000000ull;
+
+		n = put_small(buf, (uint32_t)top);
+		put8(buf + n, (uint32_t)(rest / 100000000u));
+		put8(buf + n + 8, (uint32_t)(rest % 100000000u));
+		n += 16;
+	}
+	buf[n] = '\0';
+	return n;
 }
 
 size_t json_format_int(int64_t v, char *buf)

@@ -143,6 +143,32 @@ static void test_doubles_match_reference(void **state)
 	}
 }
 
+static void test_integers(void **state)
+{
+	static const uint64_t edges[] = {0, 1, 9, 10, 99, 100, 999, 1000,
+					 99999999, 100000000, 100000001,
+					 9999999999999999ull, 10000000000000000ull,
+					 10000000000000001ull, UINT64_MAX};
+	uint64_t x = 99;
+	(void)state;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]) + 100000; i++) {
+		uint64_t v;
+		char a[24], b[24];
+
+		if (i < sizeof(edges) / sizeof(edges[0]))
+			v = edges[i];
+		else
+			v = xorshift_next(&x) >> (xorshift_next(&x) % 64);
+		size_t n = json_format_uint(v, a);
+		assert_int_equal(n, strlen(a));
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)v);
+		assert_string_equal(a, b);
+		json_format_int((int64_t)v, a);
+		snprintf(b, sizeof(b), "%lld", (long long)(int64_t)v);
+		assert_string_equal(a, b);
+	}
+}
+
 static void test_escape(void **state)
 {
 	static const struct {
@@ -286,6 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_doubles_table),
 		cmocka_unit_test(test_doubles_match_reference),
+		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_file_mode),
