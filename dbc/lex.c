@@ -12,19 +12,32 @@
 
 #include "dbc/dbc_impl.h"
 
-static bool is_ident_start(unsigned char c)
+/* Character classes; a table because the lexer is the parser's hot loop. */
+enum { C_ID = 1, C_DIGIT = 2, C_PUNCT = 4 };
+
+static const uint8_t cls[256] = {
+	['0' ... '9'] = C_DIGIT,
+	['A' ... 'Z'] = C_ID,
+	['a' ... 'z'] = C_ID,
+	['_'] = C_ID,
+	[':'] = C_PUNCT, [';'] = C_PUNCT, [','] = C_PUNCT, ['|'] = C_PUNCT,
+	['@'] = C_PUNCT, ['+'] = C_PUNCT, ['-'] = C_PUNCT, ['('] = C_PUNCT,
+	[')'] = C_PUNCT, ['['] = C_PUNCT, [']'] = C_PUNCT,
+};
+
+static inline bool is_ident_start(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+	return cls[c] & C_ID;
 }
 
-static bool is_digit(unsigned char c)
+static inline bool is_digit(unsigned char c)
 {
-	return c >= '0' && c <= '9';
+	return cls[c] & C_DIGIT;
 }
 
-static bool is_ident_char(unsigned char c)
+static inline bool is_ident_char(unsigned char c)
 {
-	return is_ident_start(c) || is_digit(c);
+	return cls[c] & (C_ID | C_DIGIT);
 }
 
 void lex_init(struct lexer *lx, const char *buf, size_t len)
@@ -207,7 +220,7 @@ void lex_next(struct lexer *lx, struct token *t)
 		lx->p = q + 1;
 		return;
 	}
-	if (strchr(":;,|@+-()[]", c) && c != '\0') {
+	if (cls[c] & C_PUNCT) {
 		t->type = TOK_PUNCT;
 		t->len = 1;
 		lx->p++;

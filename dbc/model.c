@@ -110,6 +110,18 @@ uint32_t hash_u32(uint32_t h, uint32_t v)
 
 /* --------------------------------------------------------------- hash map */
 
+/* Home slot: FNV's low bits are weak for names that differ only at the
+ * end (SIG_0001, SIG_0002...), so mix before masking. */
+static inline size_t home(uint32_t h, size_t mask)
+{
+	h ^= h >> 16;
+	h *= 0x7FEB352Du;
+	h ^= h >> 15;
+	h *= 0x846CA68Bu;
+	h ^= h >> 16;
+	return h & mask;
+}
+
 static int hmap_grow(struct hmap *m)
 {
 	size_t cap = m->slot ? (m->mask + 1) * 2 : 64;
@@ -126,7 +138,7 @@ static int hmap_grow(struct hmap *m)
 
 			if (!m->slot[i].val)
 				continue;
-			for (j = m->slot[i].hash & (cap - 1); s[j].val;
+			for (j = home(m->slot[i].hash, cap - 1); s[j].val;
 			     j = (j + 1) & (cap - 1))
 				;
 			s[j] = m->slot[i];
@@ -146,7 +158,7 @@ int hmap_put(struct hmap *m, uint32_t hash, size_t idx)
 		return -1;
 	if ((!m->slot || (m->n + 1) * 2 > m->mask + 1) && hmap_grow(m) < 0)
 		return -1;
-	for (j = hash & m->mask; m->slot[j].val; j = (j + 1) & m->mask)
+	for (j = home(hash, m->mask); m->slot[j].val; j = (j + 1) & m->mask)
 		;
 	m->slot[j].hash = hash;
 	m->slot[j].val = (uint32_t)idx + 1;
@@ -156,7 +168,7 @@ int hmap_put(struct hmap *m, uint32_t hash, size_t idx)
 
 size_t hmap_start(const struct hmap *m, uint32_t hash)
 {
-	return m->slot ? hash & m->mask : 0;
+	return m->slot ? home(hash, m->mask) : 0;
 }
 
 bool hmap_next(const struct hmap *m, uint32_t hash, size_t *pos, size_t *idx)

@@ -337,6 +337,38 @@ static int parse_sign(struct parser *p, bool *neg)
 	return 0;
 }
 
+/*
+ * Plain decimals ("0.01", "655.35") without strtod: with at most 2^53 in
+ * the digits and 10^22 as the divisor both are exact doubles, so one
+ * division is correctly rounded, the same result strtod gives.
+ */
+static bool fast_decimal(const char *s, size_t n, double *out)
+{
+	static const double p10[] = {
+		1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+		1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+		1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	uint64_t m = 0;
+	size_t scale = 0;
+	bool dot = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.' && !dot) {
+			dot = true;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || m >= (1ull << 53) / 10)
+			return false;
+		m = m * 10 + (uint64_t)(s[i] - '0');
+		scale += dot;
+	}
+	if (scale > 22)
+		return false;
+	*out = (double)m / p10[scale];
+	return true;
+}
+
 static int parse_double(struct parser *p, double *out, const char *what)
 {
 	char buf[NUM_MAX + 1];
@@ -354,10 +386,15 @@ static int parse_double(struct parser *p, double *out, const char *what)
 	buf[p->t.len] = '\0';
 	if (buf[0] == '.' && warn(p, "number without a leading digit") < 0)
 		return -1;
-	errno = 0;
-	v = strtod(buf, &end);
-	if (*end || !isfinite(v))
-		return fail(p, "bad number for %s", what);
+	if (p->dry) {
+		/* Converted in the pass that applies this section. */
+		v = 0;
+	} else if (!fast_decimal(buf, p->t.len, &v)) {
+		errno = 0;
+		v = strtod(buf, &end);
+		if (*end || !isfinite(v))
+			return fail(p, "bad number for %s", what);
+	}
 	*out = neg ? -v : v;
 	next(p);
 	return 0;
@@ -401,6 +438,11 @@ static int parse_name(struct parser *p, char **out, const char *what)
 	if ((t->digit_name || t->type == TOK_NUMBER) &&
 	    warn(p, "name '%.*s' starts with a digit", (int)t->len, t->text) < 0)
 		return -1;
+	if (p->dry) {
+		*out = (char *)(uintptr_t)""; /* never stored nor written */
+		next(p);
+		return 0;
+	}
 	*out = arena_strndup(p->ar, t->text, t->len);
 	if (!*out)
 		return oom(p);
@@ -417,6 +459,11 @@ static int parse_string(struct parser *p, char **out, const char *what)
 
 	if (t->type != TOK_STRING)
 		return fail(p, "expected %s", what);
+	if (p->dry) {
+		*out = (char *)(uintptr_t)"";
+		next(p);
+		return 0;
+	}
 	if (t->escapes) {
 		size_t o = 0;
 
@@ -648,10 +695,16 @@ static struct dbc_attr_def *find_def(struct parser *p, enum dbc_object obj,
 
 static int parse_version(struct parser *p)
 {
+	char *v;
+
 	next(p);
 	if (p->t.type != TOK_STRING)
 		return fail(p, "expected a string after VERSION");
-	return parse_string(p, &p->db->version, "version string");
+	if (parse_string(p, &v, "version string") < 0)
+		return -1;
+	if (!p->dry)
+		p->db->version = v;
+	return 0;
 }
 
 /* NS_ : followed by the symbols the file may use, one per indented line. */
