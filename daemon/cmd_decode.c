@@ -278,17 +278,24 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	unsigned flags = 0;
 	size_t n = dbc_decode(m, f->data, f->len, d->vals, d->cap, &flags);
 
-	const struct decode_key *keys =
-		in->keys + in->first_key[m - in->db->messages];
+	/* Keys are indexed by position in the model; a message found
+	 * elsewhere (not expected from dbc_lookup) gets its names escaped on
+	 * the fly. */
+	const struct decode_key *keys = NULL;
+	if (m >= in->db->messages && m < in->db->messages + in->db->n_messages)
+		keys = in->keys + in->first_key[m - in->db->messages];
 
 	KEY(j, "sig");
 	json_object_begin(j);
 	for (size_t i = 0; i < n; i++) {
 		const struct dbc_decoded *v = &d->vals[i];
-		const struct decode_key *key = &keys[v->sig - m->signals];
 		const char *name = NULL;
 
-		json_key_raw(j, key->text, key->len);
+		if (keys)
+			json_key_raw(j, keys[v->sig - m->signals].text,
+				     keys[v->sig - m->signals].len);
+		else
+			json_key(j, v->sig->name);
 		if (d->choices && v->sig->n_values &&
 		    v->sig->value_type == DBC_VALUE_INTEGER)
 			name = dbc_value_name(v->sig, (int64_t)v->raw);
