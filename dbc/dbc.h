@@ -242,7 +242,12 @@ const struct dbc_signal *dbc_signal_by_name(const struct dbc_message *msg,
 const char *dbc_value_name(const struct dbc_signal *sig, int64_t raw);
 
 /* Looks up an attribute value for an object; returns the definition's
- * default when unset, or NULL when the attribute is not defined at all. */
+ * default when unset, or NULL when the attribute is not defined at all.
+ * Keys used per object: NETWORK none; NODE node; MESSAGE message_id;
+ * SIGNAL message_id + signal; ENV_VAR node = the variable's name;
+ * REL_NODE_MESSAGE node + message_id; REL_NODE_SIGNAL node + message_id +
+ * signal; REL_NODE_ENV_VAR node + signal = the variable's name. message_id
+ * may carry bit 31 or not; 29-bit IDs match either way. */
 const struct dbc_attr *dbc_attr_find(const struct dbc *db, const char *name,
 				     enum dbc_object object,
 				     uint32_t message_id, const char *signal,
