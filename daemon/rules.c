@@ -78,7 +78,7 @@
  *   {"rule":..,"ref":..,"kind":..,["severity":..,]"t_start":..,"t_end":..,
  *    "worst":..,"margin":..,"lines":[first,last],"msg":..}
  * t_end is null in the start event. Times are seconds with 6 decimals, or
- * 9 with [evidence] nanoseconds = yes (frame times are otherwise taken to
+ * 9 with [evidence] timestamps = ns (frame times are otherwise taken to
  * the microsecond, as frames.log records them, so a live run and a later
  * check of its bundle agree); worst and margin are shortest round-trip
  * doubles or null; time kinds use ms.
@@ -215,7 +215,7 @@ struct rules {
 	uint64_t now, line;
 	uint64_t next_deadline;
 	uint64_t *dl;               /* per rule: next deadline (packed, for scans) */
-	bool ns_times;              /* [evidence] nanoseconds: keep ns, print 9 decimals */
+	bool ns_times;              /* [evidence] timestamps = ns: keep ns, print 9 decimals */
 	bool finished;
 	char *jbuf;
 	size_t jsize;
@@ -1911,7 +1911,7 @@ void rules_frame(struct rules *r, int bus, const struct frame *f,
 	if (!r || r->finished || f->err || f->rtr)
 		return;
 	/* Rules see frame times as frames.log records them (microseconds
-	 * unless [evidence] nanoseconds), so that checking the bundle later
+	 * unless [evidence] timestamps = ns), so that checking the bundle later
 	 * gives the same violations as the live run. */
 	t = r->ns_times ? f->t_ns : f->t_ns - f->t_ns % 1000u;
 	if (t < r->now)

@@ -642,6 +642,35 @@ static void test_assert_held_age(void **state)
 	world_free(&w);
 }
 
+/* Frame times count to the microsecond, as frames.log records them,
+ * unless [evidence] timestamps = ns. */
+static void test_time_precision(void **state)
+{
+	static const char rule[] = "[rule m]\nref = x\nkind = range\n"
+				   "signal = ESP_21.VehSpd\nmax = 180\n";
+	char ini[256];
+	struct world w;
+
+	(void)state;
+	load_ok(&w, rule);
+	speed(&w, 20.000123, 190);
+	speed(&w, 40.000999, 100);
+	finish(&w, 50);
+	assert_non_null(strstr(w.ends, "\"t_start\":1000.020000,"
+				       "\"t_end\":1000.040000,"));
+	world_free(&w);
+
+	snprintf(ini, sizeof(ini), "%s[evidence]\ndir = /tmp\n"
+				   "timestamps = ns\n", rule);
+	load_ok(&w, ini);
+	speed(&w, 20.000123, 190);
+	speed(&w, 40, 100);
+	finish(&w, 50);
+	assert_non_null(strstr(w.ends, "\"t_start\":1000.020000123,"
+				       "\"t_end\":1000.040000000,"));
+	world_free(&w);
+}
+
 /* ---------------------------------------------------------- verdicts */
 
 static void test_inconclusive(void **state)
@@ -967,6 +996,7 @@ int main(void)
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_only_if),
 		cmocka_unit_test(test_assert_held_age),
+		cmocka_unit_test(test_time_precision),
 		cmocka_unit_test(test_inconclusive),
 		cmocka_unit_test(test_fail_beats_inconclusive),
 		cmocka_unit_test(test_compile_errors),

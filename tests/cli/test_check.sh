@@ -1,0 +1,171 @@
+#!/bin/sh
+# tests/cli/test_check.sh: `cangate check` end to end on small logs written
+# here: exit codes (0 pass, 1 FAIL/INCONCLUSIVE, 2 usage/input), violations
+# on stdout with line numbers counted across logs, 'T' lines not checked,
+# malformed lines as FILE:LINE on stderr, interface -> bus mapping (also via
+# a replay bus's log path), and --out writing a bundle that verifies and
+# holds the same violations. Run from anywhere; BUILD selects the build
+# folder (default build).
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+BUILD=${BUILD:-build}
+CANGATE=$(pwd)/$BUILD/cangate
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_check.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+pass=0 fail=0
+
+if [ ! -x "$CANGATE" ]; then
+	echo "test_check: $CANGATE not built (make first)" >&2
+	exit 1
+fi
+
+ok() { echo "PASS check/$1"; pass=$((pass + 1)); }
+bad() { echo "FAIL check/$1: $2"; fail=$((fail + 1)); }
+
+cat >"$tmp/v.dbc" <<'EOF'
+VERSION ""
+NS_ :
+BS_:
+BU_: ECU
+BO_ 257 ESP: 8 ECU
+ SG_ Speed : 0|16@1+ (0.1,0) [0|400] "km/h" ECU
+BO_ 259 AVAS: 8 ECU
+ SG_ Cmd : 0|8@1+ (1,0) [0|1] "" ECU
+EOF
+
+cat >"$tmp/c.ini" <<'EOF'
+[gateway]
+name = t
+[bus car]
+interface = vcan0
+dbc = v.dbc
+[bus replayed]
+interface = replay:r.log
+dbc = v.dbc
+[signal speed]
+source = ESP.Speed
+[rule speed-max]
+ref = TP-1
+kind = range
+signal = speed
+max = 100
+[rule avas]
+ref = TP-2
+kind = implies
+when = speed < 30
+expect = AVAS.Cmd == 1
+settle_ms = 100
+EOF
+
+# speed 0x01F4 = 50.0 km/h, 0x07D0 = 200.0, 0x0064 = 10.0
+cat >"$tmp/a.log" <<'EOF'
+(1700000000.000000) vcan0 101#F401 R
+(1700000000.010000) vcan0 101#D007 R
+(1700000000.020000) vcan0 101#D007 T
+EOF
+cat >"$tmp/b.log" <<'EOF'
+(1700000000.030000) vcan0 101#F401 R
+(1700000000.040000) vcan0 103#01 R
+(1700000000.050000) vcan0 101#6400 R
+EOF
+
+# 1. FAIL: one violation, lines counted across both logs; T line skipped
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/a.log" "$tmp/b.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+want='{"rule":"speed-max","ref":"TP-1","kind":"range","t_start":1700000000.010000,"t_end":1700000000.030000,"worst":200,"margin":-100,"lines":[2,4],"msg":"200 above max 100"}'
+if [ $rc = 1 ] && [ "$(cat "$tmp/out")" = "$want" ]; then
+	ok fail-exit-1-and-violation
+else
+	bad fail-exit-1-and-violation "rc $rc, stdout $(cat "$tmp/out")"
+fi
+if grep -q '^speed-max .* FAIL .* 1  TP-1$' "$tmp/err" &&
+	grep -q '^avas .* PASS ' "$tmp/err" &&
+	grep -q '^5 frames checked, 6 lines read from 2 logs$' "$tmp/err"; then
+	ok verdict-table
+else
+	bad verdict-table "$(cat "$tmp/err")"
+fi
+
+# 2. all pass: exit 0
+head -1 "$tmp/a.log" >"$tmp/p.log"
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/p.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 0 ] && [ ! -s "$tmp/out" ] && grep -q 'avas .* NOT_EXERCISED' "$tmp/err"; then
+	ok pass-exit-0
+else
+	bad pass-exit-0 "rc $rc"
+fi
+
+# 3. malformed line: FILE:LINE on stderr, the rest still checked, exit 2
+printf '(1700000000.000000) vcan0 101#F401\n(1700000000.1) vcan0 101#00\n(1700000000.200000) vcan0 101#D007\n' >"$tmp/m.log"
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/m.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && grep -q "^$tmp/m.log:2: " "$tmp/err" &&
+	grep -q '"lines":\[3,3\]' "$tmp/out"; then
+	ok malformed-line
+else
+	bad malformed-line "rc $rc: $(head -3 "$tmp/err")"
+fi
+
+# 4. an interface that is not a bus: named once with its line, exit 2
+printf '(1700000000.000000) can7 101#F401\n(1700000000.100000) can7 101#F401\n' >"$tmp/u.log"
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/u.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && [ "$(grep -c "interface 'can7'" "$tmp/err")" = 1 ] &&
+	grep -q "^$tmp/u.log:1: interface 'can7' is not a bus" "$tmp/err"; then
+	ok unknown-interface
+else
+	bad unknown-interface "rc $rc: $(head -3 "$tmp/err")"
+fi
+
+# 5. the replay bus's own log maps to it whatever its interface column
+# (rule names resolve on the first bus with the message: bus = selects)
+printf '(1700000000.000000) can7 101#D007\n' >"$tmp/r.log"
+sed 's/^source = ESP.Speed$/source = ESP.Speed\nbus = replayed/' "$tmp/c.ini" >"$tmp/rb.ini"
+"$CANGATE" check -c "$tmp/rb.ini" "$tmp/r.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 1 ] && grep -q '"rule":"speed-max"' "$tmp/out"; then
+	ok replay-log-maps-to-its-bus
+else
+	bad replay-log-maps-to-its-bus "rc $rc: $(head -3 "$tmp/err")"
+fi
+
+# 6. usage errors
+for args in "" "-c" "-c $tmp/c.ini" "--bogus -c $tmp/c.ini $tmp/a.log" "-c $tmp/nope.ini $tmp/a.log"; do
+	# shellcheck disable=SC2086
+	"$CANGATE" check $args >/dev/null 2>"$tmp/err"
+	rc=$?
+	if [ $rc = 2 ] && [ -s "$tmp/err" ]; then
+		ok "usage-exit-2 ($args)"
+	else
+		bad "usage-exit-2 ($args)" "rc $rc"
+	fi
+done
+
+# 7. a rule error names file:line:col
+cp "$tmp/c.ini" "$tmp/e.ini"
+printf '[rule broken]\nref = x\nkind = assert\nexpect = AVAS.Cmd == "On"\n' >>"$tmp/e.ini"
+line=$(grep -n 'expect = AVAS.Cmd == "On"' "$tmp/e.ini" | cut -d: -f1)
+"$CANGATE" check -c "$tmp/e.ini" "$tmp/a.log" >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && grep -q "^$tmp/e.ini:$line:22: .*no value table" "$tmp/err"; then
+	ok rule-error-location
+else
+	bad rule-error-location "rc $rc: $(cat "$tmp/err")"
+fi
+
+# 8. --out: a bundle that verifies, with the same violations
+"$CANGATE" check -c "$tmp/c.ini" --out "$tmp/bundles" "$tmp/a.log" "$tmp/b.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+b=$(ls -d "$tmp"/bundles/*/ 2>/dev/null | head -1)
+if [ $rc = 1 ] && [ -n "$b" ] && cmp -s "$tmp/out" "$b/violations.jsonl" &&
+	"$CANGATE" verify "$b" >/dev/null 2>&1 &&
+	grep -q '"verdict":"FAIL"' "$b/verdicts.json" &&
+	[ "$(wc -l <"$b/frames.log")" = 6 ]; then
+	ok out-bundle
+else
+	bad out-bundle "rc $rc, bundle '$b': $(cat "$tmp/err" | head -3)"
+fi
+
+echo "test_check: $pass passed, $fail failed"
+[ "$fail" = 0 ]
