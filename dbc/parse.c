@@ -1,18 +1,20 @@
 /*
  * parse.c: DBC text -> struct dbc.
  *
- * One pass over the tokens builds the model section by section, in whatever
- * order the file has them; a second, short pass applies what only makes
- * sense once everything is known: attribute defaults and their meaning
- * (cycle times, frame formats, J1939), the multiplexer tree, the lookup
- * index.
+ * Sections may come in any order, so the tokens are read twice: the first
+ * pass builds what other sections name (nodes, value tables, messages and
+ * their signals, environment variables, attribute definitions), the second
+ * applies the sections that refer to them (CM_, BA_, VAL_, SG_MUL_VAL_...).
+ * Then come the meanings that need everything: attribute defaults and what
+ * they say (cycle times, frame formats, J1939, start values), the
+ * multiplexer tree, the lookup index.
  *
  * Real files deviate from Vector's grammar in small ways that tools such as
  * CANdb++ and cantools accept; so do we, recording a warning with line:col
  * in db->warnings. Everything else is an error: the first one stops the
- * parse and is reported with its location. Name references (CM_, BA_, VAL_,
- * SG_MUL_VAL_ to messages and signals) go through hash maps so that a big
- * file stays linear.
+ * parse and is reported with its location. There is no recursion and every
+ * loop consumes a token, so any input ends. Name references go through hash
+ * maps so that a big file stays linear.
  */
 #define _GNU_SOURCE /* asprintf, vasprintf */
 #include <errno.h>
