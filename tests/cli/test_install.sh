@@ -154,7 +154,9 @@ if command -v systemd-analyze > /dev/null 2>&1; then
 	else
 		note "systemd-analyze security --offline is not supported here: $(echo "$out" | tail -1)"
 	fi
-	if command -v systemd-sysusers > /dev/null 2>&1 &&
+	if [ "$(id -u)" -ne 0 ]; then
+		note "not root: sysusers/tmpfiles snippets not applied (chown needs root)"
+	elif command -v systemd-sysusers > /dev/null 2>&1 &&
 	   command -v systemd-tmpfiles > /dev/null 2>&1; then
 		sr=$tmp/sysroot
 		mkdir -p "$sr/etc"
