@@ -65,7 +65,7 @@ static inline uint64_t width_mask(unsigned len)
 static inline uint64_t finish_raw(const struct dbc_signal *sig, uint64_t v)
 {
 	if (sig->is_signed && sig->value_type == DBC_VALUE_INTEGER &&
-	    sig->length < 64 && (v >> (sig->length - 1)) & 1)
+	    sig->length - 1u < 63u && (v >> (sig->length - 1)) & 1)
 		v |= ~width_mask(sig->length);
 	return v;
 }
