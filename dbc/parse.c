@@ -1036,6 +1036,7 @@ static int parse_sg(struct parser *p)
 	unsigned line = p->t.line, col = p->t.col, len_line, len_col;
 	uint32_t start, len, order;
 	size_t n_recv = 0;
+	bool pseudo;
 
 	if (p->cur_msg == NO_MSG && !p->dry)
 		return fail(p, "SG_ outside of a BO_ message");
@@ -1109,11 +1110,14 @@ static int parse_sg(struct parser *p)
 		return warn_at(p, line, col,
 			       "signal '%s' does not fit in %d bytes; dropped",
 			       s.name, DBC_MAX_PAYLOAD);
-	if (s.last_byte >= m->size &&
+	/* CANdb++ keeps signals that no frame carries in a pseudo message
+	 * of size 0; layout warnings mean nothing there. */
+	pseudo = strcmp(m->name, "VECTOR__INDEPENDENT_SIG_MSG") == 0;
+	if (!pseudo && s.last_byte >= m->size &&
 	    warn_at(p, line, col, "signal '%s' extends beyond the %u bytes "
 		    "of message '%s'", s.name, m->size, m->name) < 0)
 		return -1;
-	if (s.mux_parent == -1 && mark_bits(p->occupied, &s) &&
+	if (!pseudo && s.mux_parent == -1 && mark_bits(p->occupied, &s) &&
 	    warn_at(p, line, col, "signal '%s' overlaps another signal of "
 		    "message '%s'", s.name, m->name) < 0)
 		return -1;
