@@ -30,6 +30,12 @@
 struct decode_key {
 	char *text; /* "name" with quotes, escaped */
 	size_t len;
+	/* The last value printed for this signal: real buses repeat most
+	 * values frame after frame, and phys is a function of raw. */
+	bool has_last;
+	uint8_t last_len;
+	uint64_t last_raw;
+	char last[JSON_DOUBLE_MAX];
 };
 
 struct decode_dbc {
@@ -281,7 +287,7 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	/* Keys are indexed by position in the model; a message found
 	 * elsewhere (not expected from dbc_lookup) gets its names escaped on
 	 * the fly. */
-	const struct decode_key *keys = NULL;
+	struct decode_key *keys = NULL;
 	if (m >= in->db->messages && m < in->db->messages + in->db->n_messages)
 		keys = in->keys + in->first_key[m - in->db->messages];
 
@@ -290,19 +296,28 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	for (size_t i = 0; i < n; i++) {
 		const struct dbc_decoded *v = &d->vals[i];
 		const char *name = NULL;
+		struct decode_key *k = keys ? &keys[v->sig - m->signals] : NULL;
 
-		if (keys)
-			json_key_raw(j, keys[v->sig - m->signals].text,
-				     keys[v->sig - m->signals].len);
+		if (k)
+			json_key_raw(j, k->text, k->len);
 		else
 			json_key(j, v->sig->name);
 		if (d->choices && v->sig->n_values &&
 		    v->sig->value_type == DBC_VALUE_INTEGER)
 			name = dbc_value_name(v->sig, (int64_t)v->raw);
-		if (name)
+		if (name) {
 			json_string(j, name);
-		else
+		} else if (k) {
+			if (!k->has_last || k->last_raw != v->raw) {
+				k->last_len = (uint8_t)json_format_double(v->phys,
+									  k->last);
+				k->last_raw = v->raw;
+				k->has_last = true;
+			}
+			json_raw(j, k->last, k->last_len);
+		} else {
 			json_double(j, v->phys);
+		}
 	}
 	json_object_end(j);
 	if (flags & DBC_DECODE_SHORT) {
