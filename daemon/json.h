@@ -5,10 +5,11 @@
  * member's value inside an object, and the value functions everywhere else.
  * It never allocates. Output is always valid JSON text and valid UTF-8:
  * strings are escaped (", \, control characters) and byte sequences that are
- * not UTF-8 become U+FFFD. Doubles print as the shortest of %.15g, %.16g and
- * %.17g that reads back to the same double (integers up to 1e15 and short
- * decimals take a fast path with the same result); NaN and infinities,
- * which JSON cannot express, print as null.
+ * not UTF-8 become U+FFFD. Doubles print as the first of %.15g, %.16g and
+ * %.17g that reads back to the same double; for 1e-4 <= |v| < 1e15 the same
+ * text is produced in exact integer arithmetic (no snprintf/strtod, about
+ * 10x faster). NaN and infinities, which JSON cannot express, print as
+ * null; -0.0 prints as -0.
  *
  *   struct json j;
  *   json_init_file(&j, stdout);
