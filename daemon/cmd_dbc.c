@@ -37,10 +37,13 @@ static int dbc_lint(const char *path)
 	size_t n_signals = 0;
 
 	if (!db) {
+		/* No line: the file could not be read at all (input error). */
+		int rc = err.loc.line ? 1 : 2;
+
 		print_diag(path, "error", &err);
 		printf("%s: 1 error, 0 warnings\n", path);
 		dbc_diag_fini(&err);
-		return 1;
+		return rc;
 	}
 	for (size_t i = 0; i < db->n_warnings; i++)
 		print_diag(path, "warning", &db->warnings[i]);
@@ -399,10 +402,16 @@ static int dbc_show(const char *path)
 	int rc = 0;
 
 	if (!db) {
-		fprintf(stderr, "%s:%u:%u: error: %s\n", path, err.loc.line,
-			err.loc.col, err.msg ? err.msg : "cannot parse");
+		rc = err.loc.line ? 1 : 2;
+		if (err.loc.line)
+			fprintf(stderr, "%s:%u:%u: error: %s\n", path,
+				err.loc.line, err.loc.col,
+				err.msg ? err.msg : "cannot parse");
+		else
+			fprintf(stderr, "%s: error: %s\n", path,
+				err.msg ? err.msg : "cannot read");
 		dbc_diag_fini(&err);
-		return 1;
+		return rc;
 	}
 	json_init_file(&j, stdout);
 	json_set_pretty(&j, true);

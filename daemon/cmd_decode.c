@@ -136,8 +136,13 @@ static struct decode_dbc *decode_load(struct decode *d, const char *path)
 	}
 	db = dbc_parse_file(path, &err);
 	if (!db) {
-		fprintf(stderr, "%s:%u:%u: error: %s\n", path, err.loc.line,
-			err.loc.col, err.msg ? err.msg : "cannot parse");
+		if (err.loc.line)
+			fprintf(stderr, "%s:%u:%u: error: %s\n", path,
+				err.loc.line, err.loc.col,
+				err.msg ? err.msg : "cannot parse");
+		else
+			fprintf(stderr, "%s: error: %s\n", path,
+				err.msg ? err.msg : "cannot read");
 		dbc_diag_fini(&err);
 		return NULL;
 	}

@@ -98,6 +98,9 @@ check lint_bad 1 "$CANGATE" dbc lint $FIX/bad.dbc
 check lint_usage 2 "$CANGATE" dbc lint
 check show 0 "$CANGATE" dbc show $FIX/demo.dbc
 check show_bad 1 "$CANGATE" dbc show $FIX/bad.dbc
+check lint_missing 2 "$CANGATE" dbc lint $FIX/no-such.dbc
+check show_missing 2 "$CANGATE" dbc show $FIX/no-such.dbc
+check missing_dbc 2 "$CANGATE" decode --dbc $FIX/no-such.dbc $FIX/good.log
 
 # A 3 MB line (longer than the read buffer) is reported once with its line
 # number and skipped; the lines around it, and a last line without a
