@@ -433,12 +433,20 @@ static void bus_reopen_cb(struct ev_loop *loop, ev_timer *w, int revents);
  * interface down and up, so they run before our socket is bound. */
 static void bus_ctrl_setup(struct bus *b)
 {
+	char sysdev[64];
 	int st;
 
 	if (b->ctrl_checked)
 		return;
+	snprintf(sysdev, sizeof(sysdev), "/sys/class/net/%s", b->ifname);
+	if (access(sysdev, F_OK) != 0)
+		return; /* not there yet: decide when it appears */
 	b->ctrl_checked = true;
-	if (can_get_state(b->ifname, &st) != 0) {
+	/* A virtual interface (vcan, vxcan) has no device behind it in sysfs
+	 * and no controller attributes: don't ask libsocketcan, which would
+	 * print "no link data found" on stderr. */
+	snprintf(sysdev, sizeof(sysdev), "/sys/class/net/%s/device", b->ifname);
+	if (access(sysdev, F_OK) != 0 || can_get_state(b->ifname, &st) != 0) {
 		b->ctrl_known = false;
 		if (b->bitrate || b->restart_ms)
 			log_info("bus %s: %s has no CAN controller (vcan?): "
@@ -594,6 +602,7 @@ static void bus_reopen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	bus_ctrl_setup(b);
 	if (bus_sock_open(b) < 0) {
 		b->backoff *= 2;
 		if (b->backoff > BUS_RETRY_MAX)
