@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/commands.h"
@@ -364,11 +365,14 @@ static int decode_file(struct decode *d, const char *path, char *buf)
 	size_t have = 0;
 	unsigned long lineno = 0;
 	bool skipping = false; /* inside an over-long line */
+	bool live;             /* a pipe or terminal: candump -L | decode */
+	struct stat st;
 
 	if (fd < 0) {
 		fprintf(stderr, "cangate decode: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	live = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
 	for (;;) {
 		ssize_t r = read(fd, buf + have, DECODE_READ_SIZE - have);
 
@@ -395,6 +399,13 @@ static int decode_file(struct decode *d, const char *path, char *buf)
 				decode_line(d, name, lineno, buf + pos, ll);
 			skipping = false;
 			pos += ll + 1;
+		}
+		/* Live input: show what arrived now rather than when the
+		 * output buffer fills; under load each read brings many lines,
+		 * so this costs little. */
+		if (live && pos) {
+			json_flush(&d->out);
+			fflush(stdout);
 		}
 		if (r == 0) {
 			/* Last line without a newline. */

@@ -123,6 +123,18 @@ else
 	fail=$((fail + 1))
 fi
 
+# Live input (a pipe that stays open, like candump -L | cangate decode -):
+# each line's JSON comes out at once, not when the output buffer fills.
+{ head -1 $FIX/good.log; sleep 3; } |
+	timeout 1 "$CANGATE" decode --dbc $FIX/demo.dbc - >"$tmp/out" 2>&1
+if [ "$(cat "$tmp/out")" = "$(head -1 $FIX/dash.out)" ]; then
+	echo "PASS decode/live_pipe"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/live_pipe: got '$(cat "$tmp/out")'"
+	fail=$((fail + 1))
+fi
+
 # Every decode line and the show output are valid JSON (when a python is
 # at hand to say so).
 if /usr/bin/python3 -c 'import json' 2>/dev/null; then
