@@ -104,6 +104,10 @@ static uint64_t extract_direct(const struct dbc_signal *sig, const uint8_t *data
 	unsigned nbytes = (unsigned)sig->last_byte - sig->first_byte + 1;
 	uint64_t lo = 0, hi = 0, v;
 
+	/* Only a signal never passed through dbc_signal_prepare() can have
+	 * this shape; read nothing rather than past its window. */
+	if (sig->first_byte > sig->last_byte || nbytes > 9)
+		return 0;
 	/* Byte k of the window is the k-th least significant byte. */
 	for (unsigned k = 0; k < nbytes; k++) {
 		uint8_t byte = sig->byte_order == DBC_LITTLE_ENDIAN
