@@ -32,7 +32,7 @@
 #define BUS_RX_ROUNDS 8        /* recvmmsg calls per readiness, then yield */
 #define BUS_TX_BATCH 256       /* queued frames written per drain */
 #define BUS_REPLAY_BATCH 256   /* replayed frames per loop iteration */
-#define BUS_RCVBUF (8 << 20)   /* bytes: absorbs ~50 ms of a saturated FD bus */
+#define BUS_RCVBUF (32 << 20)  /* bytes, as candump -r: rides out bursts */
 #define BUS_RETRY_MIN 0.1      /* seconds: reopen backoff */
 #define BUS_RETRY_MAX 5.0
 #define BUS_ENOBUFS_RETRY 0.001 /* seconds: qdisc full, EV_WRITE would spin */
