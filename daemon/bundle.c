@@ -1000,6 +1000,7 @@ static bool never_hashed(const char *rel)
 	size_t n = strlen(rel);
 
 	return !strcmp(rel, "manifest.json") || !strcmp(rel, "manifest.sig") ||
+	       !strcmp(rel, BUNDLE_RESERVE) ||
 	       (n > 4 && !strcmp(rel + n - 4, ".tmp"));
 }
 

@@ -15,6 +15,10 @@
 
 #define BUNDLE_FORMAT "cangate-evidence/1"
 #define BUNDLE_SHA256_HEX 65 /* 64 hex digits and NUL */
+/* Space the recorder sets aside at open and frees at close, so that a full
+ * disk still leaves room for verdicts, manifest and report. Never hashed. */
+#define BUNDLE_RESERVE ".reserve"
+#define BUNDLE_RESERVE_BYTES (512u << 10)
 
 /* ------------------------------------------------------------ JSON reader */
 

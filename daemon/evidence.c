@@ -113,6 +113,8 @@ static int path_join(char *out, size_t size, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+static void ev_unreserve(const char *dir);
+
 static void sanitize_name(const char *in, char *out, size_t size)
 {
 	size_t o = 0;
@@ -456,6 +458,7 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 		bundle_json_free(m);
 		return 0;
 	}
+	ev_unreserve(bdir);
 	bundle_verify(bdir, NULL, &r);
 	if (bundle_unhex(r.head, head, 32) < 0)
 		memset(head, 0, sizeof(head));
@@ -634,6 +637,32 @@ static void copylist_add(struct copylist *l, const char *cfgdir,
 }
 
 /* ---------------------------------------------------------------- open */
+
+/* The reserve: best effort (a filesystem without fallocate gets none). */
+static void ev_reserve(struct evidence *ev)
+{
+	char path[700];
+
+	if (path_join(path, sizeof(path), ev->dir, BUNDLE_RESERVE) < 0)
+		return;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, BUNDLE_RESERVE_BYTES) != 0) {
+		close(fd);
+		unlink(path);
+		return;
+	}
+	close(fd);
+}
+
+static void ev_unreserve(const char *dir)
+{
+	char path[4096];
+
+	if (path_join(path, sizeof(path), dir, BUNDLE_RESERVE) == 0)
+		unlink(path);
+}
 
 static void ev_free(struct evidence *ev)
 {
@@ -883,6 +912,7 @@ struct evidence *evidence_open(const struct config *cfg,
 	ev->viol_fd = ev_open_file(ev, "violations.jsonl", O_WRONLY | O_APPEND,
 				   errmsg, errlen);
 	ev->seg_fd = ev_open_file(ev, "frames.log", O_WRONLY, errmsg, errlen);
+	ev_reserve(ev);
 	if (ev->events_fd < 0 || ev->viol_fd < 0 || ev->seg_fd < 0)
 		goto err;
 	if (ev_manifest(ev, "open", false, 0, false, NULL, errmsg, errlen) < 0)
@@ -937,6 +967,7 @@ int evidence_close(struct evidence *ev, uint64_t now_ns,
 	if (ev->viol_fd >= 0 && fsync(ev->viol_fd) < 0)
 		ev_fail(ev, "violations.jsonl", errno);
 
+	ev_unreserve(ev->dir); /* room for what follows on a full disk */
 	const char *vj = verdicts_json ? verdicts_json : "{\"rules\":[]}";
 	size_t vl = strlen(vj);
 	struct bundle_buf vb = {0};
