@@ -21,6 +21,10 @@ if [ -z "${TEST_TMP:-}" ]; then
 fi
 _LIB_PIDS=
 _LIB_AT_EXIT=
+# In the VM (TCG) starting a dynamically linked program costs 3-4 times what
+# the static busybox does (20-100 ms): the polling helpers use busybox there.
+_BB=
+[ "${CANGATE_IN_VM:-0}" = 1 ] && [ -x /bin/busybox ] && _BB=/bin/busybox
 # candump's receive buffer: its default drops frames at full speed.
 CANDUMP_RCVBUF=33554432
 
@@ -51,9 +55,12 @@ _lib_reap() {
 	_n=0
 	while kill -0 "$1" 2>/dev/null; do
 		# A zombie child still answers kill -0: wait reaps it below.
-		[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && break
+		_st=
+		read -r _st 2>/dev/null < "/proc/$1/stat"
+		_st=${_st##*) }
+		[ "${_st%% *}" = Z ] && break
 		[ "$_n" -ge "$2" ] && return 1
-		sleep 0.05
+		$_BB sleep 0.05
 		_n=$((_n + 1))
 	done
 	wait "$1" 2>/dev/null
@@ -96,7 +103,7 @@ wait_until() {
 	_w_left=$(( ${2:-10} * 20 ))
 	while ! eval "$_w_cmd"; do
 		[ "$_w_left" -le 0 ] && { echo "# wait_until timed out: $_w_cmd" >&2; return 1; }
-		sleep 0.05
+		$_BB sleep 0.05
 		_w_left=$((_w_left - 1))
 	done
 	return 0
@@ -120,9 +127,9 @@ vcan_down() { ip link del "$1" 2>/dev/null || true; }
 # rcv_count IFACE: sockets' receive filters registered on IFACE in the kernel
 # (raw sockets, cangw rules: every line of /proc/net/can/rcvlist_*).
 rcv_count() {
-	cat /proc/net/can/rcvlist_all /proc/net/can/rcvlist_fil /proc/net/can/rcvlist_inv \
-		/proc/net/can/rcvlist_sff /proc/net/can/rcvlist_eff 2>/dev/null |
-		awk -v d="$1" '$1 == d && NF >= 7 { n++ } END { print n + 0 }'
+	$_BB awk -v d="$1" '$1 == d && NF >= 7 { n++ } END { print n + 0 }' \
+		/proc/net/can/rcvlist_all /proc/net/can/rcvlist_fil /proc/net/can/rcvlist_inv \
+		/proc/net/can/rcvlist_sff /proc/net/can/rcvlist_eff
 }
 
 # wait_for_rcv IFACE [MIN [TIMEOUT_S]]: wait until at least MIN (default 1)
@@ -188,7 +195,7 @@ start_candump_ts() {
 # count_frames FILE [IFACE]: frames in a candump -L log (DROPCOUNT lines and
 # other noise are not counted), optionally only those of IFACE.
 count_frames() {
-	awk -v d="${2:-}" '/^\(/ && (d == "" || $2 == d) { n++ } END { print n + 0 }' "$1"
+	$_BB awk -v d="${2:-}" '/^\(/ && (d == "" || $2 == d) { n++ } END { print n + 0 }' "$1"
 }
 
 # wait_frames FILE N [TIMEOUT_S]: wait until a candump log has N frames.
