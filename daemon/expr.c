@@ -893,7 +893,8 @@ static inline struct expr_value sig_value(const struct xrun *x,
 			note_missing(c, x->slot);
 			return missing();
 		}
-		want_deadline(c, s->t_ns + x->stale_ns + 1);
+		want_deadline(c, s->t_ns + x->stale_ns +
+				      (c->res_ns ? c->res_ns : 1));
 	}
 	return val(s->v);
 }

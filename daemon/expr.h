@@ -106,6 +106,8 @@ struct expr_eval {
 	uint64_t deadline_ns; /* lowered to the next time the result can change
 				 without a frame; set to UINT64_MAX first */
 	int64_t missing_slot; /* first missing input seen, or -1 */
+	uint64_t res_ns;      /* time resolution (0 = 1 ns): a value is stale
+				 one unit after stale_ms */
 };
 
 struct expr;

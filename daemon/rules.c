@@ -54,7 +54,9 @@
  * expr_margin: a comparison gives its left side and signed distance).
  *
  * Time. Limits written "within"/"older than"/"period" are inclusive: a frame
- * exactly at the limit is on time; the deadline fires 1 ns later. held(),
+ * exactly at the limit is on time; the deadline fires one time unit later
+ * (1 us, or 1 ns with [evidence] timestamps = ns) and a violation it finds
+ * starts at the limit. held(),
  * debounce_ms and settle_ms count from the frame that made the condition
  * true and are reached exactly at the limit.
  *
@@ -216,6 +218,7 @@ struct rules {
 	uint64_t next_deadline;
 	uint64_t *dl;               /* per rule: next deadline (packed, for scans) */
 	bool ns_times;              /* [evidence] timestamps = ns: keep ns, print 9 decimals */
+	uint64_t res;               /* time resolution: 1000 ns, or 1 with ns_times */
 	bool finished;
 	char *jbuf;
 	size_t jsize;
@@ -1245,6 +1248,7 @@ struct rules *rules_compile(const struct config *cfg,
 	}
 	r->cfg = cfg;
 	r->ns_times = cfg->evidence.nanoseconds;
+	r->res = r->ns_times ? 1 : 1000;
 	if (sink)
 		r->sink = *sink;
 	r->next_deadline = UINT64_MAX;
@@ -1563,7 +1567,7 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 		      int32_t from_msg)
 {
 	struct rule *u = &r->rules[idx];
-	struct expr_eval c = { r->slots, t, UINT64_MAX, -1 };
+	struct expr_eval c = { r->slots, t, UINT64_MAX, -1, r->res };
 	struct expr_value s, w, e, trig, cond;
 	uint64_t dl = UINT64_MAX;
 	double worst, margin;
@@ -1623,17 +1627,24 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 		if (t - u->since < u->debounce_ns) {
 			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
 			dl = u->settle_ns ? u->since + u->debounce_ns +
-						    u->settle_ns + 1
+						    u->settle_ns + r->res
 					  : u->since + u->debounce_ns;
 		} else if (u->settle_ns &&
 			   t - u->since <= u->debounce_ns + u->settle_ns) {
 			outcome(r, u, O_PENDING, t, line, 0, 0, -1);
-			dl = u->since + u->debounce_ns + u->settle_ns + 1;
+			dl = u->since + u->debounce_ns + u->settle_ns + r->res;
 		} else if (e.missing) {
 			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
 		} else if (e.v == 0) {
+			/* found by the settle deadline: it began at the limit */
+			uint64_t lim = u->since + u->debounce_ns + u->settle_ns;
+			uint64_t t0 = u->settle_ns && t > lim && t - lim <= r->res
+					      ? lim
+					      : t;
+
 			expr_margin(u->x_expect, &worst, &margin);
-			outcome(r, u, O_VIOL, t, line, worst, margin, -1);
+			u->determined = u->exercised = true;
+			viol_extend(r, u, t0, line, t, line, worst, margin);
 		} else {
 			outcome(r, u, O_OK, t, line, 0, 0, -1);
 		}
@@ -1678,13 +1689,13 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 				outcome(r, u, O_UNKNOWN, t, line, 0, 0,
 					c.missing_slot);
 				if (!u->x_cond)
-					dl = u->t_trig + u->within_ns + 1;
+					dl = u->t_trig + u->within_ns + r->res;
 			} else {
 				outcome(r, u, O_PENDING, t, line, 0, 0, -1);
 				if (!u->x_cond)
-					dl = u->t_trig + u->within_ns + 1;
+					dl = u->t_trig + u->within_ns + r->res;
 				else if (u->cond_prev)
-					dl = t + (u->within_ns - u->acc_ns) + 1;
+					dl = t + (u->within_ns - u->acc_ns) + r->res;
 			}
 		} else if (trig.missing) {
 			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
@@ -1697,9 +1708,9 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 				u->acc_ns = 0;
 				outcome(r, u, O_PENDING, t, line, 0, 0, -1);
 				if (!u->x_cond)
-					dl = t + u->within_ns + 1;
+					dl = t + u->within_ns + r->res;
 				else if (u->cond_prev)
-					dl = t + u->within_ns + 1;
+					dl = t + u->within_ns + r->res;
 			}
 		} else {
 			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
@@ -1736,7 +1747,7 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 				    (double)u->max_gap_ns / 1e6 - ms);
 		}
 		if (u->have_prev && t - u->prev_t <= u->max_gap_ns)
-			dl = u->prev_t + u->max_gap_ns + 1;
+			dl = u->prev_t + u->max_gap_ns + r->res;
 		break;
 	case K_STALE: {
 		const struct expr_slot *sl = &r->slots[u->slot];
@@ -1760,7 +1771,7 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 					    (double)u->max_age_ns / 1e6 - ms);
 				viol_close(r, u, t, line);
 			}
-			dl = sl->t_ns + u->max_age_ns + 1;
+			dl = sl->t_ns + u->max_age_ns + r->res;
 		}
 		break;
 	}
@@ -1806,6 +1817,9 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 	}
 	if (c.deadline_ns < dl)
 		dl = c.deadline_ns;
+	/* on the resolution grid, so that a tick truncated to it runs it */
+	if (dl != UINT64_MAX && dl % r->res)
+		dl += r->res - dl % r->res;
 	if (dl <= t) /* cannot happen; never loop on it */
 		dl = UINT64_MAX;
 	if (dl != r->dl[idx]) {
@@ -1829,6 +1843,10 @@ void rules_tick(struct rules *r, uint64_t now_ns)
 {
 	if (!r || r->finished)
 		return;
+	/* the same resolution as frame times, or a tick could run a deadline
+	 * that the frame it precedes (truncated) would not */
+	if (!r->ns_times)
+		now_ns -= now_ns % 1000u;
 	while (r->next_deadline <= now_ns) {
 		uint64_t t = r->next_deadline;
 		size_t i;
@@ -1947,6 +1965,8 @@ void rules_finish(struct rules *r, uint64_t end_ns)
 {
 	if (!r || r->finished)
 		return;
+	if (!r->ns_times)
+		end_ns -= end_ns % 1000u;
 	if (end_ns < r->now)
 		end_ns = r->now;
 	rules_tick(r, end_ns);

@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		slots[k].t_ns = 1000000000ull + (uint64_t)k * 1000000;
 	}
 	for (uint64_t t = 1000000000ull; t < 1400000000ull; t += 50000000) {
-		struct expr_eval c = { slots, t, UINT64_MAX, -1 };
+		struct expr_eval c = { slots, t, UINT64_MAX, -1, 0 };
 		double w, m;
 
 		(void)expr_eval(e, &c);

@@ -154,7 +154,7 @@ static void test_good(void **state)
 		struct expr *e = expr_compile(goods[i].text,
 					      strlen(goods[i].text), &resolver,
 					      &err);
-		struct expr_eval c = { slots, 1000 * MS, UINT64_MAX, -1 };
+		struct expr_eval c = { slots, 1000 * MS, UINT64_MAX, -1, 0 };
 		struct expr_value v;
 
 		if (!e)
@@ -263,7 +263,7 @@ static void test_deep_nesting(void **state)
 
 static struct expr_value at(struct expr *e, uint64_t t, uint64_t *deadline)
 {
-	struct expr_eval c = { slots, t, UINT64_MAX, -1 };
+	struct expr_eval c = { slots, t, UINT64_MAX, -1, 0 };
 	struct expr_value v = expr_eval(e, &c);
 
 	if (deadline)
