@@ -31,6 +31,7 @@
 #define BUS_RX_BATCH 32        /* frames per recvmmsg call */
 #define BUS_RX_ROUNDS 8        /* recvmmsg calls per readiness, then yield */
 #define BUS_TX_BATCH 256       /* queued frames written per drain */
+#define BUS_MMSG 64            /* frames per sendmmsg call */
 #define BUS_REPLAY_BATCH 256   /* replayed frames per loop iteration */
 #define BUS_RCVBUF (32 << 20)  /* bytes, as candump -r: rides out bursts */
 #define BUS_RETRY_MIN 0.1      /* seconds: reopen backoff */
@@ -334,6 +335,9 @@ struct bus {
 	uint64_t ctrl_polled_ns;
 	struct log_ratelimit err_rl;
 
+	bool deferred;            /* on the bus_deferred list */
+	struct bus *defer_next;
+
 	struct replay *replay;
 	ev_timer replay_w;
 	ev_idle replay_idle;
@@ -427,6 +431,8 @@ static bool bus_errno_is_gone(int e)
 static void bus_rx_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void bus_tx_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void bus_reopen_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void bus_defer_begin(void);
+static void bus_defer_end(void);
 
 /* libsocketcan settings and state, once per bus. vcan has no controller:
  * say so once and carry on. These calls need CAP_NET_ADMIN and take the
@@ -721,6 +727,7 @@ static void bus_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("bus %s: read", b->name);
 			return;
 		}
+		bus_defer_begin();
 		for (int i = 0; i < n; i++) {
 			struct msghdr *mh = &msg[i].msg_hdr;
 			struct cmsghdr *cm;
@@ -764,9 +771,10 @@ static void bus_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 			/* the handler may have taken the bus down (a send
 			 * failing with ENETDOWN) */
 			if (b->state != BUS_STATE_UP)
-				return;
+				break;
 		}
-		if (n < BUS_RX_BATCH)
+		bus_defer_end();
+		if (n < BUS_RX_BATCH || b->state != BUS_STATE_UP)
 			return;
 	}
 	/* Batch limit reached: the fd is still readable, libev calls us again
@@ -801,23 +809,49 @@ static void bus_wait_writable(struct bus *b, int err)
 	}
 }
 
+/* Queued entry k (0 = oldest). */
+static const struct txq_entry *bus_txq_at(const struct bus *b, uint32_t k)
+{
+	return &b->txq.ring[(b->txq.head + k) % b->txq.cap];
+}
+
+/* Write out the queue, up to BUS_TX_BATCH frames per call, BUS_MMSG frames
+ * per sendmmsg(): one system call for a whole receive batch's worth. */
 static void bus_drain(struct bus *b)
 {
+	struct mmsghdr msg[BUS_MMSG];
+	struct iovec iov[BUS_MMSG];
 	const struct txq_entry *e;
-	int i;
+	int done = 0;
 
 	if (b->state != BUS_STATE_UP)
 		return;
 	txq_expire(&b->txq, bus_mono_ns(),
 		   (uint64_t)b->txqueue_max_age_ms * UINT64_C(1000000),
 		   bus_queue_dropped_cb, b);
-	for (i = 0; i < BUS_TX_BATCH && (e = txq_peek(&b->txq)); i++) {
-		if (bus_write(b, &e->cf, e->fd) == 0) {
-			b->c.tx++;
-			bus_tx_done(b, e, true);
-			txq_pop(&b->txq);
-			continue;
+	while (done < BUS_TX_BATCH && b->txq.count) {
+		uint32_t cnt = b->txq.count < BUS_MMSG ? b->txq.count : BUS_MMSG;
+		int n;
+
+		for (uint32_t k = 0; k < cnt; k++) {
+			e = bus_txq_at(b, k);
+			iov[k].iov_base = (void *)&e->cf;
+			iov[k].iov_len = e->fd ? CANFD_MTU : CAN_MTU;
+			memset(&msg[k], 0, sizeof(msg[k]));
+			msg[k].msg_hdr.msg_iov = &iov[k];
+			msg[k].msg_hdr.msg_iovlen = 1;
 		}
+		n = sendmmsg(b->sock, msg, cnt, MSG_DONTWAIT);
+		if (n > 0) {
+			for (int k = 0; k < n; k++) {
+				b->c.tx++;
+				bus_tx_done(b, txq_peek(&b->txq), true);
+				txq_pop(&b->txq);
+			}
+			done += n;
+			continue; /* a short count: the next call says why */
+		}
+		e = txq_peek(&b->txq);
 		if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
 			bus_wait_writable(b, errno);
 			return;
@@ -829,11 +863,52 @@ static void bus_drain(struct bus *b)
 		b->c.tx_errors++;
 		bus_tx_done(b, e, false);
 		txq_pop(&b->txq);
+		done++;
 	}
 	if (b->txq.count)
 		ev_io_start(b->loop, &b->tx_w); /* more: next iteration */
 	else
 		ev_io_stop(b->loop, &b->tx_w);
+}
+
+/*
+ * Deferred sending: while a receive batch is processed, frames routed to a
+ * SocketCAN bus are queued and written together when the batch ends (one
+ * sendmmsg() instead of a write() per frame). Their fate is reported through
+ * tx_done() within the same callback, so nothing waits longer than the batch.
+ */
+static struct bus *bus_deferred;
+static int bus_defer_depth;
+
+static void bus_defer_begin(void)
+{
+	bus_defer_depth++;
+}
+
+static void bus_defer_end(void)
+{
+	if (--bus_defer_depth > 0)
+		return;
+	while (bus_deferred) {
+		struct bus *b = bus_deferred;
+
+		bus_deferred = b->defer_next;
+		b->defer_next = NULL;
+		b->deferred = false;
+		bus_drain(b);
+	}
+}
+
+static void bus_defer_unlink(struct bus *b)
+{
+	for (struct bus **p = &bus_deferred; *p; p = &(*p)->defer_next) {
+		if (*p == b) {
+			*p = b->defer_next;
+			break;
+		}
+	}
+	b->deferred = false;
+	b->defer_next = NULL;
 }
 
 static void bus_tx_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -868,7 +943,7 @@ enum bus_tx_result bus_send(struct bus *b, const struct frame *f, int route)
 	}
 	frame_to_can(f, &e.cf);
 	e.fd = f->fd;
-	if (b->txq.count == 0) {
+	if (b->txq.count == 0 && bus_defer_depth == 0) {
 		if (bus_write(b, &e.cf, e.fd) == 0) {
 			b->c.tx++;
 			return BUS_TX_SENT;
@@ -894,7 +969,15 @@ enum bus_tx_result bus_send(struct bus *b, const struct frame *f, int route)
 		b->c.queue_dropped++;
 		return BUS_TX_DROPPED;
 	}
-	b->c.queued++;
+	if (bus_defer_depth > 0) {
+		if (!b->deferred) {
+			b->deferred = true;
+			b->defer_next = bus_deferred;
+			bus_deferred = b;
+		}
+	} else {
+		b->c.queued++;
+	}
 	return BUS_TX_QUEUED;
 }
 
@@ -947,7 +1030,7 @@ void bus_flush(struct bus *b, unsigned timeout_ms)
 
 /* ---- replay ---- */
 
-static void bus_replay_run(struct bus *b)
+static void bus_replay_batch(struct bus *b)
 {
 	uint64_t now = bus_mono_ns();
 	struct frame f;
@@ -1011,6 +1094,13 @@ static void bus_replay_run(struct bus *b)
 		ev_timer_set(&b->replay_w, 0., 0.);
 		ev_timer_start(b->loop, &b->replay_w);
 	}
+}
+
+static void bus_replay_run(struct bus *b)
+{
+	bus_defer_begin();
+	bus_replay_batch(b);
+	bus_defer_end();
 }
 
 static void bus_replay_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1150,6 +1240,7 @@ void bus_free(struct bus *b)
 {
 	if (!b)
 		return;
+	bus_defer_unlink(b);
 	bus_stop_io(b);
 	ev_timer_stop(b->loop, &b->reopen_w);
 	ev_timer_stop(b->loop, &b->replay_w);
