@@ -34,6 +34,12 @@ static const char dbc_text[] =
 	"BO_ 260 TPMS: 8 ECU\n"
 	" SG_ Low : 0|1@1+ (1,0) [0|1] \"\" ECU\n"
 	" SG_ Lamp : 8|1@1+ (1,0) [0|1] \"\" ECU\n"
+	"BO_ 261 MUX: 8 ECU\n"
+	" SG_ Sel M : 0|8@1+ (1,0) [0|255] \"\" ECU\n"
+	" SG_ A m1 : 8|8@1+ (1,0) [0|255] \"\" ECU\n"
+	" SG_ B m2 : 8|8@1+ (1,0) [0|255] \"\" ECU\n"
+	"BO_ 2566844672 EXT: 8 ECU\n"
+	" SG_ Temp : 0|8@1+ (1,-40) [-40|215] \"degC\" ECU\n"
 	"BA_DEF_ BO_ \"GenMsgCycleTime\" INT 0 10000;\n"
 	"BA_DEF_DEF_ \"GenMsgCycleTime\" 0;\n"
 	"BA_ \"GenMsgCycleTime\" BO_ 257 20;\n"
@@ -48,7 +54,8 @@ static const char header[] =
 	"dbc = v.dbc\n"
 	"\n";
 
-enum { ESP = 257, GEAR = 258, AVAS = 259, TPMS = 260 };
+enum { ESP = 257, GEAR = 258, AVAS = 259, TPMS = 260, MUX = 261 };
+#define EXT_ID 0x18FEF100u /* 2566844672 without the extended flag bit */
 
 struct world {
 	char dir[64];
@@ -650,6 +657,44 @@ static void test_assert_held_age(void **state)
 	world_free(&w);
 }
 
+/* Multiplexed signals update only when selected; 29-bit IDs match as
+ * 29-bit only. */
+static void test_mux_and_ext(void **state)
+{
+	struct world w;
+	struct frame f;
+
+	(void)state;
+	load_ok(&w, "[rule mux-a]\nref = x\nkind = range\nsignal = MUX.A\n"
+		    "max = 10\n"
+		    "[rule ext-temp]\nref = x\nkind = range\n"
+		    "signal = EXT.Temp\nmax = 100\n");
+	feed(&w, 0, MUX, 2, 1, 5);   /* A = 5 */
+	feed(&w, 10, MUX, 2, 2, 50); /* B = 50: A untouched */
+	feed(&w, 20, MUX, 2, 1, 6);
+	memset(&f, 0, sizeof(f));
+	f.t_ns = T0 + 30 * MS;
+	f.id = EXT_ID;
+	f.ext = false; /* same number as an 11-bit ID: not this message */
+	f.len = 8;
+	f.data[0] = 200;
+	rules_frame(w.r, 0, &f, ++w.line);
+	f.ext = true;
+	f.t_ns = T0 + 40 * MS;
+	f.data[0] = 100; /* 60 degC */
+	rules_frame(w.r, 0, &f, ++w.line);
+	f.t_ns = T0 + 50 * MS;
+	f.data[0] = 150; /* 110 degC */
+	rules_frame(w.r, 0, &f, ++w.line);
+	finish(&w, 60);
+	assert_int_equal(w.n_ends, 1);
+	assert_non_null(strstr(w.ends, "\"rule\":\"ext-temp\""));
+	assert_non_null(strstr(w.ends, "\"t_start\":1000.050000,"
+				       "\"t_end\":1000.060000,\"worst\":110,"));
+	assert_verdict(&w, "mux-a", VERDICT_PASS);
+	world_free(&w);
+}
+
 /* Frame times count to the microsecond, as frames.log records them,
  * unless [evidence] timestamps = ns. */
 static void test_time_precision(void **state)
@@ -1006,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(test_only_if),
 		cmocka_unit_test(test_assert_held_age),
 		cmocka_unit_test(test_time_precision),
+		cmocka_unit_test(test_mux_and_ext),
 		cmocka_unit_test(test_inconclusive),
 		cmocka_unit_test(test_fail_beats_inconclusive),
 		cmocka_unit_test(test_compile_errors),
