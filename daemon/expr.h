@@ -38,7 +38,8 @@
  *                       signal: between its last two received values.
  *   held(cond, ms)      cond has been true at every evaluation for at least
  *                       ms milliseconds (the moment it becomes true is exact:
- *                       the engine evaluates at that deadline)
+ *                       the engine evaluates at that deadline, on its time
+ *                       grid of 1 us, or 1 ns with [evidence] timestamps = ns)
  *   age(x)              milliseconds since signal or message x was last
  *                       received (never missing once received, even when
  *                       stale)
