@@ -71,6 +71,7 @@ struct world {
 	/* ticking pattern between frames: 0 none, else step in ns */
 	uint64_t tick_step;
 	bool tick_deadlines;
+	bool ns_jitter;         /* add sub-microsecond parts to frame times */
 	uint64_t last_t;
 };
 
@@ -200,6 +201,8 @@ static void feed(struct world *w, double ms, uint32_t id, int n, ...)
 
 	memset(&f, 0, sizeof(f));
 	f.t_ns = T0 + (uint64_t)llround(ms * 1e6);
+	if (w->ns_jitter)
+		f.t_ns += (w->line * 37) % 1000;
 	f.id = id;
 	f.len = 8;
 	f.dir = FRAME_DIR_RX;
@@ -1034,6 +1037,41 @@ static void test_determinism(void **state)
 	world_free(&c);
 }
 
+/* The same with nanosecond frame times kept ([evidence] timestamps = ns). */
+static void test_determinism_ns(void **state)
+{
+	static struct world a, b;
+	char *ini = malloc(sizeof(many_rules) + 64);
+
+	(void)state;
+	assert_non_null(ini);
+	sprintf(ini, "%s[evidence]\ndir = /tmp\ntimestamps = ns\n", many_rules);
+	load_ok(&a, ini);
+	a.ns_jitter = true;
+	drive(&a);
+	load_ok(&b, ini);
+	b.ns_jitter = true;
+	b.tick_deadlines = true;
+	b.tick_step = MS / 3;
+	drive(&b);
+	assert_true(a.n_ends > 20);
+	{
+		/* times with 9 decimals */
+		const char *p = strstr(a.ends, "\"t_start\":1000.");
+		size_t digits;
+
+		assert_non_null(p);
+		p += strlen("\"t_start\":1000.");
+		digits = strspn(p, "0123456789");
+		assert_int_equal(digits, 9);
+	}
+	assert_string_equal(a.starts, b.starts);
+	assert_string_equal(a.ends, b.ends);
+	world_free(&a);
+	world_free(&b);
+	free(ini);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1056,6 +1094,7 @@ int main(void)
 		cmocka_unit_test(test_fail_beats_inconclusive),
 		cmocka_unit_test(test_compile_errors),
 		cmocka_unit_test(test_determinism),
+		cmocka_unit_test(test_determinism_ns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
