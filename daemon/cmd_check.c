@@ -126,6 +126,7 @@ static int check_file(struct check *c, const char *path)
 	size_t cap = 0;
 	ssize_t n;
 	uint64_t lineno = 0;
+	bool warned_back = false;
 	int rc = 0;
 
 	if (!fp) {
@@ -174,6 +175,14 @@ static int check_file(struct check *c, const char *path)
 				rc = -1;
 				break;
 			}
+		}
+		if (c->have_t && f.t_ns < c->last_t && !warned_back) {
+			/* the engine takes time as monotonic: say so once */
+			fprintf(stderr,
+				"%s:%" PRIu64 ": warning: time goes back %.6f s; "
+				"such frames are checked at the latest time\n",
+				name, lineno, (double)(c->last_t - f.t_ns) / 1e9);
+			warned_back = true;
 		}
 		if (!c->have_t || f.t_ns > c->last_t)
 			c->last_t = f.t_ns;
