@@ -56,9 +56,11 @@
  * Time. Limits written "within"/"older than"/"period" are inclusive: a frame
  * exactly at the limit is on time; the deadline fires one time unit later
  * (1 us, or 1 ns with [evidence] timestamps = ns) and a violation it finds
- * starts at the limit. held(),
- * debounce_ms and settle_ms count from the frame that made the condition
- * true and are reached exactly at the limit.
+ * starts at the limit. held(), debounce_ms and settle_ms count from the
+ * frame that made the condition true and are reached exactly at the limit.
+ * Frame times, tick times and deadlines all lie on that grid, so a tick at
+ * rules_next_deadline() always runs it. A frame older than the engine's
+ * time is taken at the engine's time (time never goes back).
  *
  * Evaluation. A rule is evaluated (1) on every received frame of a message
  * it reads and (2) at its own deadlines (a stale_ms or held() expiring, a
@@ -74,12 +76,14 @@
  * INCONCLUSIVE. Verdicts: FAIL with any violation; else INCONCLUSIVE when an
  * input was missing when needed, or the rule was never decided at all (its
  * inputs never arrived); else PASS when its condition held at least once;
- * else NOT_EXERCISED.
+ * else NOT_EXERCISED. A needed value going missing ends an open violation
+ * (it is no longer known to be violated).
  *
  * Violation JSON (one line; field order fixed):
  *   {"rule":..,"ref":..,"kind":..,["severity":..,]"t_start":..,"t_end":..,
  *    "worst":..,"margin":..,"lines":[first,last],"msg":..}
- * t_end is null in the start event. Times are seconds with 6 decimals, or
+ * t_end is null in the start event. lines: the frame line of the start
+ * (for a deadline, the last frame before it) and of the end. Times are seconds with 6 decimals, or
  * 9 with [evidence] timestamps = ns (frame times are otherwise taken to
  * the microsecond, as frames.log records them, so a live run and a later
  * check of its bundle agree); worst and margin are shortest round-trip
