@@ -134,7 +134,7 @@ fuzz-smoke: deps $(FUZZ_BINS)
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BINS)
-	@scripts/demo
+	@BUILD=$(BUILD) scripts/demo
 
 # What install puts where (uninstall removes exactly this). Units get the
 # install paths substituted; example configs get absolute paths to the
