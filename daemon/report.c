@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ struct series {
 	double *t, *v;
 	size_t n, cap;
 	char unit[32];
+	bool period;        /* the message's inter-arrival time (cycle rules) */
+	bool have_last;
+	double last_t;
 };
 
 struct plot {
@@ -294,6 +298,54 @@ static void plot_add_series(struct report *r, struct plot *p,
 		p->n_ser++;
 }
 
+/* A cycle rule: plot the message's period against period_ms +- tol_pct
+ * (period_ms defaults to the DBC's GenMsgCycleTime, tol_pct to 10). */
+static void plot_add_period(struct report *r, struct plot *p,
+			    const struct config_section *sec)
+{
+	const char *msg = kv_get(sec, "message");
+	const char *pv = kv_get(sec, "period_ms"), *tv = kv_get(sec, "tol_pct");
+	double period = 0, tol = 10;
+	struct series *s;
+	bool found = false;
+
+	if (!msg || p->n_ser == REPORT_MAX_SERIES)
+		return;
+	s = &p->ser[p->n_ser];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "period of %s", msg);
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+	snprintf(s->unit, sizeof(s->unit), "ms");
+	s->period = true;
+	for (size_t b = 0; r->cfg && b < r->cfg->n_buses && b < 16; b++) {
+		const struct config_bus *bus = &r->cfg->buses[b];
+		for (size_t i = 0; i < bus->n_dbc_paths && bus->dbcs; i++) {
+			const struct dbc_message *m =
+				bus->dbcs[i] ? dbc_message_by_name(bus->dbcs[i], msg) : NULL;
+			if (m) {
+				s->m[b] = m;
+				if (!period && m->cycle_time_ms > 0)
+					period = m->cycle_time_ms;
+				found = true;
+				break;
+			}
+		}
+	}
+	if (!found)
+		return;
+	p->n_ser++;
+	if (pv)
+		config_parse_double(pv, &period);
+	if (tv)
+		config_parse_double(tv, &tol);
+	if (period > 0 && p->n_limits + 2 <= 4) {
+		p->limits[p->n_limits] = period * (1 - tol / 100);
+		snprintf(p->limit_names[p->n_limits++], sizeof(p->limit_names[0]), "min");
+		p->limits[p->n_limits] = period * (1 + tol / 100);
+		snprintf(p->limit_names[p->n_limits++], sizeof(p->limit_names[0]), "max");
+	}
+}
+
 static bool is_ident_start(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -386,6 +438,9 @@ static void build_plots(struct report *r)
 			for (size_t k = 0; k < sizeof(exprs) / sizeof(*exprs);
 			     k++)
 				plot_add_expr(r, p, kv_get(sec, exprs[k]));
+			const char *kind = kv_get(sec, "kind");
+			if (kind && !strcmp(kind, "cycle"))
+				plot_add_period(r, p, sec);
 		}
 		const struct bundle_json *sg = bundle_json_get(r->viol[i],
 							       "signal");
@@ -465,7 +520,15 @@ static void decode_frames(struct report *r)
 					struct series *s = &r->plots[p].ser[k];
 					const struct dbc_message *m =
 						s->m[last_bus];
-					if (!m || m->id != f.id ||
+					if (s->period && m && m->id == f.id &&
+					    m->extended == f.ext) {
+						if (s->have_last)
+							series_push(s, t, (t - s->last_t) * 1e3);
+						s->last_t = t;
+						s->have_last = true;
+						continue;
+					}
+					if (s->period || !m || m->id != f.id ||
 					    m->extended != f.ext ||
 					    s->s[last_bus]->last_byte >= f.len ||
 					    !dbc_signal_active(m, s->s[last_bus],
@@ -569,7 +632,9 @@ static void svg_plot(struct bundle_buf *b, const struct plot *p)
 				  "<line class=\"limit\" x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"6 4\" stroke-width=\"1.5\"/>"
 				  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" fill=\"#d62728\" text-anchor=\"end\">%s %.6g</text>\n",
 				  PX0, Y(p->limits[i]), PX1, Y(p->limits[i]),
-				  PX1 - 4, Y(p->limits[i]) - 3,
+				  PX1 - 4,
+				  Y(p->limits[i]) +
+					  (!strcmp(p->limit_names[i], "min") ? 12 : -3),
 				  p->limit_names[i], p->limits[i]);
 	for (size_t k = 0; k < p->n_ser; k++) {
 		const struct series *s = &p->ser[k];
