@@ -182,7 +182,7 @@ static void ev_fail(struct evidence *ev, const char *what, int err)
 	ev->blk_n = 0;
 	ev->buf_len = 0;
 
-	char fields[512], esc[300];
+	char fields[2048], esc[6 * sizeof(ev->error) + 3];
 	uint64_t t = ev->blk_t0;
 	json_escape(ev->error, strlen(ev->error), esc, sizeof(esc));
 	snprintf(fields, sizeof(fields),
@@ -919,13 +919,13 @@ struct evidence *evidence_open(const struct config *cfg,
 		goto err;
 	ev->recording = true;
 
-	char fields[1024], esc[600];
+	char fields[4096], esc[6 * 256 + 3];
 	json_escape(name, strlen(name), esc, sizeof(esc));
 	snprintf(fields, sizeof(fields), "\"session\":\"%s\",\"bundle\":%s",
 		 sidhex, esc);
 	ev_write_event(ev, now_ns, "session_start", fields);
 	for (size_t i = 0; i < n_rec; i++) {
-		char e1[300], e2[300];
+		char e1[6 * 256 + 3], e2[6 * 256 + 3];
 		json_escape(rec[i].name, strlen(rec[i].name), e1, sizeof(e1));
 		json_escape(rec[i].msg, strlen(rec[i].msg), e2, sizeof(e2));
 		snprintf(fields, sizeof(fields), "\"bundle\":%s,\"%s\":%s", e1,
