@@ -879,10 +879,12 @@ static void bus_drain(struct bus *b)
  */
 static struct bus *bus_deferred;
 static int bus_defer_depth;
+static uint64_t bus_defer_mono; /* one clock read per batch, not per frame */
 
 static void bus_defer_begin(void)
 {
-	bus_defer_depth++;
+	if (bus_defer_depth++ == 0)
+		bus_defer_mono = bus_mono_ns();
 }
 
 static void bus_defer_end(void)
@@ -962,7 +964,7 @@ enum bus_tx_result bus_send(struct bus *b, const struct frame *f, int route)
 		bus_wait_writable(b, errno);
 	}
 	/* Behind a non-empty queue a frame waits its turn: order is kept. */
-	e.queued_ns = bus_mono_ns();
+	e.queued_ns = bus_defer_depth ? bus_defer_mono : bus_mono_ns();
 	e.t_ns = f->t_ns;
 	e.route = route;
 	if (txq_push(&b->txq, &e) < 0) {
