@@ -443,6 +443,8 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 	struct gw_route *routes = calloc(cfg->n_routes + 1, sizeof(*routes));
 	uint64_t *filtered = calloc(cfg->n_buses + 1, sizeof(*filtered));
 	bool reload = gw->cfg != NULL;
+	/* before buses move over from the old config (their slots go NULL) */
+	uint64_t now = reload ? gateway_now(gw) : 0;
 
 	if (!outs || !routes || !filtered) {
 		snprintf(errmsg, errlen, "out of memory");
@@ -479,7 +481,6 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 	}
 
 	if (reload) {
-		uint64_t now = gateway_now(gw);
 		char *verdicts = NULL;
 		char *fields;
 		size_t flen;
