@@ -267,7 +267,7 @@ int main(int argc, char **argv)
 	const char *ctl_path;
 	uint64_t wd_usec = 0;
 
-	while ((c = getopt_long(argc, argv, "c:fvnRh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:fvnRhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			d.config_path = optarg;
