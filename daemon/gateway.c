@@ -309,7 +309,8 @@ static void gw_rules_arm(struct gateway *gw)
 		if (d < delay)
 			delay = d;
 	} else if (gw->rules_deadline <= now) {
-		delay = 0.;
+		delay = 0.001; /* due now; never 0: a deadline that does not
+				  move would spin the loop */
 	}
 	ev_timer_set(&gw->rules_w, delay, 0.);
 	ev_timer_start(gw->loop, &gw->rules_w);
