@@ -46,8 +46,10 @@ wait_frames "$TEST_TMP/out.log" 2010 10
 sleep 0.2
 stop "$CANDUMP_PID"
 compare_payloads "$TEST_TMP/drive.log" "$TEST_TMP/out.log" || fail "frames on vcan1 differ from the log"
-# the slow tail keeps its spacing: 100 ms in the log = 50 ms at speed 2
-awk '$3 ~ /^7AB#/ { t = substr($1, 2, length($1) - 2); if (p != "") { d = t - p; if (d < 0.04 || d > 0.2) { print "gap " d; bad = 1 } } p = t } END { exit bad }' "$TEST_TMP/out.log" ||
+# the slow tail keeps its timing: 9 x 100 ms in the log = 450 ms at speed 2
+# (first to last; single gaps jitter with the VM's scheduling)
+awk '$3 ~ /^7AB#/ { t = substr($1, 2, length($1) - 2); if (f == "") f = t; l = t }
+	END { d = l - f; if (d < 0.35 || d > 0.7) { print "span " d; exit 1 } }' "$TEST_TMP/out.log" ||
 	fail "replay timing not kept"
 b=$(ls -d "$TEST_TMP"/sessions/*/)
 # The bundle: R lines = the log, timestamps included; T lines on vcan1.
