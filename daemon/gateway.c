@@ -97,15 +97,6 @@ static const char *gw_bus_ifname(const struct gateway *gw, int bus)
 	return "?";
 }
 
-/* Only frames put on a wire get a T line: null and replay sinks discard what
- * they are sent (counted as their tx), so a replay into a null sink records
- * exactly the log and its line numbers match `cangate check` of that log. */
-static bool gw_records_tx(const struct gateway *gw, int bus)
-{
-	return gw->cfg && bus >= 0 && (size_t)bus < gw->cfg->n_buses &&
-	       gw->cfg->buses[bus].kind == BUS_SOCKETCAN;
-}
-
 static void gw_record(struct gateway *gw, const struct frame *f,
 		      const char *ifname, uint64_t *line)
 {
@@ -141,9 +132,7 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 				      GW_TAG(gw, o->route))) {
 		case BUS_TX_SENT:
 			r->sent++;
-			if (gw_records_tx(gw, o->bus))
-				gw_record(gw, &o->f, gw_bus_ifname(gw, o->bus),
-					  NULL);
+			gw_record(gw, &o->f, gw_bus_ifname(gw, o->bus), NULL);
 			break;
 		case BUS_TX_QUEUED:
 			break;
@@ -178,8 +167,7 @@ void gateway_tx_done(struct gateway *gw, int bus, int route,
 		return; /* queued under the previous config */
 	if (sent) {
 		gw->routes[r].sent++;
-		if (gw_records_tx(gw, bus))
-			gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
+		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
 	} else {
 		gw->routes[r].dropped++;
 	}

@@ -8,9 +8,9 @@
  *
  * A sent frame's T line carries the timestamp of the received frame it was
  * routed from (the core never reads a clock; a queued frame keeps it too).
- * Only frames put on a SocketCAN interface get a T line: null and replay
- * sinks discard what they are sent, so replaying a log into a null sink
- * records exactly that log (same line numbers as `cangate check`).
+ * Frames routed to null and replay sinks get T lines too (with the bus name
+ * as interface): `cangate check` of the bundle's frames.log then gives
+ * byte-identical violations, line numbers included.
  * Error frames are recorded but neither routed nor fed to the rules.
  *
  * Counting invariant, per route, at any moment:
