@@ -1,7 +1,8 @@
 #!/bin/sh
 # An interface that disappears is not fatal: while cangen keeps sending,
-# the rig interface (vcan1) is deleted and re-created, then the vehicle
-# interface (vcan0). The bus goes "down", the other keeps running, cangated
+# the rig interface (vcan1) is deleted and re-created, then taken down and
+# up (ip link set), then the vehicle interface (vcan0) is deleted and
+# re-created. The bus goes "down", the other keeps running, cangated
 # reopens it with backoff and forwarding resumes; each gap is recorded as a
 # bus_down / bus_up event (with t_down, t_up) in the evidence bundle, which
 # still verifies.
@@ -57,6 +58,17 @@ start_candump "$TEST_TMP/after.log" vcan1
 wait_frames "$TEST_TMP/after.log" 20 10
 stop "$CANDUMP_PID"
 [ "$(st rig reopens)" -ge 1 ] || fail "reopens not counted"
+
+info "take the rig interface down and up again"
+ip link set vcan1 down
+wait_until "snap && [ \"\$(st rig state)\" = down ]" 10 || fail "rig bus not down after link down"
+reopens=$(st rig reopens)
+ip link set vcan1 up
+wait_until "snap && [ \"\$(st rig state)\" = up ]" 10 || fail "rig bus did not come back after link up"
+[ "$(st rig reopens)" -gt "$reopens" ] || fail "reopen after link up not counted"
+start_candump "$TEST_TMP/after1.log" vcan1
+wait_frames "$TEST_TMP/after1.log" 20 10
+stop "$CANDUMP_PID"
 
 info "delete the vehicle interface (cangen stops with it)"
 ip link del vcan0
