@@ -1,0 +1,92 @@
+#!/bin/sh
+# Privileges: as root, cangated refuses to start without --allow-root or a
+# [gateway] user. With user = cangate it opens its sockets, then runs as
+# that user and group (no way back to root): the control socket belongs to
+# cangate:cangate (mode 0660), the evidence bundle is written as cangate, and
+# a CAN interface that disappears is reopened without any privilege.
+# timeout: 60
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+uid=$(awk -F: '$1 == "cangate" { print $3 }' /etc/passwd)
+gid=$(awk -F: '$1 == "cangate" { print $4 }' /etc/passwd)
+[ -n "$uid" ] || fail "no cangate user in /etc/passwd (the VM image has one)"
+
+st() {
+	tr '{' '\n' < "$TEST_TMP/st.json" | grep "^\"name\":\"$1\"" |
+		grep -o "\"$2\":[0-9a-z\"]*" | head -n 1 | cut -d: -f2 | tr -d '"'
+}
+snap() { "$CANGATE" status -s "$TEST_TMP/control.sock" --json > "$TEST_TMP/st.json"; }
+
+# The throw-away VM's initramfs root is mode 0700: no unprivileged process
+# could reach any path. Only there, open it up (never on a real host).
+if [ "${CANGATE_IN_VM:-0}" = 1 ] && [ "$(stat -c %a /)" = 700 ]; then
+	chmod 755 /
+fi
+
+vcan_up vcan0
+vcan_up vcan1
+mkdir "$TEST_TMP/sessions"
+chown "$uid:$gid" "$TEST_TMP/sessions"
+chmod 755 "$TEST_TMP"
+conf() {
+	cat > "$TEST_TMP/gw.conf" <<EOC
+[gateway]
+name = priv
+control = $TEST_TMP/control.sock
+$1
+[bus a]
+interface = vcan0
+[bus b]
+interface = vcan1
+[route r]
+from = a
+to = b
+[evidence]
+dir = $TEST_TMP/sessions
+EOC
+	# the bundle copies the config: the dropped user must read it
+	chmod 644 "$TEST_TMP/gw.conf"
+}
+
+info "root without --allow-root or user: refused"
+conf ""
+rc=0
+"$CANGATED" -c "$TEST_TMP/gw.conf" > "$TEST_TMP/refused.log" 2>&1 || rc=$?
+assert_eq 1 "$rc" "exit status"
+assert_grep "refusing to run as root" "$TEST_TMP/refused.log"
+[ ! -e "$TEST_TMP/control.sock" ] || fail "control socket created before refusing"
+
+info "user = cangate"
+conf "user = cangate"
+before0=$(rcv_count vcan0)
+spawn "$CANGATED" -c "$TEST_TMP/gw.conf" -f > "$TEST_TMP/cangated.log" 2>&1
+pid=$SPAWN_PID
+wait_until "[ \$(rcv_count vcan0) -gt $before0 ] && [ -S $TEST_TMP/control.sock ]" 10 || {
+	cat "$TEST_TMP/cangated.log" >&2
+	fail "cangated did not start"
+}
+wait_until "grep -q 'running as user cangate' '$TEST_TMP/cangated.log'" 5 || fail "no privilege drop logged"
+assert_eq "$uid $uid $uid $uid" "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' /proc/$pid/status)" "uids"
+assert_eq "$gid $gid $gid $gid" "$(awk '/^Gid:/ { print $2, $3, $4, $5 }' /proc/$pid/status)" "gids"
+assert_eq "0000000000000000" "$(awk '/^CapEff:/ { print $2 }' /proc/$pid/status)" "effective capabilities"
+assert_eq "srw-rw---- $uid $gid" "$(ls -ln "$TEST_TMP/control.sock" | awk '{ print $1, $3, $4 }')" "control socket"
+
+start_candump "$TEST_TMP/out.log" vcan1
+cansend vcan0 123#01
+wait_frames "$TEST_TMP/out.log" 1 5
+info "the rig interface goes away and comes back: reopened as cangate"
+ip link del vcan1
+wait_until "snap && [ \"\$(st b state)\" = down ]" 10 || fail "bus b not down"
+ip link add vcan1 type vcan && ip link set vcan1 mtu 16 && ip link set vcan1 up
+wait_until "snap && [ \"\$(st b state)\" = up ]" 10 || fail "bus b not reopened without privileges"
+stop "$CANDUMP_PID" || true
+start_candump "$TEST_TMP/out2.log" vcan1
+cansend vcan0 456#02
+wait_frames "$TEST_TMP/out2.log" 1 5
+stop "$CANDUMP_PID"
+assert_eq "456#02" "$(payloads "$TEST_TMP/out2.log" | tr -d '\n')" "forwarded after the reopen"
+stop "$pid" || fail "cangated exit status $? on SIGTERM"
+b=$(ls -d "$TEST_TMP"/sessions/*/)
+assert_eq "$uid" "$(ls -ln "$b/manifest.json" | awk '{ print $3 }')" "bundle owner"
+"$CANGATE" verify "$b" > /dev/null || fail "bundle does not verify"
