@@ -15,6 +15,7 @@
  * INCONCLUSIVE, 2 usage or input error (also when any line was malformed;
  * the rest are still checked).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -48,10 +49,12 @@ struct check {
 static void check_usage(void)
 {
 	fprintf(stderr,
-		"usage: cangate check -c CONFIG [--out DIR] LOG...\n"
+		"usage: cangate check -c CONFIG [--out DIR] [--end SECONDS] LOG...\n"
 		"  evaluates the config's rules over candump -l logs;\n"
 		"  violations as JSON lines on stdout, verdicts on stderr;\n"
-		"  --out DIR also writes an evidence bundle under DIR\n");
+		"  --out DIR also writes an evidence bundle under DIR\n"
+		"  --end SECONDS  the session ended then (default: the last frame);\n"
+		"                 give a bundle's manifest end to re-check it exactly\n");
 }
 
 static void check_violation_end(void *ctx, const char *rule,
@@ -202,8 +205,36 @@ static int check_file(struct check *c, const char *path)
 	return rc;
 }
 
+/* "1764400227.980747" (up to 9 fraction digits) to ns, exactly. */
+static int check_parse_time(const char *s, uint64_t *out)
+{
+	uint64_t sec = 0, frac = 0;
+	int digits = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (sec > (UINT64_MAX / 1000000000ULL - 9) / 10)
+			return -1;
+		sec = sec * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s == '.')
+		for (s++; isdigit((unsigned char)*s); s++) {
+			if (++digits > 9)
+				return -1;
+			frac = frac * 10 + (uint64_t)(*s - '0');
+		}
+	if (*s)
+		return -1;
+	for (; digits < 9; digits++)
+		frac *= 10;
+	*out = sec * 1000000000ULL + frac;
+	return 0;
+}
+
 int cmd_check(int argc, char **argv)
 {
+	uint64_t end_ns = 0;
 	struct check c;
 	struct config_error err;
 	struct rules_sink sink = { NULL, check_violation_end, &c };
@@ -240,6 +271,12 @@ int cmd_check(int argc, char **argv)
 			c.out_dir = argv[i];
 		} else if (opts && strncmp(a, "--out=", 6) == 0) {
 			c.out_dir = a + 6;
+		} else if (opts && strcmp(a, "--end") == 0) {
+			if (++i >= argc || check_parse_time(argv[i], &end_ns) < 0) {
+				fprintf(stderr, "cangate check: --end needs "
+						"SECONDS.FRACTION since the epoch\n");
+				goto usage;
+			}
 		} else if (opts && (strcmp(a, "-h") == 0 ||
 				    strcmp(a, "--help") == 0)) {
 			check_usage();
@@ -296,6 +333,11 @@ int cmd_check(int argc, char **argv)
 		}
 	if (c.out_dir && !c.ev && check_open_evidence(&c, 0) < 0)
 		goto out;
+	/* A live session ends when it is stopped, which may be after the last
+	 * frame (key off, then stop): --end gives that time (the manifest's
+	 * end) so deadlines expire here exactly as they did live. */
+	if (end_ns > c.last_t)
+		c.last_t = end_ns;
 	rules_finish(c.rules, c.last_t);
 	if (fflush(stdout) == EOF)
 		c.write_error = true;

@@ -167,5 +167,30 @@ else
 	bad out-bundle "rc $rc, bundle '$b': $(cat "$tmp/err" | head -3)"
 fi
 
+# 9. --end: a session stopped after the last frame; the cycle deadline that
+# expired in between is found as live, and a bad time is a usage error
+sed -n '1,/^dbc = v.dbc/p' "$tmp/c.ini" >"$tmp/end.ini"
+cat >>"$tmp/end.ini" <<'EOF'
+[rule esp-cycle]
+ref = TP-3
+kind = cycle
+message = ESP
+period_ms = 10
+tol_pct = 50
+EOF
+printf '(1700000000.000000) vcan0 101#F401\n(1700000000.010000) vcan0 101#F401\n(1700000000.020000) vcan0 101#F401\n' >"$tmp/c10.log"
+"$CANGATE" check -c "$tmp/end.ini" "$tmp/c10.log" >/dev/null 2>&1
+rc_plain=$?
+"$CANGATE" check -c "$tmp/end.ini" --end 1700000001.5 "$tmp/c10.log" >"$tmp/out" 2>/dev/null
+rc_end=$?
+"$CANGATE" check -c "$tmp/end.ini" --end 17000x "$tmp/c10.log" >/dev/null 2>&1
+rc_bad=$?
+if [ $rc_plain = 0 ] && [ $rc_end = 1 ] && grep -q '"rule":"esp-cycle"' "$tmp/out" &&
+	[ $rc_bad = 2 ]; then
+	ok end-time
+else
+	bad end-time "rc $rc_plain/$rc_end/$rc_bad: $(cat "$tmp/out")"
+fi
+
 echo "test_check: $pass passed, $fail failed"
 [ "$fail" = 0 ]
