@@ -121,10 +121,18 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BINS) $(BENCH_BINS)
 	@scripts/bench $(BENCH_BINS)
 
-build-fuzz/%: tests/fuzz/%.c $(DBC_SRCS) $(CORE_SRCS)
+# Fuzz targets: the library and core are compiled once with sanitizer
+# coverage, then each target links against them.
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -DCANGATE_VERSION='"$(VERSION)"' \
+	-fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+FUZZ_OBJS := $(DBC_SRCS:%.c=build-fuzz/obj/%.o) $(CORE_SRCS:%.c=build-fuzz/obj/%.o)
+
+build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang -std=gnu11 -g -O1 -I. $(PKG_CFLAGS) -DCANGATE_VERSION='"$(VERSION)"' \
-		-fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build-fuzz/%: build-fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJS)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
@@ -206,4 +214,4 @@ uninstall:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+-include $(shell find build build-san build-fuzz -name '*.d' 2>/dev/null)
