@@ -85,10 +85,12 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# Developer tools (tests/tools/*.c), e.g. the DBC corpus checker.
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libdbc.a
+# Test tools (tests/tools/*.c): the DBC corpus checker, the bundle maker of
+# the evidence tests. Built here so that they get this BUILD's flags.
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Unit tests: table-driven cmocka suites; tests read fixtures relative to the
 # source tree.
@@ -99,7 +101,7 @@ unit: deps
 
 # Command-line tests: each tests/cli/*.sh prints PASS/FAIL lines and exits
 # non-zero on failure; they run the binaries of this BUILD.
-cli:
+cli: $(BINS) $(TOOL_BINS)
 	@st=0; for t in tests/cli/*.sh; do [ -e "$$t" ] || continue; \
 		BUILD=$(BUILD) sh "$$t" || st=1; done; exit $$st
 
