@@ -717,6 +717,16 @@ static void scalar_text(const struct bundle_json *j, char *out, size_t size)
 	bundle_buf_free(&t);
 }
 
+/* Readers want 10 significant digits (-1.33), not the round-trip form
+ * violations.jsonl keeps for machines (-1.3299999999999983). */
+static void measure_text(const struct bundle_json *j, char *out, size_t size)
+{
+	if (j && j->type == BJ_NUMBER)
+		snprintf(out, size, "%.10g", j->num);
+	else
+		scalar_text(j, out, size);
+}
+
 static void meta_row(struct bundle_buf *b, const char *label,
 		     const struct bundle_json *obj, const char *key)
 {
@@ -911,10 +921,10 @@ static void html_violations(struct report *r, struct bundle_buf *b)
 			bundle_buf_puts(b, "</td><td class=\"num\">open");
 		else
 			bundle_buf_printf(b, "</td><td class=\"num\">%.6f", t1 - start);
-		scalar_text(bundle_json_get(x, "worst"), v, sizeof(v));
+		measure_text(bundle_json_get(x, "worst"), v, sizeof(v));
 		bundle_buf_puts(b, "</td><td class=\"num\">");
 		bundle_buf_html(b, v);
-		scalar_text(bundle_json_get(x, "margin"), v, sizeof(v));
+		measure_text(bundle_json_get(x, "margin"), v, sizeof(v));
 		bundle_buf_puts(b, "</td><td class=\"num\">");
 		bundle_buf_html(b, v);
 		bundle_buf_puts(b, "</td><td class=\"num\">");
