@@ -111,7 +111,7 @@ wait_until() {
 
 # vcan_up NAME [fd]: (re)create vcan NAME, classic (MTU 16) or CAN FD (MTU 72).
 vcan_up() {
-	ip link del "$1" 2>/dev/null
+	ip link del "$1" 2>/dev/null || true # absent is fine; set -e must not end the test
 	ip link add "$1" type vcan || fail "cannot create vcan $1"
 	if [ "${2:-}" = fd ]; then
 		ip link set "$1" mtu 72
