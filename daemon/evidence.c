@@ -105,6 +105,22 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Make the names in dir durable (a new file or subdirectory is only found
+ * after a power loss once its directory has been fsynced). */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc, saved;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 /* dir/name into out; -1 when it does not fit. */
 static int path_join(char *out, size_t size, const char *dir, const char *name)
 {
@@ -321,6 +337,14 @@ static int ev_open_segment(struct evidence *ev, unsigned seg)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		ev_fail(ev, name, errno);
+		return -1;
+	}
+	/* the chain lines of this segment's blocks must not outlive its name */
+	if (sync_dir(ev->dir) < 0) {
+		int err = errno;
+
+		close(fd);
+		ev_fail(ev, name, err);
 		return -1;
 	}
 	if (ev->seg_fd >= 0)
@@ -804,8 +828,15 @@ struct evidence *evidence_open(const struct config *cfg,
 			snprintf(errmsg, errlen, "%s: path too long", ec->dir);
 			goto err;
 		}
-		if (mkdir(ev->dir, 0750) == 0)
+		if (mkdir(ev->dir, 0750) == 0) {
+			/* the bundle's own name, before any of its blocks */
+			if (sync_dir(ec->dir) < 0) {
+				snprintf(errmsg, errlen, "%s: %s", ec->dir,
+					 strerror(errno));
+				goto err;
+			}
 			break;
+		}
 		if (errno != EEXIST || k == 99) {
 			snprintf(errmsg, errlen, "%s: %s", ev->dir,
 				 strerror(errno));

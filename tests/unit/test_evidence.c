@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,87 @@
 #include "daemon/frame.h"
 
 #define T0 1764390000000000000ull /* 2025-11-29T04:20:00Z */
+
+/*
+ * Durability seam: fsync and fdatasync are interposed (the test binary's
+ * definitions win over libc's for the library code too). A directory fsync
+ * makes the names in it durable; when a chain line is made durable, the
+ * bundle directory and every segment file that exists must already be.
+ */
+static bool sync_check_on;
+static unsigned sync_violations;
+static char durable[256][600];
+static size_t n_durable;
+
+static bool fd_path(int fd, char *out, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, out, size - 1);
+	if (n < 0)
+		return false;
+	out[n] = 0;
+	return true;
+}
+
+static bool is_durable(const char *path)
+{
+	for (size_t i = 0; i < n_durable; i++)
+		if (!strcmp(durable[i], path))
+			return true;
+	return false;
+}
+
+int fsync(int fd)
+{
+	struct stat sb;
+	char path[400];
+
+	if (sync_check_on && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    fd_path(fd, path, sizeof(path))) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+
+		while (d && (e = readdir(d))) {
+			char full[700];
+
+			if ((size_t)snprintf(full, sizeof(full), "%s/%s", path,
+					     e->d_name) >= sizeof(durable[0]))
+				continue;
+			if (!is_durable(full) && n_durable < 256)
+				memcpy(durable[n_durable++], full,
+				       strlen(full) + 1);
+		}
+		if (d)
+			closedir(d);
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int fdatasync(int fd)
+{
+	char path[400];
+	size_t n;
+
+	if (sync_check_on && fd_path(fd, path, sizeof(path)) &&
+	    (n = strlen(path)) > 13 && !strcmp(path + n - 13, "/frames.chain")) {
+		path[n - 13] = 0;
+		if (!is_durable(path))
+			sync_violations++;
+		for (unsigned s = 0; s < 100; s++) {
+			char name[64], full[500];
+			struct stat sb;
+
+			bundle_segment_name(s, name, sizeof(name));
+			snprintf(full, sizeof(full), "%s/%s", path, name);
+			if (stat(full, &sb) == 0 && !is_durable(full))
+				sync_violations++;
+		}
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 struct fx {
 	char tmp[256];
@@ -300,6 +382,27 @@ static void test_segments(void **state)
 	assert_non_null(strstr(r.first_fail, "frames.log.0001"));
 }
 
+/* A chain line is only as durable as the names of the files it covers: the
+ * bundle directory and each new segment reach the disk before a chain line
+ * that needs them (else a power loss keeps the line and loses the file). */
+static void test_segment_names_durable(void **state)
+{
+	struct fx *fx = *state;
+	char err[256];
+
+	fx->cfg->evidence.segment_bytes = 100000;
+	n_durable = 0;
+	sync_violations = 0;
+	sync_check_on = true;
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, 6000);
+	assert_int_equal(evidence_close(ev, T0 + 7000000000ull, NULL, err,
+					sizeof(err)),
+			 0);
+	sync_check_on = false;
+	assert_int_equal(sync_violations, 0);
+}
+
 /* A crash leaves the manifest open; the next session marks it interrupted
  * and verify says where it ends. */
 static void test_crash_recovery(void **state)
@@ -547,6 +650,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_close_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segment_names_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
