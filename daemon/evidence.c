@@ -82,6 +82,23 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* Append one whole line to an O_APPEND file: on a write error (a full disk
+ * can take part of the line) the file is cut back to where it was, so that
+ * the next line is not glued to a torn one. */
+static int append_line(int fd, const void *p, size_t n)
+{
+	off_t start = lseek(fd, 0, SEEK_END);
+	int saved;
+
+	if (write_all(fd, p, n) == 0)
+		return 0;
+	saved = errno;
+	if (start >= 0)
+		(void)!ftruncate(fd, start);
+	errno = saved;
+	return -1;
+}
+
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[4096];
@@ -215,7 +232,7 @@ static void ev_write_line(struct evidence *ev, int fd, const char *what,
 {
 	if (fd < 0)
 		return;
-	if (write_all(fd, line, n) < 0)
+	if (append_line(fd, line, n) < 0)
 		ev_fail(ev, what, errno);
 }
 
@@ -266,9 +283,15 @@ void evidence_violation(struct evidence *ev, const char *json)
 	ev->violations++;
 	if (ev->viol_fd < 0)
 		return;
-	if (write_all(ev->viol_fd, json, n) < 0 ||
-	    write_all(ev->viol_fd, "\n", 1) < 0)
+	struct bundle_buf b = {0};
+
+	bundle_buf_add(&b, json, n);
+	bundle_buf_add(&b, "\n", 1);
+	if (b.failed)
+		ev_fail(ev, "violations.jsonl", ENOMEM);
+	else if (append_line(ev->viol_fd, b.p, b.len) < 0)
 		ev_fail(ev, "violations.jsonl", errno);
+	bundle_buf_free(&b);
 }
 
 /* ------------------------------------------------------------- blocks */

@@ -490,6 +490,70 @@ static void test_crash_recovery(void **state)
 /* A write error (here EFBIG from RLIMIT_FSIZE, as ENOSPC would) stops the
  * recording: evidence_frame returns 0, the bundle ends on its last closed
  * block and still closes and verifies. */
+/* A write error in the middle of an event or violation line must not leave
+ * half a line that the next line is glued to: the JSON-lines files keep one
+ * whole object per line. */
+static void check_json_lines(const char *dir, const char *name)
+{
+	char path[700], err[256];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	char *text = slurp(path, &len);
+	assert_non_null(text);
+	for (char *p = text; *p;) {
+		char *nl = strchr(p, '\n');
+		assert_non_null(nl);
+		struct bundle_json *j = bundle_json_parse(p, (size_t)(nl - p),
+							  err, sizeof(err));
+		if (!j)
+			fail_msg("%s: bad line '%.*s': %s", name, (int)(nl - p),
+				 p, err);
+		bundle_json_free(j);
+		p = nl + 1;
+	}
+	free(text);
+}
+
+static void test_torn_lines(void **state)
+{
+	struct fx *fx = *state;
+	struct rlimit old, lim;
+	struct evidence_status st;
+	struct stat sb;
+	char err[256], dir[512], path[700], big[600];
+
+	struct evidence *ev = open_session(fx, T0);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	char fields[700];
+	snprintf(fields, sizeof(fields), "\"text\":\"%s\"", big);
+	char viol[700];
+	snprintf(viol, sizeof(viol), "{\"rule\":\"r\",\"note\":\"%s\"}", big);
+
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 100; /* room for part of a line */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	evidence_event(ev, T0 + 1000, "mark", fields);
+	evidence_violation(ev, "{\"rule\":\"short\"}");
+	evidence_violation(ev, viol);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	evidence_get_status(ev, &st);
+	assert_false(st.recording);
+	evidence_event(ev, T0 + 2000, "mark", "\"text\":\"after\"");
+	evidence_violation(ev, "{\"rule\":\"after\"}");
+	assert_int_equal(evidence_close(ev, T0 + 3000, NULL, err, sizeof(err)), 0);
+	check_json_lines(dir, "events.jsonl");
+	check_json_lines(dir, "violations.jsonl");
+}
+
 static void test_write_failure(void **state)
 {
 	struct fx *fx = *state;
@@ -653,6 +717,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_segment_names_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
