@@ -162,15 +162,17 @@ void gateway_tx_done(struct gateway *gw, int bus, int route,
 {
 	int r = GW_TAG_ROUTE(route);
 
+	/* A frame that went out is recorded whichever config queued it:
+	 * frames.log holds every frame sent. (bus is its bus's index now.) */
+	if (sent)
+		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
 	if (GW_TAG_GEN(route) != (gw->gen & 0x7fff) || r < 0 ||
 	    (size_t)r >= gw->n_routes)
-		return; /* queued under the previous config */
-	if (sent) {
+		return; /* queued under the previous config: no route of ours */
+	if (sent)
 		gw->routes[r].sent++;
-		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
-	} else {
+	else
 		gw->routes[r].dropped++;
-	}
 }
 
 /* ------------------------------------------------------------------ */

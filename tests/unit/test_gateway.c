@@ -277,6 +277,59 @@ static void test_reload_ignores_old_queue(void **state)
 	check_invariant(fx);
 }
 
+/* A frame queued before a reload and sent after it went out on the bus: it
+ * is not counted against a route of the new config, but frames.log must
+ * still hold it (every frame received or sent). */
+static void test_reload_old_queue_recorded(void **state)
+{
+	struct fixture *fx = *state;
+	char tmp[] = "/tmp/test_gateway.XXXXXX";
+	char text[2048], msg[256], cmd[300];
+	struct config_error err;
+	struct frame f;
+	char *js = NULL;
+	size_t jl = 0;
+
+	assert_non_null(mkdtemp(tmp));
+	snprintf(text, sizeof(text), "%s[evidence]\ndir = %s\n", conf, tmp);
+	snprintf(cmd, sizeof(cmd), "%s/t.conf", tmp);
+	FILE *cf = fopen(cmd, "w");
+	assert_non_null(cf);
+	fputs(text, cf);
+	assert_int_equal(fclose(cf), 0);
+	for (int gen = 0; gen < 2; gen++) {
+		struct config *cfg = config_load_buffer(cmd, text,
+							strlen(text), &err);
+		assert_non_null(cfg);
+		struct router *router = router_new(cfg, &err);
+		assert_non_null(router);
+		assert_int_equal(gateway_configure(fx->gw, cfg, router, NULL,
+						   false, msg, sizeof(msg)),
+				 0);
+		if (gen == 0) {
+			if (gateway_session_start(fx->gw, NULL, -1, msg,
+						  sizeof(msg)) < 0)
+				fail_msg("session start: %s", msg);
+			fx->sink.answer = BUS_TX_QUEUED;
+			rx(fx, 0, 0x101, false, 1);
+			assert_int_equal(fx->sink.n_queued, 1);
+		}
+	}
+	f = fx->sink.queued[0].f;
+	gateway_tx_done(fx->gw, fx->sink.queued[0].bus,
+			fx->sink.queued[0].route, &f, true);
+	FILE *m = open_memstream(&js, &jl);
+	assert_non_null(m);
+	gateway_status_json(fx->gw, m);
+	fclose(m);
+	if (!strstr(js, "\"frames\":2,"))
+		fail_msg("the sent frame is not in frames.log: %s", js);
+	free(js);
+	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_status_json(void **state)
 {
 	struct fixture *fx = *state;
@@ -394,6 +447,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drops_and_queue, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_reload_old_queue_recorded,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_ignores_old_queue,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_json, setup,
