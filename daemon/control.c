@@ -20,6 +20,10 @@
 #include "daemon/json.h"
 #include "daemon/log.h"
 
+/* Out of descriptors or memory, accept() fails while the connection stays
+ * pending: wait this long before trying again instead of spinning. */
+#define CTL_ACCEPT_RETRY_S 0.5
+
 #define container_of(ptr, type, member)                                        \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -313,6 +317,7 @@ struct control {
 	char *path;
 	int fd;
 	ev_io accept_w;
+	ev_timer accept_retry_w;
 	struct ctl_conn *conns[CONTROL_MAX_CONN];
 	size_t n_conns;
 };
@@ -486,8 +491,17 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* the pending connection keeps the socket readable */
+			log_warn("control: accept (retrying in %.1f s)",
+				 CTL_ACCEPT_RETRY_S);
+			ev_io_stop(loop, &c->accept_w);
+			ev_timer_start(loop, &c->accept_retry_w);
+		} else if (errno != EAGAIN && errno != EINTR &&
+			   errno != ECONNABORTED) {
 			log_warn("control: accept");
+		}
 		return;
 	}
 	if (c->n_conns >= CONTROL_MAX_CONN) {
@@ -516,6 +530,15 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ev_io_start(loop, &cn->r_w);
 	ev_timer_again(loop, &cn->idle_w);
 	c->conns[c->n_conns++] = cn;
+}
+
+static void ctl_accept_retry_cb(struct ev_loop *loop, ev_timer *w,
+				int revents)
+{
+	struct control *c = container_of(w, struct control, accept_retry_w);
+
+	(void)revents;
+	ev_io_start(loop, &c->accept_w);
 }
 
 /* Is somebody listening on path? */
@@ -593,6 +616,8 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 		goto err;
 	}
 	ev_io_init(&c->accept_w, ctl_accept_cb, c->fd, EV_READ);
+	ev_timer_init(&c->accept_retry_w, ctl_accept_retry_cb,
+		      CTL_ACCEPT_RETRY_S, 0.);
 	ev_io_start(loop, &c->accept_w);
 	return c;
 err:
@@ -620,6 +645,7 @@ void control_free(struct control *c)
 	while (c->n_conns)
 		ctl_conn_free(c->conns[0]);
 	ev_io_stop(c->loop, &c->accept_w);
+	ev_timer_stop(c->loop, &c->accept_retry_w);
 	close(c->fd);
 	unlink(c->path);
 	free(c->path);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -255,6 +256,50 @@ static void test_long_line(void **state)
 	close(fd);
 }
 
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+/* Out of file descriptors, accept() fails and the pending connection keeps
+ * the listening socket readable: the server must back off instead of
+ * spinning the event loop (and the log) until an fd frees up, and it must
+ * accept the client once one does. */
+static void test_accept_emfile(void **state)
+{
+	struct fixture *fx = *state;
+	struct rlimit old, lim;
+	ev_timer guard;
+	unsigned long rounds = 0;
+	int fd, probe;
+	const char *r;
+
+	fd = client(fx->path);
+	probe = dup(0);
+	assert_true(probe >= 0);
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)probe; /* the next fd would be probe */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	ev_timer_init(&guard, guard_cb, 0.2, 0.);
+	ev_timer_start(fx->loop, &guard);
+	while (ev_is_active(&guard) && rounds < 100000) {
+		ev_run(fx->loop, EVRUN_ONCE);
+		rounds++;
+	}
+	ev_timer_stop(fx->loop, &guard);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	if (rounds > 20)
+		fail_msg("event loop spun %lu times in 0.2 s on EMFILE", rounds);
+	/* once descriptors are free again the client is served */
+	r = roundtrip(fx, fd, "status json\n", 12);
+	assert_non_null(strstr(r, "\"gateway\":\"ctl-test\""));
+	close(fd);
+}
+
 static void test_second_daemon_and_stale(void **state)
 {
 	struct fixture *fx = *state;
@@ -303,6 +348,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_accept_emfile, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_second_daemon_and_stale,
 						setup, teardown),
