@@ -520,13 +520,19 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 		 ",\"tail_bytes\":%" PRIu64 ",\"tail_lines\":%" PRIu64,
 		 r.blocks, r.lines, r.tail_bytes, r.tail_lines);
 	int efd = path_join(path, sizeof(path), bdir, "events.jsonl") < 0 ? -1 :
-		  open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		  open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (efd >= 0) {
-		char line[700], t[40];
+		char line[700], t[40], last = '\n';
+		struct stat sb;
 		format_time(now_ns, false, t, sizeof(t));
+		/* The crash may have cut the last event short: ours starts on
+		 * a line of its own, the torn bytes stay as they are. */
+		if (fstat(efd, &sb) == 0 && sb.st_size > 0 &&
+		    pread(efd, &last, 1, sb.st_size - 1) != 1)
+			last = '\n';
 		int n = snprintf(line, sizeof(line),
-				 "{\"t\":%s,\"type\":\"interrupted\",%s}\n", t,
-				 fields);
+				 "%s{\"t\":%s,\"type\":\"interrupted\",%s}\n",
+				 last == '\n' ? "" : "\n", t, fields);
 		if (n > 0 && (size_t)n < sizeof(line))
 			(void)!write_all(efd, line, (size_t)n);
 		fsync(efd);

@@ -442,6 +442,11 @@ static void test_crash_recovery(void **state)
 	FILE *fp = fopen(path, "a");
 	fputs("(1764390002.500000) vcan0 100#00 R\n(1764390002.501000) vcan0 100#01 R\n", fp);
 	fclose(fp);
+	/* and half an event line: the crash came in the middle of it */
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	fp = fopen(path, "a");
+	fputs("{\"t\":1764390002.502000,\"type\":\"ma", fp);
+	fclose(fp);
 
 	assert_int_equal(verify_dir(dir, &r), 0);
 	assert_string_equal(r.status, "open");
@@ -459,6 +464,21 @@ static void test_crash_recovery(void **state)
 	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
 	char *evs = slurp(path, NULL);
 	assert_non_null(strstr(evs, "\"type\":\"interrupted\",\"verified_blocks\":2,\"verified_lines\":2000"));
+	/* the recovery's own event is a line of its own, not glued to the
+	 * torn one */
+	{
+		char *ie = strstr(evs, "\"type\":\"interrupted\"");
+		char *ls = ie;
+		while (ls > evs && ls[-1] != '\n')
+			ls--;
+		char *nl = strchr(ls, '\n');
+		assert_non_null(nl);
+		struct bundle_json *j = bundle_json_parse(ls, (size_t)(nl - ls),
+							  err, sizeof(err));
+		if (!j)
+			fail_msg("interrupted event line does not parse: %s", err);
+		bundle_json_free(j);
+	}
 	free(evs);
 	struct evidence_status st;
 	evidence_get_status(ev, &st);
