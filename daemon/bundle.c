@@ -696,9 +696,16 @@ int bundle_write_atomic(const char *dir, const char *name, const char *data,
 		unlink(tmp);
 		return -1;
 	}
+	/* the rename is durable once the directory is; a filesystem that
+	 * cannot sync a directory says EINVAL */
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
-		fsync(fd); /* the rename is durable once the directory is */
+		if (fsync(fd) < 0 && errno != EINVAL && errno != ENOTSUP) {
+			snprintf(errmsg, errlen, "%s: %s", dir,
+				 strerror(errno));
+			close(fd);
+			return -1;
+		}
 		close(fd);
 	}
 	return 0;

@@ -35,6 +35,7 @@
  * bundle directory and every segment file that exists must already be.
  */
 static bool sync_check_on;
+static bool fail_dir_fsync; /* directories answer EIO */
 static unsigned sync_violations;
 static char durable[256][600];
 static size_t n_durable;
@@ -65,6 +66,10 @@ int fsync(int fd)
 	struct stat sb;
 	char path[400];
 
+	if (fail_dir_fsync && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
 	if (sync_check_on && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode) &&
 	    fd_path(fd, path, sizeof(path))) {
 		DIR *d = opendir(path);
@@ -403,6 +408,22 @@ static void test_segment_names_durable(void **state)
 	assert_int_equal(sync_violations, 0);
 }
 
+/* A rename is durable only once its directory is: when fsync of the
+ * directory fails, the atomic write has not succeeded. */
+static void test_atomic_write_dir_fsync_fails(void **state)
+{
+	struct fx *fx = *state;
+	char err[256];
+
+	assert_int_equal(mkdir(fx->sessions, 0750), 0);
+	fail_dir_fsync = true;
+	int rc = bundle_write_atomic(fx->sessions, "x.json", "{}\n", 3, err,
+				     sizeof(err));
+	fail_dir_fsync = false;
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err, strerror(EIO)));
+}
+
 /* A crash leaves the manifest open; the next session marks it interrupted
  * and verify says where it ends. */
 static void test_crash_recovery(void **state)
@@ -735,6 +756,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_block_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_names_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_write_dir_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
