@@ -1694,6 +1694,8 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 					c.missing_slot);
 				if (!u->x_cond)
 					dl = u->t_trig + u->within_ns + r->res;
+				else if (u->cond_prev)
+					dl = t + (u->within_ns - u->acc_ns) + r->res;
 			} else {
 				outcome(r, u, O_PENDING, t, line, 0, 0, -1);
 				if (!u->x_cond)

@@ -476,6 +476,26 @@ static void test_response_accumulate(void **state)
 				       "\"t_end\":1003.000000,\"worst\":1400,"
 				       "\"margin\":-400,"));
 	world_free(&w);
+
+	/* expect missing while the clock runs: the window still has its
+	 * deadline, as with clock = time, and runs out at the limit */
+	load_ok(&w, "[rule tpms]\n"
+		    "ref = FMVSS 138 S4.2(b)\n"
+		    "kind = response\n"
+		    "trigger = TPMS.Low == 1\n"
+		    "expect = AVAS.Cmd == 1\n"
+		    "within_ms = 1000\n"
+		    "clock = accumulate(between(ESP_21.VehSpd, 50, 100))\n");
+	speed(&w, 0, 60);
+	feed(&w, 0, TPMS, 2, 1, 0); /* armed, clock running, AVAS missing */
+	speed(&w, 100, 60);          /* evaluated again, still missing */
+	assert_int_equal(rules_next_deadline(w.r), T0 + 1000 * MS + 1000);
+	finish(&w, 1500);
+	assert_int_equal(w.n_ends, 1);
+	assert_non_null(strstr(w.ends, "\"t_start\":1001.000000,"
+				       "\"t_end\":1001.500000,"));
+	assert_verdict(&w, "tpms", VERDICT_FAIL);
+	world_free(&w);
 }
 
 static void test_cycle(void **state)
