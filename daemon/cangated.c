@@ -317,6 +317,15 @@ int main(int argc, char **argv)
 	d.loop = ev_default_loop(EVFLAG_AUTO);
 	if (!d.loop)
 		fatalx("cannot initialise the event loop");
+	/* Catch signals before the slow start-up (DBCs, sockets, crash
+	 * recovery): a HUP or TERM then waits for the loop instead of killing
+	 * the daemon with the default action. */
+	ev_signal_init(&d.sigterm_w, terminate_cb, SIGTERM);
+	ev_signal_init(&d.sigint_w, terminate_cb, SIGINT);
+	ev_signal_init(&d.sighup_w, reload_cb, SIGHUP);
+	ev_signal_start(d.loop, &d.sigterm_w);
+	ev_signal_start(d.loop, &d.sigint_w);
+	ev_signal_start(d.loop, &d.sighup_w);
 	d.gw = gateway_new(d.loop);
 	if (!d.gw)
 		fatalx("out of memory");
@@ -348,12 +357,6 @@ int main(int argc, char **argv)
 			fatalx("evidence: %s", msg);
 	}
 
-	ev_signal_init(&d.sigterm_w, terminate_cb, SIGTERM);
-	ev_signal_init(&d.sigint_w, terminate_cb, SIGINT);
-	ev_signal_init(&d.sighup_w, reload_cb, SIGHUP);
-	ev_signal_start(d.loop, &d.sigterm_w);
-	ev_signal_start(d.loop, &d.sigint_w);
-	ev_signal_start(d.loop, &d.sighup_w);
 	ev_timer_init(&d.status_w, status_cb, NOTIFY_STATUS_S, NOTIFY_STATUS_S);
 	ev_timer_start(d.loop, &d.status_w);
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
