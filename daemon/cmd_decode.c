@@ -329,9 +329,17 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	if (flags & DBC_DECODE_SHORT) {
 		char msg[96];
 
-		snprintf(msg, sizeof(msg),
-			 "frame has %u bytes, message %s needs %u",
-			 (unsigned)f->len, m->name, (unsigned)m->size);
+		/* Also set when the frame is as long as the message but the
+		 * DBC puts a signal beyond the message's bytes. */
+		if (f->len < m->size)
+			snprintf(msg, sizeof(msg),
+				 "frame has %u bytes, message %s needs %u",
+				 (unsigned)f->len, m->name, (unsigned)m->size);
+		else
+			snprintf(msg, sizeof(msg),
+				 "frame has %u bytes, signals of message %s "
+				 "lie beyond them",
+				 (unsigned)f->len, m->name);
 		KEY(j, "error");
 		json_string(j, msg);
 	}

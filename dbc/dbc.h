@@ -264,7 +264,8 @@ struct dbc_decoded {
 };
 
 enum dbc_decode_flags {
-	DBC_DECODE_SHORT = 1, /* frame shorter than the message: only signals that fit */
+	DBC_DECODE_SHORT = 1, /* frame shorter than the message, or a signal
+				 beyond the frame: only signals that fit */
 	DBC_DECODE_MUX_UNKNOWN = 2, /* a multiplexer value selected no signals */
 	DBC_DECODE_TRUNCATED = 4, /* out[] was too small */
 };

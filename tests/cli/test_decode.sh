@@ -123,6 +123,26 @@ else
 	fail=$((fail + 1))
 fi
 
+# A frame as long as its message, with a signal the DBC places beyond the
+# message's bytes: the error says the signal does not fit, not that the
+# frame is short of a length it has.
+cat >"$tmp/beyond.dbc" <<'EOF'
+VERSION ""
+BU_: ECU
+BO_ 256 B: 2 ECU
+ SG_ In : 0|8@1+ (1,0) [0|255] "" ECU
+ SG_ Out : 8|16@1+ (1,0) [0|65535] "" ECU
+EOF
+printf '(1.000000) vcan0 100#0102\n' >"$tmp/beyond.log"
+"$CANGATE" decode --dbc "$tmp/beyond.dbc" "$tmp/beyond.log" >"$tmp/out" 2>/dev/null
+if grep -q '"sig":{"In":1},"error":"frame has 2 bytes, signals of message B lie beyond them"' "$tmp/out"; then
+	echo "PASS decode/signal_beyond_message"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/signal_beyond_message: got '$(cat "$tmp/out")'"
+	fail=$((fail + 1))
+fi
+
 # Live input (a pipe that stays open, like candump -L | cangate decode -):
 # each line's JSON comes out at once, not when the output buffer fills.
 { head -1 $FIX/good.log; sleep 3; } |
