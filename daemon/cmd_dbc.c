@@ -105,15 +105,20 @@ static void show_strings(struct json *j, const char *key, char **v, size_t n)
 	json_array_end(j);
 }
 
+/* u64: the values are raw values of an unsigned 64-bit signal, where the
+ * model keeps those above INT64_MAX as their bit pattern. */
 static void show_values(struct json *j, const struct dbc_value_name *v,
-			size_t n)
+			size_t n, bool u64)
 {
 	json_key(j, "values");
 	json_array_begin(j);
 	for (size_t i = 0; i < n; i++) {
 		json_object_begin(j);
 		json_key(j, "value");
-		json_int(j, v[i].value);
+		if (u64)
+			json_uint(j, (uint64_t)v[i].value);
+		else
+			json_int(j, v[i].value);
 		json_key(j, "name");
 		json_string(j, v[i].name);
 		json_object_end(j);
@@ -167,7 +172,9 @@ static void show_signal(struct json *j, const struct dbc_message *m,
 		json_array_end(j);
 	}
 	json_array_end(j);
-	show_values(j, s->values, s->n_values);
+	show_values(j, s->values, s->n_values,
+		    !s->is_signed && s->length == 64 &&
+			    s->value_type == DBC_VALUE_INTEGER);
 	json_key(j, "comment");
 	json_string(j, s->comment);
 	json_key(j, "start_value");
@@ -258,7 +265,7 @@ static void show_model(struct json *j, const struct dbc *db)
 		json_key(j, "name");
 		json_string(j, db->value_tables[i].name);
 		show_values(j, db->value_tables[i].values,
-			    db->value_tables[i].n_values);
+			    db->value_tables[i].n_values, false);
 		json_object_end(j);
 	}
 	json_array_end(j);

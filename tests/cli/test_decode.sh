@@ -143,6 +143,19 @@ else
 	fail=$((fail + 1))
 fi
 
+# VAL_ on an unsigned 64-bit signal: values above INT64_MAX are shown as
+# written (the model keeps their bit pattern), not as negative numbers.
+printf 'VERSION ""\nBU_: A\nBO_ 256 M: 8 A\n SG_ U : 0|64@1+ (1,0) [0|0] "" A\nVAL_ 256 U 18446744073709551615 "all" 1 "one";\n' >"$tmp/u64.dbc"
+"$CANGATE" dbc show "$tmp/u64.dbc" >"$tmp/out" 2>/dev/null
+if grep -q '"value": 18446744073709551615,' "$tmp/out" &&
+	! grep -q '"value": -1,' "$tmp/out"; then
+	echo "PASS decode/show_u64_values"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/show_u64_values: $(grep '"value"' "$tmp/out" | tr -d '\n')"
+	fail=$((fail + 1))
+fi
+
 # Live input (a pipe that stays open, like candump -L | cangate decode -):
 # each line's JSON comes out at once, not when the output buffer fills.
 { head -1 $FIX/good.log; sleep 3; } |
