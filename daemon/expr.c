@@ -620,8 +620,15 @@ static int32_t resolve_string(struct parser *p, int32_t s, int32_t other)
 	for (size_t k = 0; k < sig->n_values; k++)
 		if (strcmp(sig->values[k].name, x->str) == 0) {
 			x->op = X_NUM;
-			x->num = dbc_signal_phys(sig,
-						 (uint64_t)sig->values[k].value);
+			/* A float signal's VAL_ numbers are float values (as
+			 * cantools reads them), not bit patterns. */
+			if (sig->value_type != DBC_VALUE_INTEGER)
+				x->num = (double)sig->values[k].value *
+						 sig->factor +
+					 sig->offset;
+			else
+				x->num = dbc_signal_phys(
+					sig, (uint64_t)sig->values[k].value);
 			free(x->str);
 			x->str = NULL;
 			return s;

@@ -30,6 +30,20 @@ static struct dbc_signal sig_gear = {
 	.n_values = 4,
 };
 
+/* A float signal with a value table (VAL_ on a SIG_VALTYPE_ 1 signal): its
+ * values are float values, not raw bit patterns. F.m reads slot 1. */
+static struct dbc_value_name mode_values[] = {
+	{ 0, (char *)"Off" }, { 1, (char *)"On" },
+};
+static struct dbc_signal sig_fmode = {
+	.name = (char *)"m",
+	.length = 32,
+	.value_type = DBC_VALUE_FLOAT32,
+	.factor = 1,
+	.values = mode_values,
+	.n_values = 2,
+};
+
 static int resolve(void *ctx, const char *name, const char *member,
 		   struct expr_ref *out, char *msg, size_t msglen)
 {
@@ -49,6 +63,11 @@ static int resolve(void *ctx, const char *name, const char *member,
 	    strcmp(member, "Position") == 0) {
 		out->slot = 2;
 		out->sig = &sig_gear;
+		return 0;
+	}
+	if (member && strcmp(name, "F") == 0 && strcmp(member, "m") == 0) {
+		out->slot = 1;
+		out->sig = &sig_fmode;
 		return 0;
 	}
 	if (member && strcmp(name, "B") == 0 && strcmp(member, "z") == 0) {
@@ -144,6 +163,8 @@ static const struct good goods[] = {
 	{ "speed + 1", 43 },
 	{ "held(A.x > 1, 0)", 1 },
 	{ "  A.x\t>\t4  ", 1 },
+	{ "F.m == \"On\"", 1 },
+	{ "F.m != \"Off\"", 1 },
 };
 
 static void test_good(void **state)
