@@ -1422,6 +1422,22 @@ static void viol_msg(const struct rules *r, const struct rule *u, char *msg,
 	}
 }
 
+/* The members that name a rule, first in both violations.jsonl and
+ * verdicts.json so that the two read alike. */
+static void rule_identity_json(struct json *j, const struct rule *u)
+{
+	json_key(j, "rule");
+	json_string(j, u->name);
+	json_key(j, "ref");
+	json_string(j, u->ref);
+	json_key(j, "kind");
+	json_string(j, kind_names[u->kind]);
+	if (u->severity) {
+		json_key(j, "severity");
+		json_string(j, u->severity);
+	}
+}
+
 static void viol_emit(struct rules *r, struct rule *u, bool end)
 {
 	struct json j;
@@ -1429,16 +1445,7 @@ static void viol_emit(struct rules *r, struct rule *u, bool end)
 
 	json_init_buf(&j, r->jbuf, r->jsize);
 	json_object_begin(&j);
-	json_key(&j, "rule");
-	json_string(&j, u->name);
-	json_key(&j, "ref");
-	json_string(&j, u->ref);
-	json_key(&j, "kind");
-	json_string(&j, kind_names[u->kind]);
-	if (u->severity) {
-		json_key(&j, "severity");
-		json_string(&j, u->severity);
-	}
+	rule_identity_json(&j, u);
 	json_key(&j, "t_start");
 	put_time(&j, r, u->v.t_start);
 	json_key(&j, "t_end");
@@ -2118,16 +2125,7 @@ char *rules_verdicts_json(const struct rules *r)
 		enum rules_verdict v = rules_verdict(r, i);
 
 		json_object_begin(&j);
-		json_key(&j, "rule");
-		json_string(&j, u->name);
-		json_key(&j, "ref");
-		json_string(&j, u->ref);
-		json_key(&j, "kind");
-		json_string(&j, kind_names[u->kind]);
-		if (u->severity) {
-			json_key(&j, "severity");
-			json_string(&j, u->severity);
-		}
+		rule_identity_json(&j, u);
 		if (u->description) {
 			json_key(&j, "description");
 			json_string(&j, u->description);
