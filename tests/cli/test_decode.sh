@@ -156,6 +156,19 @@ else
 	fail=$((fail + 1))
 fi
 
+# --choices on a float signal: VAL_ numbers are its IEEE values before
+# factor and offset; a value with no name stays a number.
+printf 'VERSION ""\nBU_: A\nBO_ 256 M: 4 A\n SG_ F : 0|32@1- (0.5,0) [0|0] "" A\nVAL_ 256 F 2 "Two";\nSIG_VALTYPE_ 256 F : 1;\n' >"$tmp/f32.dbc"
+printf '(1.000000) vcan0 100#00000040\n(2.000000) vcan0 100#00002040\n' >"$tmp/f32.log"
+"$CANGATE" decode --choices --dbc "$tmp/f32.dbc" "$tmp/f32.log" >"$tmp/out" 2>/dev/null
+if [ "$(sed -n 's/.*"sig":\(.*\)}$/\1/p' "$tmp/out" | tr '\n' ' ')" = '{"F":"Two"} {"F":1.25} ' ]; then
+	echo "PASS decode/float_choices"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/float_choices: got '$(cat "$tmp/out")'"
+	fail=$((fail + 1))
+fi
+
 # Live input (a pipe that stays open, like candump -L | cangate decode -):
 # each line's JSON comes out at once, not when the output buffer fills.
 { head -1 $FIX/good.log; sleep 3; } |
