@@ -1562,6 +1562,22 @@ static void outcome(struct rules *r, struct rule *u, enum outcome o,
 	}
 }
 
+/* The rule's condition holds now: its expect value decides the outcome. */
+static void judge_expect(struct rules *r, struct rule *u, struct expr_value e,
+			 int64_t missing_slot, uint64_t t, uint64_t line)
+{
+	double worst, margin;
+
+	if (e.missing) {
+		outcome(r, u, O_UNKNOWN, t, line, 0, 0, missing_slot);
+	} else if (e.v == 0) {
+		expr_margin(u->x_expect, &worst, &margin);
+		outcome(r, u, O_VIOL, t, line, worst, margin, -1);
+	} else {
+		outcome(r, u, O_OK, t, line, 0, 0, -1);
+	}
+}
+
 static inline struct expr_value run(struct expr *x, struct expr_eval *c)
 {
 	struct expr_value one = { 1, false };
@@ -1611,13 +1627,8 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
 		} else if (w.v == 0) {
 			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-		} else if (e.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else if (e.v == 0) {
-			expr_margin(u->x_expect, &worst, &margin);
-			outcome(r, u, O_VIOL, t, line, worst, margin, -1);
 		} else {
-			outcome(r, u, O_OK, t, line, 0, 0, -1);
+			judge_expect(r, u, e, c.missing_slot, t, line);
 		}
 		break;
 	case K_IMPLIES:
@@ -1816,16 +1827,10 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 			else if (u->active && s.v >= u->clear)
 				u->active = false;
 		}
-		if (!u->active) {
+		if (!u->active)
 			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-		} else if (e.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else if (e.v == 0) {
-			expr_margin(u->x_expect, &worst, &margin);
-			outcome(r, u, O_VIOL, t, line, worst, margin, -1);
-		} else {
-			outcome(r, u, O_OK, t, line, 0, 0, -1);
-		}
+		else
+			judge_expect(r, u, e, c.missing_slot, t, line);
 		break;
 	}
 	if (c.deadline_ns < dl)
