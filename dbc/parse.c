@@ -222,6 +222,19 @@ static int reserve(void *arrp, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+/* Keep the n names gathered in p->names in an arena array (NULL for none). */
+static int names_keep(struct parser *p, size_t n, char ***out)
+{
+	*out = NULL;
+	if (!n)
+		return 0;
+	*out = arena_alloc(p->ar, n * sizeof(char *));
+	if (!*out)
+		return -1;
+	memcpy(*out, p->names, n * sizeof(char *));
+	return 0;
+}
+
 static int warn_at(struct parser *p, unsigned line, unsigned col,
 		   const char *fmt, ...)
 {
@@ -1090,13 +1103,9 @@ static int parse_sg(struct parser *p)
 			return -1;
 		n_recv++;
 	}
-	if (n_recv) {
-		s.receivers = arena_alloc(p->ar, n_recv * sizeof(char *));
-		if (!s.receivers)
-			return oom(p);
-		memcpy(s.receivers, p->names, n_recv * sizeof(char *));
-		s.n_receivers = n_recv;
-	}
+	if (names_keep(p, n_recv, &s.receivers) < 0)
+		return oom(p);
+	s.n_receivers = n_recv;
 	if (is_punct(&p->t, ';') && !p->t.bol)
 		next(p);
 	s.start_bit = (uint16_t)start;
@@ -1226,13 +1235,9 @@ static int parse_ev(struct parser *p)
 	}
 	if (end_stmt(p, "EV_") < 0)
 		return -1;
-	if (n) {
-		ev.access_nodes = arena_alloc(p->ar, n * sizeof(char *));
-		if (!ev.access_nodes)
-			return oom(p);
-		memcpy(ev.access_nodes, p->names, n * sizeof(char *));
-		ev.n_access_nodes = n;
-	}
+	if (names_keep(p, n, &ev.access_nodes) < 0)
+		return oom(p);
+	ev.n_access_nodes = n;
 	if (p->dry)
 		return 0;
 	if (find_env(p, ev.name, strlen(ev.name)) != SIZE_MAX)
@@ -1368,13 +1373,9 @@ static int parse_attr_type(struct parser *p, struct dbc_attr_def *d)
 			break;
 		next(p);
 	}
-	if (n) {
-		d->enum_values = arena_alloc(p->ar, n * sizeof(char *));
-		if (!d->enum_values)
-			return oom(p);
-		memcpy(d->enum_values, p->names, n * sizeof(char *));
-		d->n_enum_values = n;
-	}
+	if (names_keep(p, n, &d->enum_values) < 0)
+		return oom(p);
+	d->n_enum_values = n;
 	return 0;
 }
 
@@ -1812,13 +1813,9 @@ static int parse_sig_group(struct parser *p)
 		return -1;
 	if (msg == NO_MSG)
 		return 0;
-	if (n) {
-		g.signals = arena_alloc(p->ar, n * sizeof(char *));
-		if (!g.signals)
-			return oom(p);
-		memcpy(g.signals, p->names, n * sizeof(char *));
-		g.n_signals = n;
-	}
+	if (names_keep(p, n, &g.signals) < 0)
+		return oom(p);
+	g.n_signals = n;
 	if (grow(&db->signal_groups, db->n_signal_groups, sizeof(g)) < 0)
 		return oom(p);
 	db->signal_groups[db->n_signal_groups++] = g;
