@@ -40,20 +40,26 @@ override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong \
 override LDFLAGS += $(SANFLAGS)
 
 DBC_SRCS := $(wildcard dbc/*.c)
-CORE_SRCS := $(filter-out daemon/cangated.c daemon/cangate.c,$(wildcard daemon/*.c))
+# daemon/core: pure modules both binaries share (no libev, no logging);
+# daemon/: the live daemon; daemon/cli: the cangate command.
+CORE_SRCS := $(wildcard daemon/core/*.c)
+DAEMON_SRCS := $(filter-out daemon/cangated.c,$(wildcard daemon/*.c))
+CLI_SRCS := $(filter-out daemon/cli/cangate.c,$(wildcard daemon/cli/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 DBC_OBJS := $(DBC_SRCS:%.c=$(BUILD)/%.o)
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 BINS := $(BUILD)/cangated $(BUILD)/cangate
 
 .PHONY: all deps check unit integration corpus bench fuzz fuzz-smoke demo \
-	install uninstall clean cli
+	install uninstall clean cli core-purity
 
 all: deps
 	@$(MAKE) --no-print-directory $(BINS)
@@ -73,22 +79,44 @@ $(BUILD)/libcore.a: $(CORE_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/cangated $(BUILD)/cangate: $(BUILD)/%: $(BUILD)/daemon/%.o \
+$(BUILD)/libdaemon.a: $(DAEMON_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libcli.a: $(CLI_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+LIBS_ALL := $(BUILD)/libcli.a $(BUILD)/libdaemon.a $(BUILD)/libcore.a \
+	$(BUILD)/libdbc.a
+
+$(BUILD)/cangated: $(BUILD)/daemon/cangated.o $(BUILD)/libdaemon.a \
 		$(BUILD)/libcore.a $(BUILD)/libdbc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
+$(BUILD)/cangate: $(BUILD)/daemon/cli/cangate.o $(BUILD)/libcli.a \
+		$(BUILD)/libcore.a $(BUILD)/libdbc.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The core stays pure: no libev (ev_*) and no daemon log (log_*) symbol may
+# be referenced from it.
+core-purity: $(BUILD)/libcore.a
+	@if nm -u $(BUILD)/libcore.a | grep -E ' (ev_|log_)'; then \
+		echo "core-purity: daemon/core references the symbols above" >&2; \
+		exit 1; fi; echo "core-purity: daemon/core has no ev_ or log_ symbol"
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Test tools (tests/tools/*.c): the DBC corpus checker, the bundle maker of
 # the evidence tests. Built here so that they get this BUILD's flags.
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -96,6 +124,7 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libcore.a $(BUILD)/libdbc.a
 # source tree.
 unit: deps
 	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS)
+	@$(MAKE) --no-print-directory core-purity
 	@scripts/run-unit $(UNIT_BINS)
 	@$(MAKE) --no-print-directory cli
 

@@ -29,8 +29,8 @@
 #include <ev.h>
 #include <linux/can.h>
 
-#include "daemon/config.h"
-#include "daemon/frame.h"
+#include "daemon/core/config.h"
+#include "daemon/core/frame.h"
 
 /* ---- tx ring queue (pure, unit tested) ---- */
 

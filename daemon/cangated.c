@@ -36,13 +36,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon/bus.h"
-#include "daemon/config.h"
+#include "daemon/core/config.h"
 #include "daemon/control.h"
 #include "daemon/gateway.h"
-#include "daemon/json.h"
+#include "daemon/core/json.h"
 #include "daemon/log.h"
-#include "daemon/router.h"
-#include "daemon/rules.h"
+#include "daemon/core/router.h"
+#include "daemon/core/rules.h"
 
 #define FLUSH_MS 200           /* tx queue drain at exit */
 #define NOTIFY_STATUS_S 5.     /* sd_notify STATUS= period */

@@ -29,34 +29,12 @@
 
 #include <ev.h>
 
-#define CONTROL_LINE_MAX 1024
+#include "daemon/core/control_proto.h"
+
 #define CONTROL_MAX_CONN 16
 #define CONTROL_IDLE_S 30.
-#define CONTROL_DEFAULT_PATH "/run/cangate/control.sock"
-#define CONTROL_META_MAX 128
 
 struct gateway;
-
-enum control_op {
-	CONTROL_STATUS,
-	CONTROL_STATUS_JSON,
-	CONTROL_MARK,
-	CONTROL_SESSION_START,
-	CONTROL_SESSION_STOP,
-};
-
-struct control_cmd {
-	enum control_op op;
-	const char *text; /* mark: points into the parsed line */
-	char vin[CONTROL_META_MAX];
-	char procedure[CONTROL_META_MAX];
-	char operator_name[CONTROL_META_MAX];
-	bool has_vin, has_procedure, has_operator;
-};
-
-/* Parse one request line (without its newline). 0, or -1 with errmsg. */
-int control_parse(const char *line, struct control_cmd *cmd, char *errmsg,
-		  size_t errlen);
 
 /* Run cmd against gw for a caller with uid; writes one JSON response line
  * (with '\n') to out. Returns 0, or -1 when the request failed (the
@@ -71,9 +49,6 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 			    struct gateway *gw, char *errmsg, size_t errlen);
 /* Give the socket file to uid:gid (before dropping privileges). */
 int control_chown(struct control *c, uid_t uid, gid_t gid);
-/* Point at another gateway (not used: the gateway object survives reloads,
- * kept for tests). */
-void control_set_gateway(struct control *c, struct gateway *gw);
 /* Close every connection, remove the socket file. */
 void control_free(struct control *c);
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/gateway.h"
-#include "daemon/json.h"
+#include "daemon/core/json.h"
 #include "daemon/log.h"
 
 #define GW_HOUSEKEEP_S 0.1     /* tx queue ageing, load, controller state */

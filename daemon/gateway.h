@@ -33,11 +33,11 @@
 #include <ev.h>
 
 #include "daemon/bus.h"
-#include "daemon/config.h"
-#include "daemon/evidence.h"
-#include "daemon/frame.h"
-#include "daemon/router.h"
-#include "daemon/rules.h"
+#include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/router.h"
+#include "daemon/core/rules.h"
 
 struct gateway;
 

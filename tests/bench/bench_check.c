@@ -19,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/config.h"
-#include "daemon/frame.h"
-#include "daemon/rules.h"
+#include "daemon/core/config.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/rules.h"
 #include "dbc/dbc.h"
 
 #define N_MSG 16

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/bundle.h"
-#include "daemon/config.h"
-#include "daemon/evidence.h"
-#include "daemon/frame.h"
+#include "daemon/core/bundle.h"
+#include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
+#include "daemon/core/frame.h"
 
 #define TARGET 100000.0
 

@@ -229,7 +229,7 @@ for c in decode check verify report export keygen 'dbc lint' 'dbc show' \
 done
 ok "cangate.1 documents every subcommand"
 missing=
-for k in $(grep -o '{ *"[a-z_]*", *\(true\|false\)' daemon/config.c |
+for k in $(grep -o '{ *"[a-z_]*", *\(true\|false\)' daemon/core/config.c |
 	sed 's/{ *"\([a-z_]*\)".*/\1/' | sort -u) source stale_ms ref kind description severity \
 	when expect debounce_ms settle_ms trigger within_ms clock allowed \
 	message period_ms tol_pct max_age_ms max_per_s set clear min max; do

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "daemon/config.h"
-#include "daemon/router.h"
+#include "daemon/core/config.h"
+#include "daemon/core/router.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/control.h"
+#include "daemon/core/control_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

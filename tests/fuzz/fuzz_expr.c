@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/expr.h"
+#include "daemon/core/expr.h"
 #include "dbc/dbc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/frame.h"
+#include "daemon/core/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/config.h"
-#include "daemon/evidence.h"
-#include "daemon/frame.h"
-#include "daemon/rules.h"
+#include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/rules.h"
 
 static void on_end(void *ctx, const char *rule, const char *json)
 {

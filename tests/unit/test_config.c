@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/config.h"
+#include "daemon/core/config.h"
 #include "dbc/dbc.h"
 
 /* ------------------------------------------------------------- temp files */

@@ -21,10 +21,10 @@
 
 #include <sodium.h>
 
-#include "daemon/bundle.h"
-#include "daemon/config.h"
-#include "daemon/evidence.h"
-#include "daemon/frame.h"
+#include "daemon/core/bundle.h"
+#include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
+#include "daemon/core/frame.h"
 
 #define T0 1764390000000000000ull /* 2025-11-29T04:20:00Z */
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/expr.h"
+#include "daemon/core/expr.h"
 #include "dbc/dbc.h"
 
 #define MS 1000000ull

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/frame.h"
+#include "daemon/core/frame.h"
 
 struct good {
 	const char *line;

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/json.h"
+#include "daemon/core/json.h"
 
 /* The documented reference: first of %.15g/%.16g/%.17g that reads back. */
 static void reference_double(double v, char *out)

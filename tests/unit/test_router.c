@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "daemon/config.h"
-#include "daemon/router.h"
+#include "daemon/core/config.h"
+#include "daemon/core/router.h"
 
 /* Buses 0 a (fd), 1 b (fd), 2 c (classic). */
 #define BUSES                                                                  \

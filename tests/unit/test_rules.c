@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "daemon/config.h"
-#include "daemon/frame.h"
-#include "daemon/rules.h"
+#include "daemon/core/config.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/rules.h"
 
 #define MS 1000000ull
 #define T0 (1000ull * 1000 * MS) /* frames start at t = 1000 s */

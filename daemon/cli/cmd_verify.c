@@ -15,8 +15,8 @@
 
 #include <sodium.h>
 
-#include "daemon/bundle.h"
-#include "daemon/commands.h"
+#include "daemon/core/bundle.h"
+#include "daemon/cli/commands.h"
 
 static void print_note(void *ctx, enum bundle_note kind, const char *msg)
 {

@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/commands.h"
-#include "daemon/config.h"
-#include "daemon/evidence.h"
-#include "daemon/frame.h"
-#include "daemon/rules.h"
+#include "daemon/cli/commands.h"
+#include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/rules.h"
 
 #define CHECK_UNKNOWN_IF_MAX 8
 

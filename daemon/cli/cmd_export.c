@@ -17,12 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/bundle.h"
-#include "daemon/commands.h"
-#include "daemon/config.h"
-#include "daemon/frame.h"
-#include "daemon/json.h"
-#include "daemon/report.h"
+#include "daemon/core/bundle.h"
+#include "daemon/cli/commands.h"
+#include "daemon/core/config.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/json.h"
+#include "daemon/core/report.h"
 #include "dbc/dbc.h"
 
 #define MAX_CHANNELS 64

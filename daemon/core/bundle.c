@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#include "daemon/bundle.h"
+#include "daemon/core/bundle.h"
 
 /* ================================================================== JSON */
 

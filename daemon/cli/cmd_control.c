@@ -13,8 +13,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "daemon/commands.h"
-#include "daemon/control.h"
+#include "daemon/cli/commands.h"
+#include "daemon/core/control_proto.h"
 
 #define CLIENT_REPLY_MAX (4u << 20) /* bytes: status of a large gateway */
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/expr.h"
+#include "daemon/core/expr.h"
 #include "dbc/dbc.h"
 
 enum xop {

@@ -29,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/config.h"
-#include "daemon/frame.h"
+#include "daemon/core/config.h"
+#include "daemon/core/frame.h"
 
 struct router;
 

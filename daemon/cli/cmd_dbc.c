@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/commands.h"
-#include "daemon/json.h"
+#include "daemon/cli/commands.h"
+#include "daemon/core/json.h"
 #include "dbc/dbc.h"
 
 static void dbc_cmd_usage(void)

@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/commands.h"
-#include "daemon/frame.h"
-#include "daemon/json.h"
+#include "daemon/cli/commands.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/json.h"
 #include "dbc/dbc.h"
 
 #define DECODE_READ_SIZE (1u << 20)

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/commands.h"
+#include "daemon/cli/commands.h"
 
 static const struct {
 	const char *name;

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/bundle.h"
-#include "daemon/commands.h"
-#include "daemon/report.h"
+#include "daemon/core/bundle.h"
+#include "daemon/cli/commands.h"
+#include "daemon/core/report.h"
 
 /* Does the manifest hash report.html (a closed session's own report)? */
 static bool sealed(const char *dir)

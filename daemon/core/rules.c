@@ -96,11 +96,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/config.h"
-#include "daemon/expr.h"
-#include "daemon/frame.h"
-#include "daemon/json.h"
-#include "daemon/rules.h"
+#include "daemon/core/config.h"
+#include "daemon/core/expr.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/json.h"
+#include "daemon/core/rules.h"
 #include "dbc/dbc.h"
 
 enum rule_kind {

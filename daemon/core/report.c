@@ -20,10 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/bundle.h"
-#include "daemon/config.h"
-#include "daemon/frame.h"
-#include "daemon/report.h"
+#include "daemon/core/bundle.h"
+#include "daemon/core/config.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/report.h"
 #include "dbc/dbc.h"
 
 #define REPORT_MAX_SERIES 8    /* signals per plot */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/json.h"
+#include "daemon/core/json.h"
 
 static void put(struct json *j, const char *s, size_t n)
 {

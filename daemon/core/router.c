@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/router.h"
+#include "daemon/core/router.h"
 
 #define STD_IDS 2048
 #define OUT_PASS 0x80000000u /* entry: frame goes out */

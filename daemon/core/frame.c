@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/frame.h"
+#include "daemon/core/frame.h"
 
 static const char hex_upper[] = "0123456789ABCDEF";
 

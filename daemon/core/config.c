@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <linux/can.h>
 
-#include "daemon/config.h"
+#include "daemon/core/config.h"
 #include "dbc/dbc.h"
 
 /* ------------------------------------------------------------------ errors */

@@ -21,12 +21,12 @@
 
 #include <sodium.h>
 
-#include "daemon/bundle.h"
-#include "daemon/config.h"
-#include "daemon/evidence.h"
-#include "daemon/frame.h"
-#include "daemon/json.h"
-#include "daemon/report.h"
+#include "daemon/core/bundle.h"
+#include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
+#include "daemon/core/frame.h"
+#include "daemon/core/json.h"
+#include "daemon/core/report.h"
 
 /* Pending frames.log bytes: large so that the hot path is a memcpy, and
  * write(2) runs a few times per block. */
