@@ -15,7 +15,6 @@
  * INCONCLUSIVE, 2 usage or input error (also when any line was malformed;
  * the rest are still checked).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -205,33 +204,6 @@ static int check_file(struct check *c, const char *path)
 	return rc;
 }
 
-/* "1764400227.980747" (up to 9 fraction digits) to ns, exactly. */
-static int check_parse_time(const char *s, uint64_t *out)
-{
-	uint64_t sec = 0, frac = 0;
-	int digits = 0;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	for (; isdigit((unsigned char)*s); s++) {
-		if (sec > (UINT64_MAX / 1000000000ULL - 9) / 10)
-			return -1;
-		sec = sec * 10 + (uint64_t)(*s - '0');
-	}
-	if (*s == '.')
-		for (s++; isdigit((unsigned char)*s); s++) {
-			if (++digits > 9)
-				return -1;
-			frac = frac * 10 + (uint64_t)(*s - '0');
-		}
-	if (*s)
-		return -1;
-	for (; digits < 9; digits++)
-		frac *= 10;
-	*out = sec * 1000000000ULL + frac;
-	return 0;
-}
-
 int cmd_check(int argc, char **argv)
 {
 	uint64_t end_ns = 0;
@@ -272,7 +244,9 @@ int cmd_check(int argc, char **argv)
 		} else if (opts && strncmp(a, "--out=", 6) == 0) {
 			c.out_dir = a + 6;
 		} else if (opts && strcmp(a, "--end") == 0) {
-			if (++i >= argc || check_parse_time(argv[i], &end_ns) < 0) {
+			if (++i >= argc ||
+			    frame_parse_time(argv[i], strlen(argv[i]), true,
+					     &end_ns, NULL, 0) < 0) {
 				fprintf(stderr, "cangate check: --end needs "
 						"SECONDS.FRACTION since the epoch\n");
 				goto usage;

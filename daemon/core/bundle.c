@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "daemon/core/bundle.h"
+#include "daemon/core/frame.h"
 
 /* ================================================================== JSON */
 
@@ -653,8 +654,10 @@ err:
 	return NULL;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int bundle_write_all(int fd, const void *buf, size_t n)
 {
+	const char *p = buf;
+
 	while (n) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -685,7 +688,7 @@ int bundle_write_atomic(const char *dir, const char *name, const char *data,
 		snprintf(errmsg, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (bundle_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		snprintf(errmsg, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -780,32 +783,6 @@ static int parse_u64_field(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
-int bundle_parse_time(const char *s, size_t len, uint64_t *t_ns)
-{
-	size_t dot = 0;
-	uint64_t sec, frac;
-
-	while (dot < len && s[dot] != '.')
-		dot++;
-	if (dot == len || dot == 0)
-		return -1;
-	size_t fl = len - dot - 1;
-	if ((fl != 6 && fl != 9) || parse_u64_field(s, dot, &sec) < 0)
-		return -1;
-	frac = 0;
-	for (size_t i = dot + 1; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		frac = frac * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (fl == 6)
-		frac *= 1000;
-	if (sec > UINT64_MAX / 1000000000ull - 1)
-		return -1;
-	*t_ns = sec * 1000000000ull + frac;
-	return 0;
-}
-
 int bundle_chain_parse(const char *line, size_t len, struct bundle_block *b,
 		       char *errmsg, size_t errlen)
 {
@@ -842,7 +819,7 @@ int bundle_chain_parse(const char *line, size_t len, struct bundle_block *b,
 		if (k == 4 || k == 5) {
 			uint64_t t;
 			if (fl[k] >= sizeof(b->t_first) ||
-			    bundle_parse_time(f[k], fl[k], &t) < 0)
+			    frame_parse_time(f[k], fl[k], false, &t, NULL, 0) < 0)
 				goto bad;
 			memcpy(k == 4 ? b->t_first : b->t_last, f[k], fl[k]);
 			continue;

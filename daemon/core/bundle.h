@@ -94,6 +94,8 @@ int bundle_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
  * NULL with errmsg. Refuses files over max bytes. */
 char *bundle_read_file(const char *path, size_t max, size_t *len,
 		       char *errmsg, size_t errlen);
+/* All n bytes to fd, retrying short writes and EINTR. 0, or -1 with errno. */
+int bundle_write_all(int fd, const void *buf, size_t n);
 /* Write data to dir/name atomically: dir/name.tmp, fsync, rename, fsync dir. */
 int bundle_write_atomic(const char *dir, const char *name, const char *data,
 			size_t len, char *errmsg, size_t errlen);
@@ -226,8 +228,6 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 /* A relative path without "..", "." or empty components. */
 bool bundle_safe_relpath(const char *p);
 
-/* Parse "(SECONDS.FRACTION)" text (6 or 9 digits) into ns. 0 or -1. */
-int bundle_parse_time(const char *s, size_t len, uint64_t *t_ns);
 /* ISO 8601 UTC with microseconds: 2026-11-29T04:35:00.123456Z. */
 void bundle_format_iso(uint64_t t_ns, char *buf, size_t size);
 

@@ -66,22 +66,6 @@ struct evidence {
 
 /* ------------------------------------------------------------- helpers */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Append one whole line to an O_APPEND file: on a write error (a full disk
  * can take part of the line) the file is cut back to where it was, so that
  * the next line is not glued to a torn one. */
@@ -90,7 +74,7 @@ static int append_line(int fd, const void *p, size_t n)
 	off_t start = lseek(fd, 0, SEEK_END);
 	int saved;
 
-	if (write_all(fd, p, n) == 0)
+	if (bundle_write_all(fd, p, n) == 0)
 		return 0;
 	saved = errno;
 	if (start >= 0)
@@ -302,7 +286,7 @@ static int ev_flush(struct evidence *ev)
 {
 	if (!ev->buf_len)
 		return 0;
-	if (write_all(ev->seg_fd, ev->buf, ev->buf_len) < 0) {
+	if (bundle_write_all(ev->seg_fd, ev->buf, ev->buf_len) < 0) {
 		char name[64];
 		bundle_segment_name(ev->seg, name, sizeof(name));
 		ev_fail(ev, name, errno);
@@ -340,7 +324,7 @@ static void ev_block_close(struct evidence *ev)
 	b.length = ev->seg_written - ev->seg_block_start;
 	crypto_hash_sha256_final(&ev->bst, b.digest);
 	n = bundle_chain_link(ev->head, &b, line, sizeof(line));
-	if (!n || write_all(ev->chain_fd, line, n) < 0 ||
+	if (!n || bundle_write_all(ev->chain_fd, line, n) < 0 ||
 	    fdatasync(ev->chain_fd) < 0) {
 		ev_fail(ev, "frames.chain", n ? errno : EOVERFLOW);
 		return;
@@ -536,7 +520,7 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 				 "%s{\"t\":%s,\"type\":\"interrupted\",%s}\n",
 				 last == '\n' ? "" : "\n", t, fields);
 		if (n > 0 && (size_t)n < sizeof(line))
-			(void)!write_all(efd, line, (size_t)n);
+			(void)!bundle_write_all(efd, line, (size_t)n);
 		fsync(efd);
 		close(efd);
 	}
@@ -622,7 +606,7 @@ static int copy_file(const char *src, const char *dst, uint8_t digest[32],
 		mkdir_p(parent, 0750);
 	}
 	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fd < 0 || bundle_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		snprintf(errmsg, errlen, "%s: %s", dst, strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -100,13 +100,64 @@ static int parse_bytes(struct cursor *c, uint8_t *out, size_t max,
 	return 0;
 }
 
+/* SECONDS.FRACTION at the cursor, into ns (grammar at frame_parse_time);
+ * leaves the cursor after it. The one time parser: the log reader, the
+ * chain verifier and `cangate check --end` must agree on what a time is. */
+static int parse_time(struct cursor *c, bool loose, uint64_t *t_ns)
+{
+	uint64_t sec = 0, frac = 0;
+	size_t start = c->pos, ndig;
+	int ch;
+
+	while ((ch = peek(c)) >= '0' && ch <= '9') {
+		if (sec > (UINT64_MAX / 1000000000u - 9) / 10)
+			return fail(c, c->pos, "timestamp too large");
+		sec = sec * 10 + (uint64_t)(ch - '0');
+		c->pos++;
+	}
+	if (c->pos == start)
+		return fail(c, c->pos, "expected timestamp seconds");
+	if (peek(c) != '.' && !loose)
+		return fail(c, c->pos, "expected '.' in timestamp");
+	if (peek(c) == '.')
+		c->pos++;
+	start = c->pos;
+	while ((ch = peek(c)) >= '0' && ch <= '9' && c->pos - start < 9) {
+		frac = frac * 10 + (uint64_t)(ch - '0');
+		c->pos++;
+	}
+	ndig = c->pos - start;
+	if ((ch = peek(c)) >= '0' && ch <= '9')
+		return fail(c, c->pos, "more than 9 fractional digits");
+	if (ndig != 6 && ndig != 9 && !loose)
+		return fail(c, start,
+			    "expected 6 or 9 fractional digits, got %zu", ndig);
+	for (; ndig < 9; ndig++)
+		frac *= 10;
+	*t_ns = sec * 1000000000u + frac;
+	return 0;
+}
+
+int frame_parse_time(const char *s, size_t len, bool loose, uint64_t *t_ns,
+		     char *errmsg, size_t errlen)
+{
+	struct cursor c = {s, len, 0, errmsg, errlen};
+
+	if (errmsg && errlen)
+		errmsg[0] = '\0';
+	if (parse_time(&c, loose, t_ns) < 0)
+		return -1;
+	if (c.pos != len)
+		return fail(&c, c.pos, "unexpected text after timestamp");
+	return 0;
+}
+
 int frame_parse_line(const char *line, size_t len, struct frame *f,
 		     char ifname[FRAME_IFNAME_MAX], char *errmsg, size_t errlen)
 {
 	struct cursor cur = {line, len, 0, errmsg, errlen};
 	struct cursor *c = &cur;
-	uint64_t sec = 0, frac = 0;
-	size_t start, ndig;
+	size_t start;
 	uint32_t id = 0;
 	int ch;
 
@@ -122,35 +173,11 @@ int frame_parse_line(const char *line, size_t len, struct frame *f,
 
 	/* (seconds.fraction) */
 	c->pos = 1;
-	start = c->pos;
-	while ((ch = peek(c)) >= '0' && ch <= '9') {
-		if (sec > (UINT64_MAX / 1000000000u - 9) / 10)
-			return fail(c, c->pos, "timestamp too large");
-		sec = sec * 10 + (uint64_t)(ch - '0');
-		c->pos++;
-	}
-	if (c->pos == start)
-		return fail(c, c->pos, "expected timestamp seconds");
-	if (peek(c) != '.')
-		return fail(c, c->pos, "expected '.' in timestamp");
-	c->pos++;
-	start = c->pos;
-	while ((ch = peek(c)) >= '0' && ch <= '9' && c->pos - start < 9) {
-		frac = frac * 10 + (uint64_t)(ch - '0');
-		c->pos++;
-	}
-	ndig = c->pos - start;
-	if ((ch = peek(c)) >= '0' && ch <= '9')
-		return fail(c, c->pos, "more than 9 fractional digits");
-	if (ndig != 6 && ndig != 9)
-		return fail(c, start,
-			    "expected 6 or 9 fractional digits, got %zu", ndig);
-	if (ndig == 6)
-		frac *= 1000;
+	if (parse_time(c, false, &f->t_ns) < 0)
+		return FRAME_PARSE_ERROR;
 	if (peek(c) != ')')
 		return fail(c, c->pos, "expected ')' after timestamp");
 	c->pos++;
-	f->t_ns = sec * 1000000000u + frac;
 
 	/* interface */
 	if (peek(c) != ' ' && peek(c) != '\t')

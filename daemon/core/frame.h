@@ -57,6 +57,16 @@ int frame_parse_line(const char *line, size_t len, struct frame *f,
 		     char ifname[FRAME_IFNAME_MAX], char *errmsg,
 		     size_t errlen);
 
+/*
+ * A time as candump -l writes it, without the parentheses: SECONDS.FRACTION
+ * with 6 (µs) or 9 (ns) fractional digits, the whole of s[0..len), into ns
+ * since the epoch. loose also takes what a person types: no fraction, or 1
+ * to 9 digits of it ("1436509052", "1436509052.5"). 0, or -1 with errmsg
+ * "column N: ..." counted from s.
+ */
+int frame_parse_time(const char *s, size_t len, bool loose, uint64_t *t_ns,
+		     char *errmsg, size_t errlen);
+
 /* Write f as one candump -l line with '\n' into buf (size >= FRAME_LINE_MAX);
  * nanoseconds selects 9 fractional digits instead of 6. Returns its length. */
 size_t frame_format(const struct frame *f, const char *ifname,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon/core/bundle.h"
+#include "daemon/core/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,6 +58,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	uint64_t t;
-	bundle_parse_time(s, size, &t);
+	frame_parse_time(s, size, false, &t, err, sizeof(err));
 	return 0;
 }

@@ -267,11 +267,54 @@ static void test_can_conversions(void **state)
 	assert_int_equal(cf.can_id, 0x1ABCDEF0u | CAN_EFF_FLAG | CAN_RTR_FLAG);
 }
 
+/* frame_parse_time: the one time grammar behind log lines, frames.chain
+ * fields (strict) and `cangate check --end` (loose). */
+static const struct {
+	const char *s;
+	bool loose;
+	int rc;
+	uint64_t t_ns;
+} times[] = {
+	{"1436509052.249713", false, 0, 1436509052249713000ull},
+	{"1436509052.249713123", false, 0, 1436509052249713123ull},
+	{"0000000001.000000", false, 0, 1000000000ull},
+	{"1436509052.24971", false, -1, 0},
+	{"1436509052", false, -1, 0},
+	{"1436509052.249713 ", false, -1, 0},
+	{"(1436509052.249713)", false, -1, 0},
+	{"", false, -1, 0},
+	{"99999999999999999999.000000", false, -1, 0},
+	{"1436509052", true, 0, 1436509052000000000ull},
+	{"1436509052.", true, 0, 1436509052000000000ull},
+	{"1436509052.5", true, 0, 1436509052500000000ull},
+	{"1436509052.2497131", true, 0, 1436509052249713100ull},
+	{"1436509052.2497131234", true, -1, 0},
+	{".5", true, -1, 0},
+	{"1436509052x", true, -1, 0},
+};
+
+static void test_parse_time(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		uint64_t t = 0;
+		char err[64];
+		int rc = frame_parse_time(times[i].s, strlen(times[i].s),
+					  times[i].loose, &t, err, sizeof(err));
+		if (rc != times[i].rc || (rc == 0 && t != times[i].t_ns))
+			fail_msg("%s (loose %d): rc %d t %llu (%s)", times[i].s,
+				 times[i].loose, rc, (unsigned long long)t, err);
+		if (rc < 0 && strncmp(err, "column ", 7))
+			fail_msg("%s: no column in '%s'", times[i].s, err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_lines),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_skip_lines),
 		cmocka_unit_test(test_never_reads_past_len),
 		cmocka_unit_test(test_format_truncates_safely),
