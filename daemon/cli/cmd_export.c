@@ -8,6 +8,8 @@
  * --csv: every decoded signal, "t,bus,message,signal,value,unit", decoded
  * with the DBCs in the bundle's config/ (multiplexed signals only when
  * active). Frames of all segments, in line order.
+ * A format is one entry in formats[] below; bundle_frames_foreach() walks the
+ * frames for all of them.
  * Exit 0, 1 when frames.log holds lines that do not parse (each named with
  * its file:line on stderr), 2 usage or unreadable bundle.
  */
@@ -27,9 +29,13 @@
 
 #define MAX_CHANNELS 64
 
+struct exporter;
+
 struct exporter {
 	FILE *out;
-	bool asc, started;
+	const struct export_format *fmt;
+	bool started;
+	int rc;
 	uint64_t t0;
 	struct config *cfg;
 	char chan[MAX_CHANNELS][FRAME_IFNAME_MAX];
@@ -59,21 +65,25 @@ static unsigned fd_len2dlc(unsigned len)
 	return len <= 64 ? dlc[len] : 15;
 }
 
-static void asc_header(struct exporter *x, uint64_t t_ns)
+static void asc_header(struct exporter *x, const struct frame *first)
 {
-	time_t s = (time_t)(t_ns / 1000000000u);
+	time_t s;
 	struct tm tm;
 	char date[64];
 
+	if (!first)
+		return; /* log2asc writes nothing for an empty log */
+	s = (time_t)(first->t_ns / 1000000000u);
 	gmtime_r(&s, &tm);
 	strftime(date, sizeof(date), "%a %b %d %H:%M:%S %Y", &tm);
 	fprintf(x->out, "date %s\nbase hex  timestamps absolute\nno internal events logged\n",
 		date);
 }
 
-static void asc_frame(struct exporter *x, const struct frame *f,
-		      const char *ifname)
+static void asc_frame(struct exporter *x, const struct bundle_frame *bf)
 {
+	const struct frame *f = bf->f;
+	const char *ifname = bf->ifname;
 	uint64_t rel = f->t_ns >= x->t0 ? f->t_ns - x->t0 : 0;
 	int ch = channel(x, ifname);
 	const char *dir = f->dir == FRAME_DIR_TX ? "Tx" : "Rx";
@@ -129,9 +139,16 @@ static void csv_field(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void csv_frame(struct exporter *x, const struct frame *f,
-		      const char *ifname, const char *tstr)
+static void csv_header(struct exporter *x, const struct frame *first)
 {
+	(void)first;
+	fputs("t,bus,message,signal,value,unit\n", x->out);
+}
+
+static void csv_frame(struct exporter *x, const struct bundle_frame *bf)
+{
+	const struct frame *f = bf->f;
+	const char *ifname = bf->ifname;
 	int b = config_bus_by_interface(x->cfg, ifname);
 	const struct dbc_message *m = NULL;
 
@@ -148,7 +165,7 @@ static void csv_frame(struct exporter *x, const struct frame *f,
 	for (size_t i = 0; i < n; i++) {
 		char v[JSON_DOUBLE_MAX];
 		json_format_double(x->dec[i].phys, v);
-		fputs(tstr, x->out);
+		fwrite(bf->time, 1, bf->time_len, x->out);
 		fputc(',', x->out);
 		csv_field(x->out, bus->name);
 		fputc(',', x->out);
@@ -161,21 +178,72 @@ static void csv_frame(struct exporter *x, const struct frame *f,
 	}
 }
 
+/*
+ * The formats: one entry each. header runs once, before the first frame (or
+ * at the end with NULL when there is none); footer after the last.
+ */
+static const struct export_format {
+	const char *name, *option;
+	bool needs_config; /* decodes with the bundle's DBCs */
+	void (*header)(struct exporter *x, const struct frame *first);
+	void (*frame)(struct exporter *x, const struct bundle_frame *bf);
+	void (*footer)(struct exporter *x);
+} formats[] = {
+	{"asc", "--asc", false, asc_header, asc_frame, NULL},
+	{"csv", "--csv", true, csv_header, csv_frame, NULL},
+};
+#define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
+
+static int export_frame(void *ctx, const struct bundle_frame *bf)
+{
+	struct exporter *x = ctx;
+
+	if (!x->started) {
+		x->started = true;
+		x->t0 = bf->f->t_ns;
+		x->fmt->header(x, bf->f);
+	}
+	x->fmt->frame(x, bf);
+	return 0;
+}
+
+static void export_bad_line(void *ctx, const char *msg)
+{
+	struct exporter *x = ctx;
+
+	fprintf(stderr, "%s\n", msg);
+	x->rc = 1;
+}
+
+static void export_usage(void)
+{
+	fprintf(stderr, "usage: cangate export BUNDLE ");
+	for (size_t i = 0; i < N_FORMATS; i++)
+		fprintf(stderr, "%s%s", i ? "|" : "", formats[i].option);
+	fprintf(stderr, " [-o FILE]\n");
+}
+
 int cmd_export(int argc, char **argv)
 {
 	struct exporter *x = NULL;
+	const struct export_format *fmt = NULL;
 	const char *dir = NULL, *outpath = NULL;
-	int mode = 0, rc = 0;
+	int rc = 0;
 	char err[512];
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--asc") || !strcmp(argv[i], "--csv")) {
-			int m = argv[i][2] == 'a' ? 1 : 2;
-			if (mode && mode != m) {
-				fprintf(stderr, "cangate export: --asc or --csv, not both\n");
+		const struct export_format *m = NULL;
+		for (size_t k = 0; k < N_FORMATS; k++)
+			if (!strcmp(argv[i], formats[k].option))
+				m = &formats[k];
+		if (m) {
+			if (fmt && fmt != m) {
+				const struct export_format *a = fmt < m ? fmt : m;
+				fprintf(stderr, "cangate export: %s or %s, not both\n",
+					a->option, (a == fmt ? m : fmt)->option);
 				goto usage;
 			}
-			mode = m;
+			fmt = m;
 		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
 			outpath = argv[++i];
 		} else if (argv[i][0] == '-' && argv[i][1]) {
@@ -188,17 +256,17 @@ int cmd_export(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (!dir || !mode)
+	if (!dir || !fmt)
 		goto usage;
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		fprintf(stderr, "cangate export: out of memory\n");
 		return 2;
 	}
-	x->asc = mode == 1;
+	x->fmt = fmt;
 	/* The config gives channel order (ASC) and DBCs (CSV). */
 	x->cfg = report_bundle_config(dir, err, sizeof(err));
-	if (!x->cfg && !x->asc) {
+	if (!x->cfg && fmt->needs_config) {
 		fprintf(stderr, "cangate export: %s: %s\n", dir, err);
 		free(x);
 		return 2;
@@ -206,6 +274,7 @@ int cmd_export(int argc, char **argv)
 	for (size_t b = 0; x->cfg && b < x->cfg->n_buses; b++)
 		if (x->cfg->buses[b].interface)
 			channel(x, x->cfg->buses[b].interface);
+	/* before -o creates its file */
 	char first[64];
 	bundle_segment_name(0, first, sizeof(first));
 	char p0[4096];
@@ -226,43 +295,16 @@ int cmd_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!x->asc)
-		fputs("t,bus,message,signal,value,unit\n", x->out);
-	for (unsigned seg = 0; seg < 10000; seg++) {
-		char name[64], path[4096], line[1024], ifname[FRAME_IFNAME_MAX];
-		bundle_segment_name(seg, name, sizeof(name));
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		FILE *fp = fopen(path, "r");
-		if (!fp)
-			break;
-		for (unsigned long ln = 1; fgets(line, sizeof(line), fp); ln++) {
-			struct frame f;
-			size_t len = strlen(line);
-			int pr = frame_parse_line(line, len, &f, ifname, err,
-						  sizeof(err));
-			if (pr == FRAME_PARSE_SKIP)
-				continue;
-			if (pr != FRAME_PARSE_OK) {
-				fprintf(stderr, "%s:%lu: %s\n", path, ln, err);
-				rc = 1;
-				continue;
-			}
-			if (!x->started) {
-				x->started = true;
-				x->t0 = f.t_ns;
-				if (x->asc)
-					asc_header(x, f.t_ns);
-			}
-			if (x->asc) {
-				asc_frame(x, &f, ifname);
-			} else {
-				char *close = strchr(line, ')');
-				if (close)
-					*close = 0;
-				csv_frame(x, &f, ifname, line + 1);
-			}
-		}
-		fclose(fp);
+	struct bundle_frames_cb cb = {export_frame, export_bad_line, x};
+	if (bundle_frames_foreach(dir, &cb, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cangate export: %s\n", err);
+		rc = 2;
+	} else {
+		rc = x->rc;
+		if (!x->started)
+			fmt->header(x, NULL);
+		if (fmt->footer)
+			fmt->footer(x);
 	}
 	if (x->out != stdout ? fclose(x->out) != 0 : fflush(stdout) != 0) {
 		fprintf(stderr, "cangate export: write error\n");
@@ -274,6 +316,6 @@ out:
 	free(x);
 	return rc;
 usage:
-	fprintf(stderr, "usage: cangate export BUNDLE --asc|--csv [-o FILE]\n");
+	export_usage();
 	return 2;
 }

@@ -783,6 +783,50 @@ static int parse_u64_field(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
+int bundle_frames_foreach(const char *dir, const struct bundle_frames_cb *cb,
+			  char *errmsg, size_t errlen)
+{
+	for (unsigned seg = 0; seg < 10000; seg++) {
+		char name[64], path[4096], line[1024], ifname[FRAME_IFNAME_MAX];
+		char err[256];
+		bundle_segment_name(seg, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		FILE *fp = fopen(path, "r");
+		if (!fp) {
+			if (seg > 0)
+				break;
+			snprintf(errmsg, errlen, "%s: cannot open", path);
+			return -1;
+		}
+		for (unsigned long ln = 1; fgets(line, sizeof(line), fp); ln++) {
+			struct frame f;
+			int pr = frame_parse_line(line, strlen(line), &f, ifname,
+						  err, sizeof(err));
+			if (pr == FRAME_PARSE_SKIP)
+				continue;
+			if (pr != FRAME_PARSE_OK) {
+				char msg[4400];
+				snprintf(msg, sizeof(msg), "%s:%lu: %s", path, ln,
+					 err);
+				cb->bad_line(cb->ctx, msg);
+				continue;
+			}
+			/* parsed, so "(" digits "." digits ")" */
+			const char *close = strchr(line, ')');
+			struct bundle_frame bf = {&f, ifname, line + 1,
+						  (size_t)(close - line - 1),
+						  path, ln};
+			int rc = cb->frame(cb->ctx, &bf);
+			if (rc) {
+				fclose(fp);
+				return rc;
+			}
+		}
+		fclose(fp);
+	}
+	return 0;
+}
+
 int bundle_chain_parse(const char *line, size_t len, struct bundle_block *b,
 		       char *errmsg, size_t errlen)
 {

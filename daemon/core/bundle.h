@@ -149,6 +149,37 @@ void bundle_segment_name(unsigned segment, char *buf, size_t size);
 int bundle_header_h0(const struct bundle_json *header, uint8_t h0[32],
 		     char *errmsg, size_t errlen);
 
+/* ----------------------------------------------------------- frames.log */
+
+struct frame;
+
+/* One frame line of a bundle as bundle_frames_foreach() hands it over. */
+struct bundle_frame {
+	const struct frame *f;
+	const char *ifname;
+	const char *time;   /* the timestamp as written, without parentheses */
+	size_t time_len;
+	const char *path;   /* the segment file, and the line's number in it */
+	unsigned long line;
+};
+
+struct bundle_frames_cb {
+	/* Each frame, in line order; a nonzero return stops the walk. */
+	int (*frame)(void *ctx, const struct bundle_frame *bf);
+	/* A line that does not parse: "PATH:LINE: message". The walk goes on. */
+	void (*bad_line)(void *ctx, const char *msg);
+	void *ctx;
+};
+
+/*
+ * Walk the frame lines of dir's frames.log and its segments in order
+ * (non-frame lines are skipped, as candump does). Returns 0 when all were
+ * read, what cb->frame returned when it stopped the walk, or -1 with errmsg
+ * when frames.log cannot be opened.
+ */
+int bundle_frames_foreach(const char *dir, const struct bundle_frames_cb *cb,
+			  char *errmsg, size_t errlen);
+
 /* ------------------------------------------------------- manifest writer */
 
 struct bundle_manifest {
