@@ -1301,243 +1301,293 @@ struct chain_state {
 	uint64_t seg_off;
 	bool failed;
 	bool incomplete_line;
+	/* the open segment, and the last block's bytes */
+	int fd;
+	uint64_t segsize;
+	char *blockbuf;
+	size_t blockcap;
 };
+
+/* A failed check: the walk stops at the first, as later blocks cannot be
+ * placed. Returns -1 for the caller to pass on. */
+static int chain_fail(struct vctx *v, struct chain_state *cs,
+		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int chain_fail(struct vctx *v, struct chain_state *cs,
+		      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	note(v, BUNDLE_FAIL, "%s", msg);
+	cs->failed = true;
+	return -1;
+}
+
+/* The block continues the numbering: next seq, next line. */
+static int chain_check_order(struct vctx *v, struct chain_state *cs,
+			     const struct bundle_block *b, uint64_t ln)
+{
+	if (b->seq != cs->blocks + 1)
+		return chain_fail(v, cs,
+				  "frames.chain: line %" PRIu64 ": block seq %" PRIu64
+				  ", expected %" PRIu64 " (blocks removed or reordered)",
+				  ln, b->seq, cs->blocks + 1);
+	if (b->first != cs->lines + 1 || b->last < b->first)
+		return chain_fail(v, cs,
+				  "frames.chain: block %" PRIu64 " (lines %" PRIu64
+				  "-%" PRIu64 "): expected to start at line %" PRIu64
+				  " (gap or overlap)",
+				  b->seq, b->first, b->last, cs->lines + 1);
+	return 0;
+}
+
+/* A block in the next segment: the previous one must be fully covered. */
+static int chain_enter_segment(struct vctx *v, struct chain_state *cs,
+			       const struct bundle_block *b,
+			       const char *segname)
+{
+	char prevname[64];
+
+	if (b->segment == cs->seg)
+		return 0;
+	bundle_segment_name(cs->seg, prevname, sizeof(prevname));
+	if (b->segment != cs->seg + 1)
+		return chain_fail(v, cs,
+				  "frames.chain: block %" PRIu64
+				  ": segment %u after segment %u (gap)",
+				  b->seq, b->segment, cs->seg);
+	if (cs->segsize != cs->seg_off)
+		return chain_fail(v, cs,
+				  "%s: %" PRIu64 " bytes after block %" PRIu64
+				  " are not covered by the chain",
+				  prevname, cs->segsize - cs->seg_off, b->seq - 1);
+	close(cs->fd);
+	cs->fd = seg_open(v->dir, b->segment, &cs->segsize);
+	if (cs->fd < 0)
+		return chain_fail(v, cs, "%s: missing (block %" PRIu64 ")",
+				  segname, b->seq);
+	cs->seg = b->segment;
+	cs->seg_off = 0;
+	return 0;
+}
+
+/* The block's bytes follow the previous block's and lie inside the file. */
+static int chain_check_range(struct vctx *v, struct chain_state *cs,
+			     const struct bundle_block *b, const char *segname)
+{
+	if (b->offset != cs->seg_off)
+		return chain_fail(v, cs,
+				  "frames.chain: block %" PRIu64 " (lines %" PRIu64
+				  "-%" PRIu64 "): offset %" PRIu64 ", expected %" PRIu64
+				  " (gap or overlap)",
+				  b->seq, b->first, b->last, b->offset, cs->seg_off);
+	if (b->length > (256u << 20))
+		return chain_fail(v, cs,
+				  "frames.chain: block %" PRIu64 ": implausible length %" PRIu64,
+				  b->seq, b->length);
+	if (b->offset + b->length > cs->segsize)
+		return chain_fail(v, cs,
+				  "%s: block %" PRIu64 " (lines %" PRIu64 "-%" PRIu64
+				  ") truncated: file ends at byte %" PRIu64
+				  ", block ends at %" PRIu64,
+				  segname, b->seq, b->first, b->last, cs->segsize,
+				  b->offset + b->length);
+	return 0;
+}
+
+/* Read the block into cs->blockbuf; *got is what could be read. */
+static int chain_read_block(struct vctx *v, struct chain_state *cs,
+			    const struct bundle_block *b, size_t *got)
+{
+	if (b->length + 1 > cs->blockcap) {
+		char *nb = realloc(cs->blockbuf, b->length + 1);
+		if (!nb)
+			return chain_fail(v, cs, "out of memory");
+		cs->blockbuf = nb;
+		cs->blockcap = b->length + 1;
+	}
+	*got = 0;
+	while (*got < b->length) {
+		ssize_t n = pread(cs->fd, cs->blockbuf + *got, b->length - *got,
+				  (off_t)(b->offset + *got));
+		if (n <= 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+/* The bytes read match the block's digest, line count and times. */
+static int chain_check_content(struct vctx *v, struct chain_state *cs,
+			       const struct bundle_block *b, size_t got,
+			       const char *segname)
+{
+	const char *buf = cs->blockbuf;
+	uint8_t d[32];
+
+	crypto_hash_sha256(d, (const unsigned char *)buf, got);
+	if (got != b->length || sodium_memcmp(d, b->digest, 32))
+		return chain_fail(v, cs,
+				  "%s: block %" PRIu64 " (lines %" PRIu64 "-%" PRIu64
+				  ") hash mismatch",
+				  segname, b->seq, b->first, b->last);
+	uint64_t nlines = count_lines(buf, got);
+	if (nlines != b->last - b->first + 1 || !got || buf[got - 1] != '\n')
+		return chain_fail(v, cs,
+				  "%s: block %" PRIu64 " holds %" PRIu64
+				  " lines, chain says %" PRIu64 "-%" PRIu64,
+				  segname, b->seq, nlines, b->first, b->last);
+	const char *t;
+	size_t tl;
+	const char *lastline = buf + got - 1;
+	while (lastline > buf && lastline[-1] != '\n')
+		lastline--;
+	if (!line_time(buf, got, &t, &tl) || tl != strlen(b->t_first) ||
+	    memcmp(t, b->t_first, tl) ||
+	    !line_time(lastline, (size_t)(buf + got - lastline), &t, &tl) ||
+	    tl != strlen(b->t_last) || memcmp(t, b->t_last, tl))
+		return chain_fail(v, cs,
+				  "%s: block %" PRIu64 " (lines %" PRIu64 "-%" PRIu64
+				  "): timestamps differ from frames.chain",
+				  segname, b->seq, b->first, b->last);
+	return 0;
+}
+
+/* The chain value follows from the previous one: then the block is ours. */
+static int chain_check_link(struct vctx *v, struct chain_state *cs,
+			    const struct bundle_block *b)
+{
+	struct bundle_block chk = *b;
+	char line[BUNDLE_CHAIN_LINE_MAX];
+
+	bundle_chain_link(cs->head, &chk, line, sizeof(line));
+	if (sodium_memcmp(chk.h, b->h, 32))
+		return chain_fail(v, cs,
+				  "frames.chain: block %" PRIu64 " (lines %" PRIu64
+				  "-%" PRIu64 ") chain value mismatch%s",
+				  b->seq, b->first, b->last,
+				  b->seq == 1 ? " (manifest header or chain edited)" :
+						"");
+	memcpy(cs->head, b->h, 32);
+	cs->blocks = b->seq;
+	cs->lines = b->last;
+	cs->seg_off += b->length;
+	return 0;
+}
+
+/* One block of frames.chain, checked against the segment it names. */
+static int chain_verify_block(struct vctx *v, struct chain_state *cs,
+			      const struct bundle_block *b, uint64_t ln)
+{
+	char segname[64];
+	size_t got = 0;
+
+	bundle_segment_name(b->segment, segname, sizeof(segname));
+	if (chain_check_order(v, cs, b, ln) < 0 ||
+	    chain_enter_segment(v, cs, b, segname) < 0 ||
+	    chain_check_range(v, cs, b, segname) < 0 ||
+	    chain_read_block(v, cs, b, &got) < 0 ||
+	    chain_check_content(v, cs, b, got, segname) < 0)
+		return -1;
+	return chain_check_link(v, cs, b);
+}
+
+/* Bytes after the last block, in its segment and any later one: a failure
+ * when the bundle was closed, else the unverifiable tail of a crash. */
+static void chain_count_tail(struct vctx *v, struct chain_state *cs,
+			     bool closed)
+{
+	char segname[64];
+	uint64_t bytes = 0, lines = 0;
+
+	tail_count(cs->fd, cs->seg_off, cs->segsize, &bytes, &lines);
+	for (unsigned s = cs->seg + 1; s < 10000; s++) {
+		uint64_t sz;
+		int sfd = seg_open(v->dir, s, &sz);
+		if (sfd < 0)
+			break;
+		tail_count(sfd, 0, sz, &bytes, &lines);
+		close(sfd);
+	}
+	v->r->tail_bytes = bytes;
+	v->r->tail_lines = lines;
+	if (!bytes)
+		return;
+	bundle_segment_name(cs->seg, segname, sizeof(segname));
+	note(v, closed ? BUNDLE_FAIL : BUNDLE_WARN,
+	     "%s: %" PRIu64 " bytes (%" PRIu64 " lines) after block %" PRIu64
+	     ", line %" PRIu64 " are not covered by the chain%s",
+	     segname, bytes, lines, cs->blocks, cs->lines,
+	     closed ? "" : " (unverifiable tail)");
+	if (closed)
+		cs->failed = true;
+}
 
 static void verify_chain(struct vctx *v, const uint8_t h0[32], bool closed,
 			 struct chain_state *cs)
 {
-	char path[4096], err[256], segname[64];
+	char path[4096], err[256];
 	size_t clen;
 	char *chain;
-	char *blockbuf = NULL;
-	size_t blockcap = 0;
-	int fd = -1;
-	uint64_t segsize = 0;
 
 	memcpy(cs->head, h0, 32);
 	cs->seg = 0;
 	cs->seg_off = 0;
+	cs->fd = -1;
 	snprintf(path, sizeof(path), "%s/frames.chain", v->dir);
 	chain = bundle_read_file(path, 1u << 30, &clen, err, sizeof(err));
 	if (!chain) {
-		note(v, BUNDLE_FAIL, "frames.chain: unreadable (%s)", err);
-		cs->failed = true;
+		chain_fail(v, cs, "frames.chain: unreadable (%s)", err);
 		return;
 	}
-	fd = seg_open(v->dir, 0, &segsize);
-	if (fd < 0) {
-		note(v, BUNDLE_FAIL, "frames.log: missing");
-		cs->failed = true;
+	cs->fd = seg_open(v->dir, 0, &cs->segsize);
+	if (cs->fd < 0) {
+		chain_fail(v, cs, "frames.log: missing");
 		goto out;
 	}
 	size_t pos = 0;
 	for (uint64_t ln = 1; pos < clen; ln++) {
-		struct bundle_block b, chk;
+		struct bundle_block b;
 		char *nl = memchr(chain + pos, '\n', clen - pos);
 		size_t len = nl ? (size_t)(nl - chain) - pos : clen - pos;
-		char line[BUNDLE_CHAIN_LINE_MAX];
 
+		if (!nl && closed) {
+			chain_fail(v, cs,
+				   "frames.chain: line %" PRIu64
+				   ": incomplete (no newline)",
+				   ln);
+			break;
+		}
 		if (!nl) {
-			if (closed) {
-				note(v, BUNDLE_FAIL,
-				     "frames.chain: line %" PRIu64
-				     ": incomplete (no newline)",
-				     ln);
-				cs->failed = true;
-			} else {
-				note(v, BUNDLE_WARN,
-				     "frames.chain: line %" PRIu64
-				     ": incomplete last line ignored (written when recording stopped)",
-				     ln);
-				cs->incomplete_line = true;
-			}
+			note(v, BUNDLE_WARN,
+			     "frames.chain: line %" PRIu64
+			     ": incomplete last line ignored (written when recording stopped)",
+			     ln);
+			cs->incomplete_line = true;
 			break;
 		}
 		if (bundle_chain_parse(chain + pos, len, &b, err, sizeof(err)) <
 		    0) {
-			note(v, BUNDLE_FAIL, "frames.chain: line %" PRIu64 ": %s",
-			     ln, err);
-			cs->failed = true;
+			chain_fail(v, cs, "frames.chain: line %" PRIu64 ": %s",
+				   ln, err);
 			break;
 		}
 		pos += len + 1;
-		bundle_segment_name(b.segment, segname, sizeof(segname));
-		if (b.seq != cs->blocks + 1) {
-			note(v, BUNDLE_FAIL,
-			     "frames.chain: line %" PRIu64 ": block seq %" PRIu64
-			     ", expected %" PRIu64 " (blocks removed or reordered)",
-			     ln, b.seq, cs->blocks + 1);
-			cs->failed = true;
+		if (chain_verify_block(v, cs, &b, ln) < 0)
 			break;
-		}
-		if (b.first != cs->lines + 1 || b.last < b.first) {
-			note(v, BUNDLE_FAIL,
-			     "frames.chain: block %" PRIu64 " (lines %" PRIu64
-			     "-%" PRIu64 "): expected to start at line %" PRIu64
-			     " (gap or overlap)",
-			     b.seq, b.first, b.last, cs->lines + 1);
-			cs->failed = true;
-			break;
-		}
-		if (b.segment != cs->seg) {
-			char prevname[64];
-			bundle_segment_name(cs->seg, prevname, sizeof(prevname));
-			if (b.segment != cs->seg + 1) {
-				note(v, BUNDLE_FAIL,
-				     "frames.chain: block %" PRIu64
-				     ": segment %u after segment %u (gap)",
-				     b.seq, b.segment, cs->seg);
-				cs->failed = true;
-				break;
-			}
-			if (segsize != cs->seg_off) {
-				note(v, BUNDLE_FAIL,
-				     "%s: %" PRIu64
-				     " bytes after block %" PRIu64
-				     " are not covered by the chain",
-				     prevname, segsize - cs->seg_off, b.seq - 1);
-				cs->failed = true;
-				break;
-			}
-			close(fd);
-			fd = seg_open(v->dir, b.segment, &segsize);
-			if (fd < 0) {
-				note(v, BUNDLE_FAIL, "%s: missing (block %" PRIu64
-						     ")",
-				     segname, b.seq);
-				cs->failed = true;
-				break;
-			}
-			cs->seg = b.segment;
-			cs->seg_off = 0;
-		}
-		if (b.offset != cs->seg_off) {
-			note(v, BUNDLE_FAIL,
-			     "frames.chain: block %" PRIu64 " (lines %" PRIu64
-			     "-%" PRIu64 "): offset %" PRIu64 ", expected %" PRIu64
-			     " (gap or overlap)",
-			     b.seq, b.first, b.last, b.offset, cs->seg_off);
-			cs->failed = true;
-			break;
-		}
-		if (b.length > (256u << 20)) {
-			note(v, BUNDLE_FAIL,
-			     "frames.chain: block %" PRIu64 ": implausible length %" PRIu64,
-			     b.seq, b.length);
-			cs->failed = true;
-			break;
-		}
-		if (b.offset + b.length > segsize) {
-			note(v, BUNDLE_FAIL,
-			     "%s: block %" PRIu64 " (lines %" PRIu64 "-%" PRIu64
-			     ") truncated: file ends at byte %" PRIu64
-			     ", block ends at %" PRIu64,
-			     segname, b.seq, b.first, b.last, segsize,
-			     b.offset + b.length);
-			cs->failed = true;
-			break;
-		}
-		if (b.length + 1 > blockcap) {
-			char *nb = realloc(blockbuf, b.length + 1);
-			if (!nb) {
-				note(v, BUNDLE_FAIL, "out of memory");
-				cs->failed = true;
-				break;
-			}
-			blockbuf = nb;
-			blockcap = b.length + 1;
-		}
-		size_t got = 0;
-		while (got < b.length) {
-			ssize_t n = pread(fd, blockbuf + got, b.length - got,
-					  (off_t)(b.offset + got));
-			if (n <= 0)
-				break;
-			got += (size_t)n;
-		}
-		uint8_t d[32];
-		crypto_hash_sha256(d, (unsigned char *)blockbuf, got);
-		if (got != b.length || sodium_memcmp(d, b.digest, 32)) {
-			note(v, BUNDLE_FAIL,
-			     "%s: block %" PRIu64 " (lines %" PRIu64 "-%" PRIu64
-			     ") hash mismatch",
-			     segname, b.seq, b.first, b.last);
-			cs->failed = true;
-			break;
-		}
-		uint64_t nlines = count_lines(blockbuf, got);
-		if (nlines != b.last - b.first + 1 || !got ||
-		    blockbuf[got - 1] != '\n') {
-			note(v, BUNDLE_FAIL,
-			     "%s: block %" PRIu64 " holds %" PRIu64
-			     " lines, chain says %" PRIu64 "-%" PRIu64,
-			     segname, b.seq, nlines, b.first, b.last);
-			cs->failed = true;
-			break;
-		}
-		const char *t;
-		size_t tl;
-		const char *lastline = blockbuf + got - 1;
-		while (lastline > blockbuf && lastline[-1] != '\n')
-			lastline--;
-		if (!line_time(blockbuf, got, &t, &tl) ||
-		    tl != strlen(b.t_first) || memcmp(t, b.t_first, tl) ||
-		    !line_time(lastline, (size_t)(blockbuf + got - lastline),
-			       &t, &tl) ||
-		    tl != strlen(b.t_last) || memcmp(t, b.t_last, tl)) {
-			note(v, BUNDLE_FAIL,
-			     "%s: block %" PRIu64 " (lines %" PRIu64 "-%" PRIu64
-			     "): timestamps differ from frames.chain",
-			     segname, b.seq, b.first, b.last);
-			cs->failed = true;
-			break;
-		}
-		chk = b;
-		bundle_chain_link(cs->head, &chk, line, sizeof(line));
-		if (sodium_memcmp(chk.h, b.h, 32)) {
-			note(v, BUNDLE_FAIL,
-			     "frames.chain: block %" PRIu64 " (lines %" PRIu64
-			     "-%" PRIu64 ") chain value mismatch%s",
-			     b.seq, b.first, b.last,
-			     b.seq == 1 ? " (manifest header or chain edited)" :
-					  "");
-			cs->failed = true;
-			break;
-		}
-		memcpy(cs->head, b.h, 32);
-		cs->blocks = b.seq;
-		cs->lines = b.last;
-		cs->seg_off += b.length;
 	}
-	if (!cs->failed && fd >= 0) {
-		uint64_t bytes = 0, lines = 0;
-		tail_count(fd, cs->seg_off, segsize, &bytes, &lines);
-		for (unsigned s = cs->seg + 1; s < 10000; s++) {
-			uint64_t sz;
-			int sfd = seg_open(v->dir, s, &sz);
-			if (sfd < 0)
-				break;
-			tail_count(sfd, 0, sz, &bytes, &lines);
-			close(sfd);
-		}
-		v->r->tail_bytes = bytes;
-		v->r->tail_lines = lines;
-		if (bytes) {
-			bundle_segment_name(cs->seg, segname, sizeof(segname));
-			note(v, closed ? BUNDLE_FAIL : BUNDLE_WARN,
-			     "%s: %" PRIu64 " bytes (%" PRIu64
-			     " lines) after block %" PRIu64 ", line %" PRIu64
-			     " are not covered by the chain%s",
-			     segname, bytes, lines, cs->blocks, cs->lines,
-			     closed ? "" : " (unverifiable tail)");
-			if (closed)
-				cs->failed = true;
-		}
-	}
+	if (!cs->failed && cs->fd >= 0)
+		chain_count_tail(v, cs, closed);
 out:
-	if (fd >= 0)
-		close(fd);
-	free(blockbuf);
+	if (cs->fd >= 0)
+		close(cs->fd);
+	cs->fd = -1;
+	free(cs->blockbuf);
+	cs->blockbuf = NULL;
 	free(chain);
 }
 
