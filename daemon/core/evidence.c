@@ -764,6 +764,239 @@ static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
 	return bundle_manifest_write(ev->dir, &m, errmsg, errlen);
 }
 
+/* The recorder with its settings and signing key, no files yet. */
+static struct evidence *ev_new(const struct config_evidence *ec,
+			       uint64_t now_ns, char *errmsg, size_t errlen)
+{
+	struct evidence *ev = calloc(1, sizeof(*ev));
+	char err[256];
+
+	if (!ev) {
+		snprintf(errmsg, errlen, "out of memory");
+		return NULL;
+	}
+	ev->seg_fd = ev->chain_fd = ev->events_fd = ev->viol_fd = -1;
+	ev->buf = malloc(EV_BUF_SIZE);
+	if (!ev->buf) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto err;
+	}
+	ev->nanoseconds = ec->nanoseconds;
+	ev->block_frames = ec->block_frames ? ec->block_frames : 4096;
+	ev->block_ns = (uint64_t)ec->block_ms * 1000000u;
+	ev->segment_bytes = ec->segment_bytes;
+	ev->start_ns = now_ns;
+	crypto_hash_sha256_init(&ev->bst);
+	if (ec->sign_key) {
+		if (bundle_key_read(ec->sign_key, ev->sk, sizeof(ev->sk), err,
+				    sizeof(err)) < 0) {
+			snprintf(errmsg, errlen, "sign_key: %s", err);
+			goto err;
+		}
+		ev->have_key = true;
+	}
+	return ev;
+err:
+	ev_free(ev);
+	return NULL;
+}
+
+/* ev->dir = DIR/START_GATEWAY_PROCEDURE (-2, -3... when taken), created and
+ * made durable; name gets its last component. */
+static int ev_make_dir(struct evidence *ev, const struct config *cfg,
+		       const char *procedure, uint64_t now_ns, char *name,
+		       size_t namelen, char *errmsg, size_t errlen)
+{
+	const char *dir = cfg->evidence.dir;
+	char gw[64], proc[64], stamp[32];
+	time_t secs = (time_t)(now_ns / 1000000000u);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	sanitize_name(cfg->name ? cfg->name : "cangate", gw, sizeof(gw));
+	sanitize_name(procedure ? procedure : "session", proc, sizeof(proc));
+	for (int k = 1; k < 100; k++) {
+		if (k == 1)
+			snprintf(name, namelen, "%s_%s_%s", stamp, gw, proc);
+		else
+			snprintf(name, namelen, "%s_%s_%s-%d", stamp, gw, proc,
+				 k);
+		if ((size_t)snprintf(ev->dir, sizeof(ev->dir), "%s/%s", dir,
+				     name) >= sizeof(ev->dir)) {
+			snprintf(errmsg, errlen, "%s: path too long", dir);
+			return -1;
+		}
+		if (mkdir(ev->dir, 0750) == 0) {
+			/* the bundle's own name, before any of its blocks */
+			if (sync_dir(dir) < 0) {
+				snprintf(errmsg, errlen, "%s: %s", dir,
+					 strerror(errno));
+				return -1;
+			}
+			return 0;
+		}
+		if (errno != EEXIST || k == 99) {
+			snprintf(errmsg, errlen, "%s: %s", ev->dir,
+				 strerror(errno));
+			ev->dir[0] = 0;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* config/: the config, its includes and DBCs exactly as used. files gets the
+ * manifest's config_files array, cfghash the hash of their "sha256sum"
+ * listing, configrel the config's own path in the bundle. */
+static int ev_copy_config(struct evidence *ev, const struct config *cfg,
+			  struct bundle_buf *files, uint8_t cfghash[32],
+			  char *configrel, size_t relsize, char *errmsg,
+			  size_t errlen)
+{
+	struct copylist *cl = calloc(1, sizeof(*cl));
+	char hex[BUNDLE_SHA256_HEX], cfgdir[4096], *cfgdir_p = NULL;
+	crypto_hash_sha256_state cst;
+
+	if (!cl) {
+		snprintf(errmsg, errlen, "out of memory");
+		return -1;
+	}
+	if (cfg->path) {
+		const char *slash = strrchr(cfg->path, '/');
+		if (slash) {
+			snprintf(cfgdir, sizeof(cfgdir), "%.*s",
+				 (int)(slash - cfg->path), cfg->path);
+			if (!cfgdir[0])
+				snprintf(cfgdir, sizeof(cfgdir), "/");
+			cfgdir_p = cfgdir;
+		}
+		copylist_add(cl, cfgdir_p, cfg->path);
+		snprintf(configrel, relsize, "%s", cl->rel[0]);
+	}
+	for (size_t i = 0; i < cfg->n_includes; i++)
+		copylist_add(cl, cfgdir_p, cfg->includes[i]);
+	for (size_t b = 0; b < cfg->n_buses; b++)
+		for (size_t i = 0; i < cfg->buses[b].n_dbc_paths; i++)
+			copylist_add(cl, cfgdir_p, cfg->buses[b].dbc_paths[i]);
+	crypto_hash_sha256_init(&cst);
+	bundle_buf_puts(files, "[");
+	for (size_t i = 0; i < cl->n; i++) {
+		char dst[1700];
+		uint8_t d[32];
+		snprintf(dst, sizeof(dst), "%s/%s", ev->dir, cl->rel[i]);
+		if (copy_file(cl->src[i], dst, d, errmsg, errlen) < 0) {
+			free(cl);
+			return -1;
+		}
+		bundle_hex(d, 32, hex);
+		crypto_hash_sha256_update(&cst, (unsigned char *)hex, 64);
+		crypto_hash_sha256_update(&cst, (const unsigned char *)"  ", 2);
+		crypto_hash_sha256_update(&cst, (unsigned char *)cl->rel[i],
+					  strlen(cl->rel[i]));
+		crypto_hash_sha256_update(&cst, (const unsigned char *)"\n", 1);
+		bundle_buf_puts(files, i ? ",{\"path\":" : "{\"path\":");
+		bundle_buf_json_str(files, cl->rel[i]);
+		bundle_buf_puts(files, ",\"source\":");
+		bundle_buf_json_str(files, cl->src[i]);
+		bundle_buf_printf(files, ",\"sha256\":\"%s\"}", hex);
+	}
+	bundle_buf_puts(files, "]");
+	crypto_hash_sha256_final(&cst, cfghash);
+	free(cl);
+	return 0;
+}
+
+/* The immutable header, bound into H_0: who, what, where, and how good the
+ * clock was. sidhex gets the new session id. */
+static void ev_header(const struct evidence *ev, const struct config *cfg,
+		      const struct evidence_meta *meta, uint64_t now_ns,
+		      const uint8_t cfghash[32], const char *configrel,
+		      char sidhex[33], struct bundle_buf *hb)
+{
+	const struct config_evidence *ec = &cfg->evidence;
+	const char *vin = meta && meta->vin ? meta->vin : ec->vin;
+	const char *procedure = meta && meta->procedure ? meta->procedure :
+							  ec->procedure;
+	const char *operator_name = meta && meta->operator_name ?
+					    meta->operator_name :
+					    ec->operator_name;
+	uint8_t sid[16];
+	char hex[BUNDLE_SHA256_HEX], iso[64], host[256] = "", sw[64];
+	struct timex tx = {0};
+	int clk = adjtimex(&tx);
+	bool synced = clk >= 0 && clk != TIME_ERROR && !(tx.status & STA_UNSYNC);
+
+	randombytes_buf(sid, sizeof(sid));
+	bundle_hex(sid, sizeof(sid), sidhex);
+	bundle_format_iso(now_ns, iso, sizeof(iso));
+	gethostname(host, sizeof(host) - 1);
+	snprintf(sw, sizeof(sw), "cangate %s", CANGATE_VERSION);
+	bundle_hex(cfghash, 32, hex);
+	bundle_buf_puts(hb, "{");
+	header_str(hb, "session_id", sidhex);
+	bundle_buf_printf(hb, ",\"start_ns\":%" PRIu64, now_ns);
+	header_str(hb, "start", iso);
+	header_str(hb, "gateway", cfg->name ? cfg->name : "cangate");
+	header_str(hb, "vin", vin);
+	header_str(hb, "procedure", procedure);
+	header_str(hb, "operator", operator_name);
+	header_str(hb, "hostname", host);
+	header_str(hb, "software", sw);
+	header_str(hb, "timestamps", ev->nanoseconds ? "ns" : "us");
+	bundle_buf_printf(hb,
+			  ",\"block_frames\":%" PRIu32 ",\"block_ms\":%" PRIu32
+			  ",\"segment_bytes\":%" PRIu64,
+			  ev->block_frames, ec->block_ms, ev->segment_bytes);
+	header_str(hb, "config", configrel);
+	header_str(hb, "config_sha256", hex);
+	bundle_buf_printf(hb,
+			  ",\"clock_synchronised\":%s,\"clock_maxerror_us\":%ld"
+			  ",\"clock_esterror_us\":%ld,\"clock_state\":%d}",
+			  synced ? "true" : "false", (long)tx.maxerror,
+			  (long)tx.esterror, clk);
+}
+
+/* The session's files, new and empty, and the manifest saying "open". */
+static int ev_open_files(struct evidence *ev, char *errmsg, size_t errlen)
+{
+	ev->chain_fd = ev_open_file(ev, "frames.chain", O_WRONLY | O_APPEND,
+				    errmsg, errlen);
+	if (ev->chain_fd < 0)
+		return -1;
+	flock(ev->chain_fd, LOCK_EX | LOCK_NB); /* tells recovery we live */
+	ev->events_fd = ev_open_file(ev, "events.jsonl", O_WRONLY | O_APPEND,
+				     errmsg, errlen);
+	ev->viol_fd = ev_open_file(ev, "violations.jsonl", O_WRONLY | O_APPEND,
+				   errmsg, errlen);
+	ev->seg_fd = ev_open_file(ev, "frames.log", O_WRONLY, errmsg, errlen);
+	ev_reserve(ev);
+	if (ev->events_fd < 0 || ev->viol_fd < 0 || ev->seg_fd < 0)
+		return -1;
+	return ev_manifest(ev, "open", false, 0, false, NULL, errmsg, errlen);
+}
+
+/* session_start, then one recovered_interrupted per bundle recovered. */
+static void ev_start_events(struct evidence *ev, uint64_t now_ns,
+			    const char *name, const char *sidhex,
+			    const struct recovered *rec, size_t n_rec)
+{
+	char fields[4096], esc[6 * 256 + 3];
+
+	json_escape(name, strlen(name), esc, sizeof(esc));
+	snprintf(fields, sizeof(fields), "\"session\":\"%s\",\"bundle\":%s",
+		 sidhex, esc);
+	ev_write_event(ev, now_ns, "session_start", fields);
+	for (size_t i = 0; i < n_rec; i++) {
+		char e1[6 * 256 + 3], e2[6 * 256 + 3];
+		json_escape(rec[i].name, strlen(rec[i].name), e1, sizeof(e1));
+		json_escape(rec[i].msg, strlen(rec[i].msg), e2, sizeof(e2));
+		snprintf(fields, sizeof(fields), "\"bundle\":%s,\"%s\":%s", e1,
+			 rec[i].rc > 0 ? "result" : "error", e2);
+		ev_write_event(ev, now_ns, "recovered_interrupted", fields);
+	}
+}
+
 struct evidence *evidence_open(const struct config *cfg,
 			       const struct evidence_meta *meta,
 			       uint64_t now_ns, char *errmsg, size_t errlen)
@@ -772,13 +1005,9 @@ struct evidence *evidence_open(const struct config *cfg,
 	struct evidence *ev;
 	struct recovered rec[16];
 	size_t n_rec;
-	struct copylist *cl = NULL;
 	struct bundle_buf hb = {0}, cb = {0};
-	crypto_hash_sha256_state cst;
-	char gw[64], proc[64], stamp[32], name[256], err[256];
-	char hex[BUNDLE_SHA256_HEX], cfgdir[4096], *cfgdir_p = NULL;
-	char configrel[1100] = "";
-	const char *vin, *procedure, *operator_name;
+	char name[256], err[256], sidhex[33], configrel[1100] = "";
+	uint8_t cfghash[32];
 
 	if (sodium_init() < 0) {
 		snprintf(errmsg, errlen, "libsodium failed to initialise");
@@ -792,150 +1021,18 @@ struct evidence *evidence_open(const struct config *cfg,
 		snprintf(errmsg, errlen, "%s: %s", ec->dir, strerror(errno));
 		return NULL;
 	}
-	ev = calloc(1, sizeof(*ev));
-	if (!ev) {
-		snprintf(errmsg, errlen, "out of memory");
+	ev = ev_new(ec, now_ns, errmsg, errlen);
+	if (!ev)
 		return NULL;
-	}
-	ev->seg_fd = ev->chain_fd = ev->events_fd = ev->viol_fd = -1;
-	ev->buf = malloc(EV_BUF_SIZE);
-	cl = calloc(1, sizeof(*cl));
-	if (!ev->buf || !cl) {
-		snprintf(errmsg, errlen, "out of memory");
-		goto err;
-	}
-	ev->nanoseconds = ec->nanoseconds;
-	ev->block_frames = ec->block_frames ? ec->block_frames : 4096;
-	ev->block_ns = (uint64_t)ec->block_ms * 1000000u;
-	ev->segment_bytes = ec->segment_bytes;
-	ev->start_ns = now_ns;
-	crypto_hash_sha256_init(&ev->bst);
-
-	if (ec->sign_key) {
-		if (bundle_key_read(ec->sign_key, ev->sk, sizeof(ev->sk), err,
-				    sizeof(err)) < 0) {
-			snprintf(errmsg, errlen, "sign_key: %s", err);
-			goto err;
-		}
-		ev->have_key = true;
-	}
-
 	n_rec = recover_all(ec->dir, now_ns, rec, sizeof(rec) / sizeof(*rec));
-
-	vin = meta && meta->vin ? meta->vin : ec->vin;
-	procedure = meta && meta->procedure ? meta->procedure : ec->procedure;
-	operator_name = meta && meta->operator_name ? meta->operator_name :
-						      ec->operator_name;
-	time_t secs = (time_t)(now_ns / 1000000000u);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	sanitize_name(cfg->name ? cfg->name : "cangate", gw, sizeof(gw));
-	sanitize_name(procedure ? procedure : "session", proc, sizeof(proc));
-	for (int k = 1; k < 100; k++) {
-		if (k == 1)
-			snprintf(name, sizeof(name), "%s_%s_%s", stamp, gw, proc);
-		else
-			snprintf(name, sizeof(name), "%s_%s_%s-%d", stamp, gw,
-				 proc, k);
-		if ((size_t)snprintf(ev->dir, sizeof(ev->dir), "%s/%s",
-				     ec->dir, name) >= sizeof(ev->dir)) {
-			snprintf(errmsg, errlen, "%s: path too long", ec->dir);
-			goto err;
-		}
-		if (mkdir(ev->dir, 0750) == 0) {
-			/* the bundle's own name, before any of its blocks */
-			if (sync_dir(ec->dir) < 0) {
-				snprintf(errmsg, errlen, "%s: %s", ec->dir,
-					 strerror(errno));
-				goto err;
-			}
-			break;
-		}
-		if (errno != EEXIST || k == 99) {
-			snprintf(errmsg, errlen, "%s: %s", ev->dir,
-				 strerror(errno));
-			ev->dir[0] = 0;
-			goto err;
-		}
-	}
-
-	/* config/: the files exactly as used */
-	if (cfg->path) {
-		const char *slash = strrchr(cfg->path, '/');
-		if (slash) {
-			snprintf(cfgdir, sizeof(cfgdir), "%.*s",
-				 (int)(slash - cfg->path), cfg->path);
-			if (!cfgdir[0])
-				snprintf(cfgdir, sizeof(cfgdir), "/");
-			cfgdir_p = cfgdir;
-		}
-		copylist_add(cl, cfgdir_p, cfg->path);
-		snprintf(configrel, sizeof(configrel), "%s", cl->rel[0]);
-	}
-	for (size_t i = 0; i < cfg->n_includes; i++)
-		copylist_add(cl, cfgdir_p, cfg->includes[i]);
-	for (size_t b = 0; b < cfg->n_buses; b++)
-		for (size_t i = 0; i < cfg->buses[b].n_dbc_paths; i++)
-			copylist_add(cl, cfgdir_p, cfg->buses[b].dbc_paths[i]);
-	crypto_hash_sha256_init(&cst);
-	bundle_buf_puts(&cb, "[");
-	for (size_t i = 0; i < cl->n; i++) {
-		char dst[1700];
-		uint8_t d[32];
-		snprintf(dst, sizeof(dst), "%s/%s", ev->dir, cl->rel[i]);
-		if (copy_file(cl->src[i], dst, d, errmsg, errlen) < 0)
-			goto err;
-		bundle_hex(d, 32, hex);
-		crypto_hash_sha256_update(&cst, (unsigned char *)hex, 64);
-		crypto_hash_sha256_update(&cst, (const unsigned char *)"  ", 2);
-		crypto_hash_sha256_update(&cst, (unsigned char *)cl->rel[i],
-					  strlen(cl->rel[i]));
-		crypto_hash_sha256_update(&cst, (const unsigned char *)"\n", 1);
-		bundle_buf_puts(&cb, i ? ",{\"path\":" : "{\"path\":");
-		bundle_buf_json_str(&cb, cl->rel[i]);
-		bundle_buf_puts(&cb, ",\"source\":");
-		bundle_buf_json_str(&cb, cl->src[i]);
-		bundle_buf_printf(&cb, ",\"sha256\":\"%s\"}", hex);
-	}
-	bundle_buf_puts(&cb, "]");
-	uint8_t cfghash[32];
-	crypto_hash_sha256_final(&cst, cfghash);
-
-	/* the immutable header, bound into H_0 */
-	uint8_t sid[16];
-	char sidhex[33], iso[64], host[256] = "", sw[64];
-	struct timex tx = {0};
-	int clk = adjtimex(&tx);
-	bool synced = clk >= 0 && clk != TIME_ERROR && !(tx.status & STA_UNSYNC);
-	randombytes_buf(sid, sizeof(sid));
-	bundle_hex(sid, sizeof(sid), sidhex);
-	bundle_format_iso(now_ns, iso, sizeof(iso));
-	gethostname(host, sizeof(host) - 1);
-	snprintf(sw, sizeof(sw), "cangate %s", CANGATE_VERSION);
-	bundle_hex(cfghash, 32, hex);
-	bundle_buf_puts(&hb, "{");
-	header_str(&hb, "session_id", sidhex);
-	bundle_buf_printf(&hb, ",\"start_ns\":%" PRIu64, now_ns);
-	header_str(&hb, "start", iso);
-	header_str(&hb, "gateway", cfg->name ? cfg->name : "cangate");
-	header_str(&hb, "vin", vin);
-	header_str(&hb, "procedure", procedure);
-	header_str(&hb, "operator", operator_name);
-	header_str(&hb, "hostname", host);
-	header_str(&hb, "software", sw);
-	header_str(&hb, "timestamps", ev->nanoseconds ? "ns" : "us");
-	bundle_buf_printf(&hb,
-			  ",\"block_frames\":%" PRIu32 ",\"block_ms\":%" PRIu32
-			  ",\"segment_bytes\":%" PRIu64,
-			  ev->block_frames, ec->block_ms, ev->segment_bytes);
-	header_str(&hb, "config", configrel);
-	header_str(&hb, "config_sha256", hex);
-	bundle_buf_printf(&hb,
-			  ",\"clock_synchronised\":%s,\"clock_maxerror_us\":%ld"
-			  ",\"clock_esterror_us\":%ld,\"clock_state\":%d}",
-			  synced ? "true" : "false", (long)tx.maxerror,
-			  (long)tx.esterror, clk);
+	if (ev_make_dir(ev, cfg,
+			meta && meta->procedure ? meta->procedure :
+						  ec->procedure,
+			now_ns, name, sizeof(name), errmsg, errlen) < 0 ||
+	    ev_copy_config(ev, cfg, &cb, cfghash, configrel, sizeof(configrel),
+			   errmsg, errlen) < 0)
+		goto err;
+	ev_header(ev, cfg, meta, now_ns, cfghash, configrel, sidhex, &hb);
 	if (hb.failed || cb.failed) {
 		snprintf(errmsg, errlen, "out of memory");
 		goto err;
@@ -947,45 +1044,16 @@ struct evidence *evidence_open(const struct config *cfg,
 		snprintf(errmsg, errlen, "manifest header: %s", err);
 		goto err;
 	}
-
-	ev->chain_fd = ev_open_file(ev, "frames.chain", O_WRONLY | O_APPEND,
-				    errmsg, errlen);
-	if (ev->chain_fd < 0)
-		goto err;
-	flock(ev->chain_fd, LOCK_EX | LOCK_NB); /* tells recovery we live */
-	ev->events_fd = ev_open_file(ev, "events.jsonl", O_WRONLY | O_APPEND,
-				     errmsg, errlen);
-	ev->viol_fd = ev_open_file(ev, "violations.jsonl", O_WRONLY | O_APPEND,
-				   errmsg, errlen);
-	ev->seg_fd = ev_open_file(ev, "frames.log", O_WRONLY, errmsg, errlen);
-	ev_reserve(ev);
-	if (ev->events_fd < 0 || ev->viol_fd < 0 || ev->seg_fd < 0)
-		goto err;
-	if (ev_manifest(ev, "open", false, 0, false, NULL, errmsg, errlen) < 0)
+	if (ev_open_files(ev, errmsg, errlen) < 0)
 		goto err;
 	ev->recording = true;
-
-	char fields[4096], esc[6 * 256 + 3];
-	json_escape(name, strlen(name), esc, sizeof(esc));
-	snprintf(fields, sizeof(fields), "\"session\":\"%s\",\"bundle\":%s",
-		 sidhex, esc);
-	ev_write_event(ev, now_ns, "session_start", fields);
-	for (size_t i = 0; i < n_rec; i++) {
-		char e1[6 * 256 + 3], e2[6 * 256 + 3];
-		json_escape(rec[i].name, strlen(rec[i].name), e1, sizeof(e1));
-		json_escape(rec[i].msg, strlen(rec[i].msg), e2, sizeof(e2));
-		snprintf(fields, sizeof(fields), "\"bundle\":%s,\"%s\":%s", e1,
-			 rec[i].rc > 0 ? "result" : "error", e2);
-		ev_write_event(ev, now_ns, "recovered_interrupted", fields);
-	}
+	ev_start_events(ev, now_ns, name, sidhex, rec, n_rec);
 	bundle_buf_free(&hb);
 	bundle_buf_free(&cb);
-	free(cl);
 	return ev;
 err:
 	bundle_buf_free(&hb);
 	bundle_buf_free(&cb);
-	free(cl);
 	ev_free(ev);
 	return NULL;
 }
