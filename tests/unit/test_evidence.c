@@ -749,6 +749,27 @@ static void test_open_errors(void **state)
 	evidence_event(NULL, 0, "x", NULL);
 }
 
+/* frame_format pads the seconds to 10 digits, so a log of small times (a
+ * replay relative to boot) has leading zeros in the chain's T_FIRST/T_LAST:
+ * the verifier used to refuse them, so such a bundle never verified. */
+static void test_small_times_verify(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence *ev = open_session(fx, 1000000000ull);
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	char err[256];
+	struct frame f;
+
+	make_frame(&f, 0);
+	f.t_ns = 1000000000ull;
+	assert_int_equal(evidence_frame(ev, &f, "vcan0"), 1);
+	evidence_get_status(ev, &st);
+	assert_int_equal(evidence_close(ev, 2000000000ull, NULL, err, sizeof(err)), 0);
+	assert_int_equal(verify_dir(st.dir, &r), 0);
+	assert_int_equal(r.lines, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -758,6 +779,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_segment_names_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_write_dir_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_times_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
