@@ -1,5 +1,6 @@
 /*
- * rules.c: the rules engine (API in rules.h, expressions in expr.h).
+ * rules.c: the rules engine (API in rules.h, expressions in expr.h, the
+ * kinds' table and internals in rules_impl.h).
  *
  * THE RULE LANGUAGE (also in docs/rules.md)
  *
@@ -17,41 +18,9 @@
  *   bus = NAME                  optional: the bus for Message.Signal names
  *                               and messages in this rule (default as above)
  *
- * Kinds and their keys (E = expression, N = number, ms = milliseconds):
- *   range      signal E, min N and/or max N, when E (optional). Violation
- *              while when holds and signal < min or > max. worst = signal,
- *              margin = distance inside the nearest limit (negative outside).
- *   assert     expect E, when E (optional, default always). Violation while
- *              when holds and expect is false.
- *   implies    when E, expect E, debounce_ms (0), settle_ms (0). when must
- *              hold for debounce_ms to count; from then expect must be true
- *              within settle_ms and stay true while when holds.
- *   response   trigger E, expect E, within_ms, clock = time |
- *              accumulate(E). When trigger becomes true (false or missing ->
- *              true), expect must become true within within_ms; with
- *              accumulate(E) only time while E holds counts ("within 20 min
- *              of driving at 50..100 km/h"). The trigger is an event: it
- *              stays armed when trigger goes false again (write expect as
- *              `lamp == 1 || !low` to release it). One window at a time.
- *              A window still open when the session ends is inconclusive.
- *              worst = elapsed ms, margin = within_ms - elapsed.
- *   only_if    signal E, allowed E: signal may be nonzero only while
- *              allowed holds.
- *   cycle      message NAME, period_ms (default GenMsgCycleTime), tol_pct
- *              (10). Every interval between arrivals must be within
- *              period * (1 +- tol_pct/100); a message that stops is found at
- *              the deadline. worst = interval ms. A run of bad intervals is
- *              one violation from the start of the first to the end of the
- *              last.
- *   stale      signal NAME or message NAME, max_age_ms: violation from the
- *              moment it is older than max_age_ms until it arrives again.
- *   rate       signal (a signal or alias), max_per_s: |change / time|
- *              between consecutive received values <= max_per_s.
- *   hysteresis signal E, set N, clear N, expect E: active from when signal
- *              reaches set until it goes back to clear (set > clear: rising,
- *              set < clear: falling); expect must hold while active.
- * For boolean expects, worst/margin come from the expression (expr.h
- * expr_margin: a comparison gives its left side and signed distance).
+ * Kinds and their keys: each kind's file says (rules_value.c: range, rate;
+ * rules_logic.c: assert, only_if, implies, hysteresis; rules_time.c:
+ * response, cycle, stale); rules_impl.h explains the kind table.
  *
  * Time. Limits written "within"/"older than"/"period" are inclusive: a frame
  * exactly at the limit is on time; the deadline fires one time unit later
@@ -101,132 +70,13 @@
 #include "daemon/core/frame.h"
 #include "daemon/core/json.h"
 #include "daemon/core/rules.h"
+#include "daemon/core/rules_impl.h"
 #include "dbc/dbc.h"
 
-enum rule_kind {
-	K_RANGE,
-	K_ASSERT,
-	K_IMPLIES,
-	K_RESPONSE,
-	K_ONLY_IF,
-	K_CYCLE,
-	K_STALE,
-	K_RATE,
-	K_HYSTERESIS,
-};
-
-static const char *const kind_names[] = {
-	"range", "assert", "implies", "response", "only_if",
-	"cycle", "stale",  "rate",    "hysteresis",
-};
-
-/* Keys each kind accepts besides ref, kind, description, severity, bus. */
-static const char *const kind_keys[][7] = {
-	[K_RANGE] = { "signal", "min", "max", "when" },
-	[K_ASSERT] = { "when", "expect" },
-	[K_IMPLIES] = { "when", "expect", "debounce_ms", "settle_ms" },
-	[K_RESPONSE] = { "trigger", "expect", "within_ms", "clock" },
-	[K_ONLY_IF] = { "signal", "allowed" },
-	[K_CYCLE] = { "message", "period_ms", "tol_pct" },
-	[K_STALE] = { "signal", "message", "max_age_ms" },
-	[K_RATE] = { "signal", "max_per_s" },
-	[K_HYSTERESIS] = { "signal", "set", "clear", "expect" },
-};
-
-enum outcome { O_IDLE, O_OK, O_PENDING, O_VIOL, O_UNKNOWN };
-
-struct viol {
-	bool open;
-	uint64_t t_start, t_end;
-	double worst, margin;
-	uint64_t line_first, line_last;
-};
-
-struct rule {
-	char *name, *ref, *description, *severity, *file;
-	unsigned line;
-	enum rule_kind kind;
-	int bus;                    /* -1: default */
-	/* expressions (NULL when absent) */
-	struct expr *x_signal, *x_when, *x_expect, *x_trigger, *x_cond;
-	char *expect_text;
-	/* parameters */
-	double min, max, set, clear, max_per_s;
-	bool has_min, has_max;
-	uint64_t debounce_ns, settle_ns, within_ns, max_age_ns;
-	uint64_t min_gap_ns, max_gap_ns;
-	int32_t msg;                /* cycle, stale message: rmsg index */
-	uint32_t slot;              /* stale: the slot watched */
-	/* state */
-	struct viol v;
-	bool determined, exercised, unknown_after;
-	uint64_t n_viol;
-	char reason[160];
-	bool reason_final;
-	bool active;                /* implies: when holds; hysteresis: active */
-	uint64_t since;             /* implies: when true since */
-	bool armed, trig_prev, cond_prev; /* response */
-	uint64_t t_trig, acc_ns, t_last_eval;
-	bool have_prev;             /* cycle */
-	uint64_t prev_t, prev_line;
-};
-
-/* A message some rule reads, on one bus. */
-struct rmsg {
-	int bus;
-	const struct dbc_message *msg;
-	uint32_t slot;              /* arrival slot */
-	uint32_t *sig_slots;
-	const struct dbc_signal **sigs;
-	size_t n_sigs;
-	uint32_t *rules;
-	size_t n_rules;
-	int32_t next;               /* next rmsg with the same bus and ID */
-};
-
-struct alias {
-	char *name;
-	uint32_t slot;
-	uint64_t stale_ns;
-	const struct dbc_signal *sig;
-};
-
-struct ext_entry {
-	uint32_t id;
-	int32_t msg;
-};
-
-struct bus_index {
-	int32_t std[2048];
-	struct ext_entry *ext;       /* sorted by id */
-	size_t n_ext;
-	int32_t *j1939;              /* rmsgs matched by PGN */
-	size_t n_j1939;
-};
-
-struct rules {
-	const struct config *cfg;
-	struct rules_sink sink;
-	struct rule *rules;
-	size_t n_rules;
-	struct rmsg *msgs;
-	size_t n_msgs;
-	struct expr_slot *slots;
-	char **slot_names;
-	size_t n_slots;
-	struct alias *aliases;
-	size_t n_aliases;
-	struct bus_index *bidx;
-	size_t n_buses;
-	uint64_t now, line;
-	uint64_t next_deadline;
-	uint64_t *dl;               /* per rule: next deadline (packed, for scans) */
-	bool ns_times;              /* [evidence] timestamps = ns: keep ns, print 9 decimals */
-	uint64_t res;               /* time resolution: 1000 ns, or 1 with ns_times */
-	bool finished;
-	char *jbuf;
-	size_t jsize;
-};
+#define X(k) &rule_kind_##k,
+static const struct rule_kind *const kinds[] = { RULE_KINDS(X) };
+#undef X
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 /* ------------------------------------------------------------ utilities */
 
@@ -236,7 +86,7 @@ static char *xstrdup(const char *s)
 }
 
 /* 1-based column where key's value starts on line `line` of file, or 0. */
-static unsigned value_col(const char *file, unsigned line, const char *key)
+unsigned rules_value_col(const char *file, unsigned line, const char *key)
 {
 	FILE *fp;
 	char buf[4096];
@@ -271,8 +121,7 @@ static unsigned value_col(const char *file, unsigned line, const char *key)
 	return col;
 }
 
-__attribute__((format(printf, 5, 6)))
-static void set_err(struct config_error *err, const char *file, unsigned line,
+void rules_set_err(struct config_error *err, const char *file, unsigned line,
 		    unsigned col, const char *fmt, ...)
 {
 	va_list ap;
@@ -336,13 +185,6 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
 }
 
 /* ------------------------------------------------------- compile: names */
-
-struct compiler {
-	struct rules *r;
-	struct config_error *err;
-	int rule_bus;              /* bus for names in the current section */
-	size_t cap_msgs, cap_slots, cap_aliases;
-};
 
 static const struct dbc_message *find_message(const struct config_bus *b,
 					      const char *name)
@@ -545,8 +387,8 @@ static int resolve_cb(void *ctx, const char *name, const char *member,
 
 /* ------------------------------------------------------ compile: rules */
 
-static const struct config_kv *kv_get(const struct config_section *s,
-				      const char *key)
+const struct config_kv *rules_kv(const struct config_section *s,
+				 const char *key)
 {
 	for (size_t i = 0; i < s->n_kv; i++)
 		if (strcmp(s->kv[i].key, key) == 0)
@@ -554,28 +396,26 @@ static const struct config_kv *kv_get(const struct config_section *s,
 	return NULL;
 }
 
-static const char *sec_file(const struct compiler *c,
-			    const struct config_section *s)
+const char *rules_sec_file(const struct compiler *c,
+			   const struct config_section *s)
 {
 	return s->file ? s->file : c->r->cfg->path;
 }
 
-/* Compile kv's value (or text at offset off within it) as an expression. */
-static struct expr *compile_kv_at(struct compiler *c,
-				  const struct config_section *s,
-				  const struct config_kv *kv, size_t off,
-				  size_t len)
+struct expr *rules_expr_at(struct compiler *c, const struct config_section *s,
+			   const struct config_kv *kv, size_t off, size_t len)
 {
 	struct expr_resolver res = { resolve_cb, c };
 	struct expr_error xe;
 	struct expr *e = expr_compile(kv->value + off, len, &res, &xe);
 
 	if (!e) {
-		unsigned vc = value_col(sec_file(c, s), kv->line, kv->key);
+		unsigned vc = rules_value_col(rules_sec_file(c, s), kv->line,
+					      kv->key);
 
-		set_err(c->err, sec_file(c, s), kv->line,
-			vc ? vc + (unsigned)off + xe.col - 1 : 0, "%s%s: %s",
-			vc ? "" : "in ", kv->key, xe.msg);
+		rules_set_err(c->err, rules_sec_file(c, s), kv->line,
+			      vc ? vc + (unsigned)off + xe.col - 1 : 0,
+			      "%s%s: %s", vc ? "" : "in ", kv->key, xe.msg);
 		if (!vc) /* no column: say where in the value */
 			snprintf(c->err->msg, sizeof(c->err->msg),
 				 "%s, character %u: %s", kv->key,
@@ -584,95 +424,131 @@ static struct expr *compile_kv_at(struct compiler *c,
 	return e;
 }
 
-static struct expr *compile_kv(struct compiler *c,
-			       const struct config_section *s,
-			       const char *key, bool required)
+int rules_keep_expr(struct compiler *c, const struct config_section *s,
+		    struct rule *u, const char *key, const char *text,
+		    struct expr *x)
 {
-	const struct config_kv *kv = kv_get(s, key);
+	struct rule_expr *re = &u->exprs[u->n_exprs];
+
+	if (u->n_exprs == RULE_MAX_EXPRS || !(re->text = strdup(text))) {
+		expr_free(x);
+		rules_set_err(c->err, rules_sec_file(c, s), s->line, 0,
+			      "out of memory");
+		return -1;
+	}
+	re->key = key;
+	re->x = x;
+	u->n_exprs++;
+	/* violations quote what the rule expects */
+	if (strcmp(key, "expect") == 0 || strcmp(key, "allowed") == 0)
+		u->expect_text = re->text;
+	return 0;
+}
+
+struct expr *rules_expr_kv(struct compiler *c, const struct config_section *s,
+			   struct rule *u, const char *key, bool required)
+{
+	const struct config_kv *kv = rules_kv(s, key);
+	struct expr *x;
 
 	if (!kv) {
 		if (required)
-			set_err(c->err, sec_file(c, s), s->line, 0,
-				"rule %s: missing key '%s'", s->name, key);
+			rules_set_err(c->err, rules_sec_file(c, s), s->line, 0,
+				      "rule %s: missing key '%s'", s->name,
+				      key);
 		return NULL;
 	}
-	return compile_kv_at(c, s, kv, 0, strlen(kv->value));
+	x = rules_expr_at(c, s, kv, 0, strlen(kv->value));
+	if (!x || rules_keep_expr(c, s, u, kv->key, kv->value, x) < 0)
+		return NULL;
+	return x;
 }
 
-/* Numeric key: 0 absent (not required), 1 found, -1 error. */
-static int num_kv(struct compiler *c, const struct config_section *s,
-		  const char *key, bool required, double lo, double *out)
+int rules_num_kv(struct compiler *c, const struct config_section *s,
+		 const char *key, bool required, double lo, double *out)
 {
-	const struct config_kv *kv = kv_get(s, key);
+	const struct config_kv *kv = rules_kv(s, key);
+	const char *file = rules_sec_file(c, s);
 
 	if (!kv) {
 		if (required) {
-			set_err(c->err, sec_file(c, s), s->line, 0,
-				"rule %s: missing key '%s'", s->name, key);
+			rules_set_err(c->err, file, s->line, 0,
+				      "rule %s: missing key '%s'", s->name,
+				      key);
 			return -1;
 		}
 		return 0;
 	}
 	if (parse_num(kv->value, out) < 0) {
-		set_err(c->err, sec_file(c, s), kv->line,
-			value_col(sec_file(c, s), kv->line, kv->key),
-			"%s: expected a number, not \"%s\"", key, kv->value);
+		rules_set_err(c->err, file, kv->line,
+			      rules_value_col(file, kv->line, kv->key),
+			      "%s: expected a number, not \"%s\"", key,
+			      kv->value);
 		return -1;
 	}
 	if (*out < lo) {
-		set_err(c->err, sec_file(c, s), kv->line,
-			value_col(sec_file(c, s), kv->line, kv->key),
-			"%s: must be >= %g", key, lo);
+		rules_set_err(c->err, file, kv->line,
+			      rules_value_col(file, kv->line, kv->key),
+			      "%s: must be >= %g", key, lo);
 		return -1;
 	}
 	return 1;
 }
 
-static int ms_kv(struct compiler *c, const struct config_section *s,
-		 const char *key, bool required, bool positive, uint64_t *ns)
+int rules_ms_kv(struct compiler *c, const struct config_section *s,
+		const char *key, bool required, bool positive, uint64_t *ns)
 {
 	double ms = 0;
-	int rc = num_kv(c, s, key, required, 0, &ms);
+	int rc = rules_num_kv(c, s, key, required, 0, &ms);
 
 	if (rc < 0)
 		return -1;
 	if (rc == 1 && (ms > 1e12 || (positive && ms <= 0))) {
-		const struct config_kv *kv = kv_get(s, key);
+		const struct config_kv *kv = rules_kv(s, key);
+		const char *file = rules_sec_file(c, s);
 
-		set_err(c->err, sec_file(c, s), kv->line,
-			value_col(sec_file(c, s), kv->line, kv->key),
-			"%s: must be %s", key,
-			positive ? "> 0" : "a sane number of ms");
+		rules_set_err(c->err, file, kv->line,
+			      rules_value_col(file, kv->line, kv->key),
+			      "%s: must be %s", key,
+			      positive ? "> 0" : "a sane number of ms");
 		return -1;
 	}
 	*ns = (uint64_t)llround(ms * 1e6);
 	return rc;
 }
 
-/* A message name key: the rmsg index, or -1 with err. */
-static int32_t message_kv(struct compiler *c, const struct config_section *s,
-			  const struct config_kv *kv)
+int32_t rules_message_kv(struct compiler *c, const struct config_section *s,
+			 const struct config_kv *kv)
 {
-	const char *v = kv->value;
+	const char *file = rules_sec_file(c, s);
 	const struct dbc_message *m;
 	int b;
 	int32_t mi;
 
-	m = locate_message(c, c->rule_bus, v, &b);
+	m = locate_message(c, c->rule_bus, kv->value, &b);
 	if (!m) {
-		set_err(c->err, sec_file(c, s), kv->line,
-			value_col(sec_file(c, s), kv->line, kv->key),
-			"unknown message %s", v);
+		rules_set_err(c->err, file, kv->line,
+			      rules_value_col(file, kv->line, kv->key),
+			      "unknown message %s", kv->value);
 		return -1;
 	}
 	mi = get_rmsg(c, b, m);
 	if (mi < 0)
-		set_err(c->err, sec_file(c, s), kv->line, 0, "out of memory");
+		rules_set_err(c->err, file, kv->line, 0, "out of memory");
 	return mi;
 }
 
+void rules_add_limit(struct rule *u, const char *name, double v)
+{
+	if (u->n_limits == RULES_MAX_LIMITS)
+		return;
+	u->limits[u->n_limits].name = name;
+	u->limits[u->n_limits].value = v;
+	u->n_limits++;
+}
+
 static int check_keys(struct compiler *c, const struct config_section *s,
-		      enum rule_kind kind)
+		      const struct rule_kind *kind)
 {
 	static const char *const common[] = { "ref", "kind", "description",
 					      "severity", "bus" };
@@ -681,34 +557,59 @@ static int check_keys(struct compiler *c, const struct config_section *s,
 		const char *k = s->kv[i].key;
 		bool ok = false;
 
-		for (size_t j = 0; j < 5; j++)
+		for (size_t j = 0; j < sizeof(common) / sizeof(common[0]); j++)
 			ok |= strcmp(k, common[j]) == 0;
-		for (size_t j = 0; j < 7 && kind_keys[kind][j]; j++)
-			ok |= strcmp(k, kind_keys[kind][j]) == 0;
+		for (size_t j = 0; kind->keys[j]; j++)
+			ok |= strcmp(k, kind->keys[j]) == 0;
 		if (!ok) {
-			set_err(c->err, sec_file(c, s), s->kv[i].line, 0,
-				"rule %s: unknown key '%s' for kind %s",
-				s->name, k, kind_names[kind]);
+			rules_set_err(c->err, rules_sec_file(c, s),
+				      s->kv[i].line, 0,
+				      "rule %s: unknown key '%s' for kind %s",
+				      s->name, k, kind->name);
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->kv[j].key, k) == 0) {
-				set_err(c->err, sec_file(c, s), s->kv[i].line,
-					0, "rule %s: duplicate key '%s'",
-					s->name, k);
+				rules_set_err(c->err, rules_sec_file(c, s),
+					      s->kv[i].line, 0,
+					      "rule %s: duplicate key '%s'",
+					      s->name, k);
 				return -1;
 			}
 	}
 	return 0;
 }
 
+static const struct rule_kind *find_kind(const char *name)
+{
+	for (size_t k = 0; k < N_KINDS; k++)
+		if (strcmp(name, kinds[k]->name) == 0)
+			return kinds[k];
+	return NULL;
+}
+
+static int unknown_kind(struct compiler *c, const struct config_section *s,
+			const struct config_kv *kv)
+{
+	const char *file = rules_sec_file(c, s);
+	char list[256] = "";
+	size_t n = 0;
+
+	for (size_t k = 0; k < N_KINDS && n < sizeof(list); k++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+				      k ? ", " : "", kinds[k]->name);
+	rules_set_err(c->err, file, kv->line,
+		      rules_value_col(file, kv->line, "kind"),
+		      "rule %s: unknown kind \"%s\" (%s)", s->name, kv->value,
+		      list);
+	return -1;
+}
+
 static int compile_rule(struct compiler *c, const struct config_section *s,
 			struct rule *u)
 {
 	const struct config_kv *kv;
-	const char *file = sec_file(c, s);
-	double tol = 10, period = 0;
-	int rc;
+	const char *file = rules_sec_file(c, s);
 
 	u->name = xstrdup(s->name);
 	u->file = xstrdup(file);
@@ -718,263 +619,50 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 	if (!u->name || !u->file)
 		goto oom;
 
-	kv = kv_get(s, "kind");
+	kv = rules_kv(s, "kind");
 	if (!kv) {
-		set_err(c->err, file, s->line, 0, "rule %s: missing key 'kind'",
-			s->name);
+		rules_set_err(c->err, file, s->line, 0,
+			      "rule %s: missing key 'kind'", s->name);
 		return -1;
 	}
-	{
-		size_t k;
-
-		for (k = 0; k < sizeof(kind_names) / sizeof(kind_names[0]); k++)
-			if (strcmp(kv->value, kind_names[k]) == 0)
-				break;
-		if (k == sizeof(kind_names) / sizeof(kind_names[0])) {
-			set_err(c->err, file, kv->line,
-				value_col(file, kv->line, "kind"),
-				"rule %s: unknown kind \"%s\" (range, assert, "
-				"implies, response, only_if, cycle, stale, "
-				"rate, hysteresis)",
-				s->name, kv->value);
-			return -1;
-		}
-		u->kind = (enum rule_kind)k;
-	}
+	if (!(u->kind = find_kind(kv->value)))
+		return unknown_kind(c, s, kv);
 	if (check_keys(c, s, u->kind) < 0)
 		return -1;
-	kv = kv_get(s, "ref");
+	kv = rules_kv(s, "ref");
 	if (!kv || !kv->value[0]) {
-		set_err(c->err, file, kv ? kv->line : s->line, 0,
-			"rule %s: missing key 'ref' (the requirement it checks)",
-			s->name);
+		rules_set_err(c->err, file, kv ? kv->line : s->line, 0,
+			      "rule %s: missing key 'ref' (the requirement it "
+			      "checks)",
+			      s->name);
 		return -1;
 	}
 	u->ref = xstrdup(kv->value);
-	if ((kv = kv_get(s, "description")))
+	if ((kv = rules_kv(s, "description")))
 		u->description = xstrdup(kv->value);
-	if ((kv = kv_get(s, "severity")))
+	if ((kv = rules_kv(s, "severity")))
 		u->severity = xstrdup(kv->value);
-	if ((kv = kv_get(s, "bus"))) {
+	if ((kv = rules_kv(s, "bus"))) {
 		u->bus = config_bus_index(c->r->cfg, kv->value);
 		if (u->bus < 0) {
-			set_err(c->err, file, kv->line,
-				value_col(file, kv->line, "bus"),
-				"rule %s: unknown bus %s", s->name, kv->value);
+			rules_set_err(c->err, file, kv->line,
+				      rules_value_col(file, kv->line, "bus"),
+				      "rule %s: unknown bus %s", s->name,
+				      kv->value);
 			return -1;
 		}
 	}
 	c->rule_bus = u->bus;
 	if (!u->ref)
 		goto oom;
-
-	switch (u->kind) {
-	case K_RANGE:
-		if (!(u->x_signal = compile_kv(c, s, "signal", true)))
-			return -1;
-		if ((rc = num_kv(c, s, "min", false, -INFINITY, &u->min)) < 0)
-			return -1;
-		u->has_min = rc == 1;
-		if ((rc = num_kv(c, s, "max", false, -INFINITY, &u->max)) < 0)
-			return -1;
-		u->has_max = rc == 1;
-		if (!u->has_min && !u->has_max) {
-			set_err(c->err, file, s->line, 0,
-				"rule %s: range needs min, max or both",
-				s->name);
-			return -1;
-		}
-		if (u->has_min && u->has_max && u->min > u->max) {
-			set_err(c->err, file, kv_get(s, "max")->line, 0,
-				"rule %s: max is below min", s->name);
-			return -1;
-		}
-		if (kv_get(s, "when") && !(u->x_when = compile_kv(c, s, "when", false)))
-			return -1;
-		break;
-	case K_ASSERT:
-	case K_IMPLIES:
-		if (kv_get(s, "when") || u->kind == K_IMPLIES)
-			if (!(u->x_when = compile_kv(c, s, "when", true)))
-				return -1;
-		if (!(u->x_expect = compile_kv(c, s, "expect", true)))
-			return -1;
-		u->expect_text = xstrdup(kv_get(s, "expect")->value);
-		if (u->kind == K_IMPLIES &&
-		    (ms_kv(c, s, "debounce_ms", false, false, &u->debounce_ns) < 0 ||
-		     ms_kv(c, s, "settle_ms", false, false, &u->settle_ns) < 0))
-			return -1;
-		break;
-	case K_RESPONSE:
-		if (!(u->x_trigger = compile_kv(c, s, "trigger", true)) ||
-		    !(u->x_expect = compile_kv(c, s, "expect", true)))
-			return -1;
-		u->expect_text = xstrdup(kv_get(s, "expect")->value);
-		if (ms_kv(c, s, "within_ms", true, true, &u->within_ns) < 0)
-			return -1;
-		if ((kv = kv_get(s, "clock")) && strcmp(kv->value, "time") != 0) {
-			const char *v = kv->value;
-			size_t n = strlen(v);
-
-			if (strncmp(v, "accumulate", 10) != 0) {
-				set_err(c->err, file, kv->line,
-					value_col(file, kv->line, "clock"),
-					"clock: expected time or accumulate(COND)");
-				return -1;
-			}
-			{
-				size_t open = 10;
-
-				while (v[open] == ' ' || v[open] == '\t')
-					open++;
-				while (n > open && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-					n--;
-				if (v[open] != '(' || n < open + 2 || v[n - 1] != ')') {
-					set_err(c->err, file, kv->line,
-						value_col(file, kv->line, "clock"),
-						"clock: expected time or "
-						"accumulate(COND)");
-					return -1;
-				}
-				u->x_cond = compile_kv_at(c, s, kv, open + 1,
-							  n - 1 - (open + 1));
-				if (!u->x_cond)
-					return -1;
-			}
-		}
-		break;
-	case K_ONLY_IF:
-		if (!(u->x_when = compile_kv(c, s, "signal", true)) ||
-		    !(u->x_expect = compile_kv(c, s, "allowed", true)))
-			return -1;
-		u->expect_text = xstrdup(kv_get(s, "allowed")->value);
-		break;
-	case K_CYCLE:
-		kv = kv_get(s, "message");
-		if (!kv) {
-			set_err(c->err, file, s->line, 0,
-				"rule %s: missing key 'message'", s->name);
-			return -1;
-		}
-		if ((u->msg = message_kv(c, s, kv)) < 0)
-			return -1;
-		if ((rc = num_kv(c, s, "period_ms", false, 0, &period)) < 0)
-			return -1;
-		if (rc == 0) {
-			period = c->r->msgs[u->msg].msg->cycle_time_ms;
-			if (period <= 0) {
-				set_err(c->err, file, s->line, 0,
-					"rule %s: %s has no GenMsgCycleTime: "
-					"set period_ms",
-					s->name, kv->value);
-				return -1;
-			}
-		} else if (period <= 0) {
-			set_err(c->err, file, kv_get(s, "period_ms")->line, 0,
-				"period_ms: must be > 0");
-			return -1;
-		}
-		if (num_kv(c, s, "tol_pct", false, 0, &tol) < 0)
-			return -1;
-		if (tol >= 100) {
-			set_err(c->err, file, kv_get(s, "tol_pct")->line, 0,
-				"tol_pct: must be below 100");
-			return -1;
-		}
-		u->min_gap_ns = (uint64_t)llround(period * (1 - tol / 100) * 1e6);
-		u->max_gap_ns = (uint64_t)llround(period * (1 + tol / 100) * 1e6);
-		break;
-	case K_STALE: {
-		const struct config_kv *ks = kv_get(s, "signal");
-		const struct config_kv *km = kv_get(s, "message");
-
-		if (!!ks == !!km) {
-			set_err(c->err, file, s->line, 0,
-				"rule %s: stale needs signal or message "
-				"(one of them)",
-				s->name);
-			return -1;
-		}
-		if (ks) {
-			struct expr_ref ref;
-
-			if (!(u->x_signal = compile_kv(c, s, "signal", true)))
-				return -1;
-			if (!expr_is_ref(u->x_signal, &ref)) {
-				set_err(c->err, file, ks->line,
-					value_col(file, ks->line, "signal"),
-					"signal: expected a signal name");
-				return -1;
-			}
-			u->slot = ref.slot;
-		} else {
-			if ((u->msg = message_kv(c, s, km)) < 0)
-				return -1;
-			u->slot = c->r->msgs[u->msg].slot;
-		}
-		if (ms_kv(c, s, "max_age_ms", true, true, &u->max_age_ns) < 0)
-			return -1;
-		break;
-	}
-	case K_RATE: {
-		const struct config_kv *ks = kv_get(s, "signal");
-		struct expr *sig;
-		char *text;
-
-		if (!(sig = compile_kv(c, s, "signal", true)))
-			return -1;
-		if (!expr_is_ref(sig, NULL)) {
-			expr_free(sig);
-			set_err(c->err, file, ks->line,
-				value_col(file, ks->line, "signal"),
-				"signal: expected a signal name (use rate() in "
-				"an assert for expressions)");
-			return -1;
-		}
-		expr_free(sig);
-		text = malloc(strlen(ks->value) + 16);
-		if (!text)
-			goto oom;
-		sprintf(text, "rate(%s, 0)", ks->value);
-		{
-			struct config_kv tmp = *ks;
-
-			tmp.value = text;
-			u->x_signal = compile_kv_at(c, s, &tmp, 0, strlen(text));
-		}
-		free(text);
-		if (!u->x_signal)
-			return -1;
-		if (num_kv(c, s, "max_per_s", true, 0, &u->max_per_s) < 0)
-			return -1;
-		break;
-	}
-	case K_HYSTERESIS:
-		if (!(u->x_signal = compile_kv(c, s, "signal", true)) ||
-		    !(u->x_expect = compile_kv(c, s, "expect", true)))
-			return -1;
-		u->expect_text = xstrdup(kv_get(s, "expect")->value);
-		if (num_kv(c, s, "set", true, -INFINITY, &u->set) < 0 ||
-		    num_kv(c, s, "clear", true, -INFINITY, &u->clear) < 0)
-			return -1;
-		if (u->set == u->clear) {
-			set_err(c->err, file, kv_get(s, "clear")->line, 0,
-				"rule %s: set and clear must differ", s->name);
-			return -1;
-		}
-		break;
-	}
-	if (u->x_expect && !u->expect_text)
-		goto oom;
-	return 0;
+	return u->kind->compile(c, s, u);
 oom:
-	set_err(c->err, file, s->line, 0, "out of memory");
+	rules_set_err(c->err, file, s->line, 0, "out of memory");
 	return -1;
 }
-
 static int compile_alias(struct compiler *c, const struct config_section *s)
 {
-	const char *file = sec_file(c, s);
+	const char *file = rules_sec_file(c, s);
 	const struct config_kv *src = NULL;
 	struct rules *r = c->r;
 	struct alias *a;
@@ -987,7 +675,7 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 	void *p;
 
 	if (!is_ident(s->name)) {
-		set_err(c->err, file, s->line, 0,
+		rules_set_err(c->err, file, s->line, 0,
 			"signal name \"%s\": use letters, digits and _ only "
 			"(it is a name in expressions)",
 			s->name);
@@ -995,7 +683,7 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 	}
 	for (size_t i = 0; i < r->n_aliases; i++)
 		if (strcmp(r->aliases[i].name, s->name) == 0) {
-			set_err(c->err, file, s->line, 0,
+			rules_set_err(c->err, file, s->line, 0,
 				"duplicate signal %s", s->name);
 			return -1;
 		}
@@ -1004,7 +692,7 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->kv[j].key, kv->key) == 0) {
-				set_err(c->err, file, kv->line, 0,
+				rules_set_err(c->err, file, kv->line, 0,
 					"signal %s: duplicate key '%s'",
 					s->name, kv->key);
 				return -1;
@@ -1015,8 +703,8 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 			double ms;
 
 			if (parse_num(kv->value, &ms) < 0 || ms <= 0 || ms > 1e12) {
-				set_err(c->err, file, kv->line,
-					value_col(file, kv->line, kv->key),
+				rules_set_err(c->err, file, kv->line,
+					rules_value_col(file, kv->line, kv->key),
 					"stale_ms: expected a number of ms > 0");
 				return -1;
 			}
@@ -1024,13 +712,13 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 		} else if (strcmp(kv->key, "bus") == 0) {
 			bus = config_bus_index(r->cfg, kv->value);
 			if (bus < 0) {
-				set_err(c->err, file, kv->line,
-					value_col(file, kv->line, kv->key),
+				rules_set_err(c->err, file, kv->line,
+					rules_value_col(file, kv->line, kv->key),
 					"unknown bus %s", kv->value);
 				return -1;
 			}
 		} else {
-			set_err(c->err, file, kv->line, 0,
+			rules_set_err(c->err, file, kv->line, 0,
 				"signal %s: unknown key '%s' (source, stale_ms, "
 				"bus)",
 				s->name, kv->key);
@@ -1038,7 +726,7 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 		}
 	}
 	if (!src) {
-		set_err(c->err, file, s->line, 0,
+		rules_set_err(c->err, file, s->line, 0,
 			"signal %s: missing key 'source' (Message.Signal)",
 			s->name);
 		return -1;
@@ -1046,8 +734,8 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 	dot = strchr(src->value, '.');
 	if (!dot || (size_t)(dot - src->value) >= sizeof(mname) ||
 	    !is_ident(dot + 1)) {
-		set_err(c->err, file, src->line,
-			value_col(file, src->line, "source"),
+		rules_set_err(c->err, file, src->line,
+			rules_value_col(file, src->line, "source"),
 			"source: expected Message.Signal, not \"%s\"",
 			src->value);
 		return -1;
@@ -1056,8 +744,8 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 	mname[dot - src->value] = '\0';
 	if (resolve_msg_sig(c, bus, mname, dot + 1, &ref, msg, sizeof(msg)) <
 	    0) {
-		set_err(c->err, file, src->line,
-			value_col(file, src->line, "source"), "source: %s",
+		rules_set_err(c->err, file, src->line,
+			rules_value_col(file, src->line, "source"), "source: %s",
 			msg);
 		return -1;
 	}
@@ -1076,7 +764,7 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 	r->n_aliases++;
 	return 0;
 oom:
-	set_err(c->err, file, s->line, 0, "out of memory");
+	rules_set_err(c->err, file, s->line, 0, "out of memory");
 	return -1;
 }
 
@@ -1111,8 +799,6 @@ static int build_deps(struct rules *r)
 {
 	for (size_t i = 0; i < r->n_rules; i++) {
 		struct rule *u = &r->rules[i];
-		struct expr *xs[] = { u->x_signal, u->x_when, u->x_expect,
-				      u->x_trigger, u->x_cond };
 		/* mark per rmsg, then add in rmsg order */
 		bool *use = calloc(r->n_msgs + 1, sizeof(*use));
 
@@ -1120,13 +806,11 @@ static int build_deps(struct rules *r)
 			return -1;
 		if (u->msg >= 0)
 			use[u->msg] = true;
-		for (size_t k = 0; k < 5; k++) {
+		for (size_t k = 0; k < u->n_exprs; k++) {
+			const struct expr *x = u->exprs[k].x;
 			uint32_t in[64];
-			size_t n;
+			size_t n = expr_inputs(x, in, 64);
 
-			if (!xs[k])
-				continue;
-			n = expr_inputs(xs[k], in, 64);
 			if (n > 64) {
 				uint32_t *big = malloc(n * sizeof(*big));
 
@@ -1134,7 +818,7 @@ static int build_deps(struct rules *r)
 					free(use);
 					return -1;
 				}
-				expr_inputs(xs[k], big, n);
+				expr_inputs(x, big, n);
 				for (size_t j = 0; j < n; j++) {
 					int32_t m = slot_msg(r, big[j]);
 					if (m >= 0)
@@ -1247,7 +931,7 @@ struct rules *rules_compile(const struct config *cfg,
 
 	memset(&c, 0, sizeof(c));
 	if (!r) {
-		set_err(err, cfg->path, 0, 0, "out of memory");
+		rules_set_err(err, cfg->path, 0, 0, "out of memory");
 		return NULL;
 	}
 	r->cfg = cfg;
@@ -1268,7 +952,7 @@ struct rules *rules_compile(const struct config *cfg,
 	for (size_t i = 0; r->dl && i < cfg->n_rules; i++)
 		r->dl[i] = UINT64_MAX;
 	if (!r->rules || !r->dl) {
-		set_err(err, cfg->path, 0, 0, "out of memory");
+		rules_set_err(err, cfg->path, 0, 0, "out of memory");
 		goto fail;
 	}
 	for (size_t i = 0; i < cfg->n_rules; i++) {
@@ -1276,9 +960,9 @@ struct rules *rules_compile(const struct config *cfg,
 
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->rules[j].name, s->name) == 0) {
-				set_err(err, sec_file(&c, s), s->line, 0,
+				rules_set_err(err, rules_sec_file(&c, s), s->line, 0,
 					"duplicate rule %s (first at %s:%u)",
-					s->name, sec_file(&c, &cfg->rules[j]),
+					s->name, rules_sec_file(&c, &cfg->rules[j]),
 					cfg->rules[j].line);
 				goto fail;
 			}
@@ -1287,7 +971,7 @@ struct rules *rules_compile(const struct config *cfg,
 			goto fail;
 	}
 	if (build_deps(r) < 0 || build_index(r) < 0) {
-		set_err(err, cfg->path, 0, 0, "out of memory");
+		rules_set_err(err, cfg->path, 0, 0, "out of memory");
 		goto fail;
 	}
 	for (size_t i = 0; i < r->n_rules; i++) {
@@ -1302,7 +986,7 @@ struct rules *rules_compile(const struct config *cfg,
 	r->jbuf = malloc(jsize);
 	r->jsize = jsize;
 	if (!r->jbuf) {
-		set_err(err, cfg->path, 0, 0, "out of memory");
+		rules_set_err(err, cfg->path, 0, 0, "out of memory");
 		goto fail;
 	}
 	return r;
@@ -1323,12 +1007,10 @@ void rules_free(struct rules *r)
 		free(u->description);
 		free(u->severity);
 		free(u->file);
-		free(u->expect_text);
-		expr_free(u->x_signal);
-		expr_free(u->x_when);
-		expr_free(u->x_expect);
-		expr_free(u->x_trigger);
-		expr_free(u->x_cond);
+		for (size_t k = 0; k < u->n_exprs; k++) {
+			free(u->exprs[k].text);
+			expr_free(u->exprs[k].x);
+		}
 	}
 	free(r->rules);
 	free(r->dl);
@@ -1371,55 +1053,10 @@ static void put_time(struct json *j, const struct rules *r, uint64_t t)
 	json_raw(j, buf, (size_t)n);
 }
 
-static const char *fmt_num(double v, char *buf)
+const char *rules_fmt_num(double v, char *buf)
 {
 	json_format_double(v, buf);
 	return buf;
-}
-
-static void viol_msg(const struct rules *r, const struct rule *u, char *msg,
-		     size_t size)
-{
-	char a[JSON_DOUBLE_MAX], b[JSON_DOUBLE_MAX], c[JSON_DOUBLE_MAX];
-	double w = u->v.worst;
-
-	(void)r;
-	switch (u->kind) {
-	case K_RANGE:
-		if (u->has_max && w > u->max)
-			snprintf(msg, size, "%s above max %s",
-				 fmt_num(w, a), fmt_num(u->max, b));
-		else
-			snprintf(msg, size, "%s below min %s",
-				 fmt_num(w, a), fmt_num(u->min, b));
-		break;
-	case K_RESPONSE:
-		snprintf(msg, size, "no response within %s ms (%s ms)",
-			 fmt_num((double)u->within_ns / 1e6, a),
-			 fmt_num(w, b));
-		break;
-	case K_CYCLE:
-		snprintf(msg, size, "interval %s ms outside %s..%s ms",
-			 fmt_num(w, a), fmt_num((double)u->min_gap_ns / 1e6, b),
-			 fmt_num((double)u->max_gap_ns / 1e6, c));
-		break;
-	case K_STALE:
-		snprintf(msg, size, "%s not updated for %s ms (max %s ms)",
-			 r->slot_names[u->slot], fmt_num(w, a),
-			 fmt_num((double)u->max_age_ns / 1e6, b));
-		break;
-	case K_RATE:
-		snprintf(msg, size, "rate %s /s beyond %s /s", fmt_num(w, a),
-			 fmt_num(u->max_per_s, b));
-		break;
-	case K_ONLY_IF:
-		snprintf(msg, size, "active while not allowed: %s",
-			 u->expect_text);
-		break;
-	default:
-		snprintf(msg, size, "expect false: %s", u->expect_text);
-		break;
-	}
 }
 
 /* The members that name a rule, first in both violations.jsonl and
@@ -1431,7 +1068,7 @@ static void rule_identity_json(struct json *j, const struct rule *u)
 	json_key(j, "ref");
 	json_string(j, u->ref);
 	json_key(j, "kind");
-	json_string(j, kind_names[u->kind]);
+	json_string(j, u->kind->name);
 	if (u->severity) {
 		json_key(j, "severity");
 		json_string(j, u->severity);
@@ -1463,7 +1100,7 @@ static void viol_emit(struct rules *r, struct rule *u, bool end)
 	json_uint(&j, end ? u->v.line_last : u->v.line_first);
 	json_array_end(&j);
 	json_key(&j, "msg");
-	viol_msg(r, u, msg, sizeof(msg));
+	u->kind->message(r, u, msg, sizeof(msg));
 	json_string(&j, msg);
 	json_object_end(&j);
 	json_finish(&j);
@@ -1474,7 +1111,7 @@ static void viol_emit(struct rules *r, struct rule *u, bool end)
 }
 
 /* Open (at t_open, line_open) or extend the violation; track the worst. */
-static void viol_extend(struct rules *r, struct rule *u, uint64_t t_open,
+void rules_viol_extend(struct rules *r, struct rule *u, uint64_t t_open,
 			uint64_t line_open, uint64_t t, uint64_t line,
 			double worst, double margin)
 {
@@ -1498,7 +1135,7 @@ static void viol_extend(struct rules *r, struct rule *u, uint64_t t_open,
 	u->v.line_last = line;
 }
 
-static void viol_close(struct rules *r, struct rule *u, uint64_t t,
+void rules_viol_close(struct rules *r, struct rule *u, uint64_t t,
 		       uint64_t line)
 {
 	if (!u->v.open)
@@ -1511,7 +1148,7 @@ static void viol_close(struct rules *r, struct rule *u, uint64_t t,
 
 /* ------------------------------------------------------------ evaluation */
 
-static void note_unknown(struct rules *r, struct rule *u, uint64_t t,
+void rules_note_unknown(struct rules *r, struct rule *u, uint64_t t,
 			 int64_t slot, const char *why)
 {
 	char tb[40];
@@ -1536,58 +1173,46 @@ static void note_unknown(struct rules *r, struct rule *u, uint64_t t,
 			 "undefined value (division by zero) at %s", tb);
 }
 
-static void outcome(struct rules *r, struct rule *u, enum outcome o,
-		    uint64_t t, uint64_t line, double worst, double margin,
-		    int64_t missing_slot)
+void rules_outcome(struct rules *r, struct rule *u, enum outcome o,
+		   uint64_t t, uint64_t line, double worst, double margin,
+		   int64_t missing_slot)
 {
 	switch (o) {
 	case O_VIOL:
 		u->determined = u->exercised = true;
-		viol_extend(r, u, t, line, t, line, worst, margin);
+		rules_viol_extend(r, u, t, line, t, line, worst, margin);
 		break;
 	case O_OK:
 	case O_PENDING:
 		u->determined = u->exercised = true;
 		if (o == O_OK)
-			viol_close(r, u, t, line);
+			rules_viol_close(r, u, t, line);
 		break;
 	case O_IDLE:
 		u->determined = true;
-		viol_close(r, u, t, line);
+		rules_viol_close(r, u, t, line);
 		break;
 	case O_UNKNOWN:
-		note_unknown(r, u, t, missing_slot, NULL);
-		viol_close(r, u, t, line);
+		rules_note_unknown(r, u, t, missing_slot, NULL);
+		rules_viol_close(r, u, t, line);
 		break;
 	}
 }
 
-/* The rule's condition holds now: its expect value decides the outcome. */
-static void judge_expect(struct rules *r, struct rule *u, struct expr_value e,
-			 int64_t missing_slot, uint64_t t, uint64_t line)
+void rules_judge_expect(struct rules *r, struct rule *u, struct expr *expect,
+			struct expr_value e, int64_t missing_slot, uint64_t t,
+			uint64_t line)
 {
 	double worst, margin;
 
 	if (e.missing) {
-		outcome(r, u, O_UNKNOWN, t, line, 0, 0, missing_slot);
+		rules_outcome(r, u, O_UNKNOWN, t, line, 0, 0, missing_slot);
 	} else if (e.v == 0) {
-		expr_margin(u->x_expect, &worst, &margin);
-		outcome(r, u, O_VIOL, t, line, worst, margin, -1);
+		expr_margin(expect, &worst, &margin);
+		rules_outcome(r, u, O_VIOL, t, line, worst, margin, -1);
 	} else {
-		outcome(r, u, O_OK, t, line, 0, 0, -1);
+		rules_outcome(r, u, O_OK, t, line, 0, 0, -1);
 	}
-}
-
-static inline struct expr_value run(struct expr *x, struct expr_eval *c)
-{
-	struct expr_value one = { 1, false };
-
-	return x ? expr_eval(x, c) : one;
-}
-
-static inline bool truth(struct expr_value v)
-{
-	return !v.missing && v.v != 0;
 }
 
 static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
@@ -1595,244 +1220,8 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 {
 	struct rule *u = &r->rules[idx];
 	struct expr_eval c = { r->slots, t, UINT64_MAX, -1, r->res };
-	struct expr_value s, w, e, trig, cond;
-	uint64_t dl = UINT64_MAX;
-	double worst, margin;
+	uint64_t dl = u->kind->eval(r, u, &c, t, line, from_msg);
 
-	switch (u->kind) {
-	case K_RANGE:
-		w = run(u->x_when, &c);
-		s = run(u->x_signal, &c);
-		if (w.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else if (w.v == 0) {
-			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-		} else if (s.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else {
-			margin = INFINITY;
-			if (u->has_min)
-				margin = s.v - u->min;
-			if (u->has_max && u->max - s.v < margin)
-				margin = u->max - s.v;
-			outcome(r, u, margin < 0 ? O_VIOL : O_OK, t, line, s.v,
-				margin, -1);
-		}
-		break;
-	case K_ASSERT:
-	case K_ONLY_IF:
-		w = run(u->x_when, &c);
-		e = run(u->x_expect, &c);
-		if (w.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else if (w.v == 0) {
-			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-		} else {
-			judge_expect(r, u, e, c.missing_slot, t, line);
-		}
-		break;
-	case K_IMPLIES:
-		w = run(u->x_when, &c);
-		e = run(u->x_expect, &c);
-		if (!truth(w)) {
-			u->active = false;
-			outcome(r, u, w.missing ? O_UNKNOWN : O_IDLE, t, line, 0,
-				0, c.missing_slot);
-			break;
-		}
-		if (!u->active) {
-			u->active = true;
-			u->since = t;
-		}
-		/* debounce is reached at its limit (like held()); settle is
-		 * a "within": a frame exactly at its end is on time */
-		if (t - u->since < u->debounce_ns) {
-			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-			dl = u->settle_ns ? u->since + u->debounce_ns +
-						    u->settle_ns + r->res
-					  : u->since + u->debounce_ns;
-		} else if (u->settle_ns &&
-			   t - u->since <= u->debounce_ns + u->settle_ns) {
-			outcome(r, u, O_PENDING, t, line, 0, 0, -1);
-			dl = u->since + u->debounce_ns + u->settle_ns + r->res;
-		} else if (e.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else if (e.v == 0) {
-			/* found by the settle deadline: it began at the limit */
-			uint64_t lim = u->since + u->debounce_ns + u->settle_ns;
-			uint64_t t0 = u->settle_ns && t > lim && t - lim <= r->res
-					      ? lim
-					      : t;
-
-			expr_margin(u->x_expect, &worst, &margin);
-			u->determined = u->exercised = true;
-			viol_extend(r, u, t0, line, t, line, worst, margin);
-		} else {
-			outcome(r, u, O_OK, t, line, 0, 0, -1);
-		}
-		break;
-	case K_RESPONSE:
-		if (u->armed && !u->x_cond)
-			u->acc_ns = t - u->t_trig;
-		else if (u->armed && u->cond_prev)
-			u->acc_ns += t - u->t_last_eval;
-		trig = run(u->x_trigger, &c);
-		e = run(u->x_expect, &c);
-		cond = run(u->x_cond, &c);
-		u->t_last_eval = t;
-		u->cond_prev = truth(cond);
-		if (u->armed) {
-			double el = (double)u->acc_ns / 1e6;
-			double lim = (double)u->within_ns / 1e6;
-
-			if (truth(e)) {
-				u->armed = false;
-				if (u->v.open) {
-					u->v.worst = el;
-					u->v.margin = lim - el;
-				}
-				outcome(r, u, O_OK, t, line, 0, 0, -1);
-			} else if (u->acc_ns > u->within_ns) {
-				/* opened at the moment the window ran out */
-				uint64_t over = u->acc_ns - u->within_ns;
-				uint64_t t0 = t - (over < t ? over : 0);
-
-				u->determined = u->exercised = true;
-				if (!u->v.open)
-					viol_extend(r, u, t0, line, t, line, el,
-						    lim - el);
-				else
-					viol_extend(r, u, 0, 0, t, line, el,
-						    lim - el);
-				if (e.missing)
-					note_unknown(r, u, t, c.missing_slot,
-						     NULL);
-			} else if (e.missing || (u->x_cond && cond.missing)) {
-				outcome(r, u, O_UNKNOWN, t, line, 0, 0,
-					c.missing_slot);
-				if (!u->x_cond)
-					dl = u->t_trig + u->within_ns + r->res;
-				else if (u->cond_prev)
-					dl = t + (u->within_ns - u->acc_ns) + r->res;
-			} else {
-				outcome(r, u, O_PENDING, t, line, 0, 0, -1);
-				if (!u->x_cond)
-					dl = u->t_trig + u->within_ns + r->res;
-				else if (u->cond_prev)
-					dl = t + (u->within_ns - u->acc_ns) + r->res;
-			}
-		} else if (trig.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else if (trig.v != 0 && !u->trig_prev) {
-			if (truth(e)) {
-				outcome(r, u, O_OK, t, line, 0, 0, -1);
-			} else {
-				u->armed = true;
-				u->t_trig = t;
-				u->acc_ns = 0;
-				outcome(r, u, O_PENDING, t, line, 0, 0, -1);
-				if (!u->x_cond)
-					dl = t + u->within_ns + r->res;
-				else if (u->cond_prev)
-					dl = t + u->within_ns + r->res;
-			}
-		} else {
-			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-		}
-		u->trig_prev = truth(trig);
-		break;
-	case K_CYCLE:
-		if (from_msg == u->msg) {
-			if (u->have_prev) {
-				uint64_t dt = t - u->prev_t;
-				double ms = (double)dt / 1e6;
-
-				u->determined = u->exercised = true;
-				if (dt < u->min_gap_ns)
-					viol_extend(r, u, u->prev_t, u->prev_line,
-						    t, line, ms,
-						    ms - (double)u->min_gap_ns / 1e6);
-				else if (dt > u->max_gap_ns)
-					viol_extend(r, u, u->prev_t, u->prev_line,
-						    t, line, ms,
-						    (double)u->max_gap_ns / 1e6 - ms);
-				else
-					viol_close(r, u, u->prev_t, u->prev_line);
-			} else {
-				u->determined = true;
-			}
-			u->have_prev = true;
-			u->prev_t = t;
-			u->prev_line = line;
-		} else if (u->have_prev && t - u->prev_t > u->max_gap_ns) {
-			double ms = (double)(t - u->prev_t) / 1e6;
-
-			viol_extend(r, u, u->prev_t, u->prev_line, t, line, ms,
-				    (double)u->max_gap_ns / 1e6 - ms);
-		}
-		if (u->have_prev && t - u->prev_t <= u->max_gap_ns)
-			dl = u->prev_t + u->max_gap_ns + r->res;
-		break;
-	case K_STALE: {
-		const struct expr_slot *sl = &r->slots[u->slot];
-		uint64_t age;
-
-		if (!sl->valid)
-			break;
-		u->determined = u->exercised = true;
-		age = t - sl->t_ns;
-		if (age > u->max_age_ns) {
-			double ms = (double)age / 1e6;
-
-			viol_extend(r, u, sl->t_ns + u->max_age_ns, line, t,
-				    line, ms,
-				    (double)u->max_age_ns / 1e6 - ms);
-		} else {
-			if (u->v.open && sl->pvalid) {
-				double ms = (double)(sl->t_ns - sl->pt_ns) / 1e6;
-
-				viol_extend(r, u, 0, 0, t, line, ms,
-					    (double)u->max_age_ns / 1e6 - ms);
-				viol_close(r, u, t, line);
-			}
-			dl = sl->t_ns + u->max_age_ns + r->res;
-		}
-		break;
-	}
-	case K_RATE:
-		s = run(u->x_signal, &c);
-		if (s.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-		} else {
-			margin = u->max_per_s - fabs(s.v);
-			outcome(r, u, margin < 0 ? O_VIOL : O_OK, t, line, s.v,
-				margin, -1);
-		}
-		break;
-	case K_HYSTERESIS:
-		s = run(u->x_signal, &c);
-		e = run(u->x_expect, &c);
-		if (s.missing) {
-			outcome(r, u, O_UNKNOWN, t, line, 0, 0, c.missing_slot);
-			break;
-		}
-		if (u->set > u->clear) {
-			if (!u->active && s.v >= u->set)
-				u->active = true;
-			else if (u->active && s.v <= u->clear)
-				u->active = false;
-		} else {
-			if (!u->active && s.v <= u->set)
-				u->active = true;
-			else if (u->active && s.v >= u->clear)
-				u->active = false;
-		}
-		if (!u->active)
-			outcome(r, u, O_IDLE, t, line, 0, 0, -1);
-		else
-			judge_expect(r, u, e, c.missing_slot, t, line);
-		break;
-	}
 	if (c.deadline_ns < dl)
 		dl = c.deadline_ns;
 	/* on the resolution grid, so that a tick truncated to it runs it */
@@ -1856,7 +1245,6 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 		}
 	}
 }
-
 void rules_tick(struct rules *r, uint64_t now_ns)
 {
 	if (!r || r->finished)
@@ -1992,59 +1380,10 @@ void rules_finish(struct rules *r, uint64_t end_ns)
 	for (size_t i = 0; i < r->n_rules; i++) {
 		struct rule *u = &r->rules[i];
 
-		switch (u->kind) {
-		case K_RESPONSE:
-			if (u->armed) {
-				uint64_t acc = u->acc_ns;
-
-				if (!u->x_cond)
-					acc = end_ns - u->t_trig;
-				else if (u->cond_prev)
-					acc += end_ns - u->t_last_eval;
-				if (u->v.open) {
-					double el = (double)acc / 1e6;
-
-					viol_extend(r, u, 0, 0, end_ns, r->line,
-						    el,
-						    (double)u->within_ns / 1e6 -
-							    el);
-				} else {
-					note_unknown(r, u, end_ns, -1,
-						     "session ended inside the "
-						     "response window");
-					u->unknown_after = true;
-				}
-			}
-			viol_close(r, u, end_ns, r->line);
-			break;
-		case K_CYCLE:
-			if (u->v.open) {
-				if (end_ns - u->prev_t > u->max_gap_ns) {
-					double ms = (double)(end_ns - u->prev_t) / 1e6;
-
-					viol_extend(r, u, 0, 0, end_ns, r->line,
-						    ms,
-						    (double)u->max_gap_ns / 1e6 - ms);
-					viol_close(r, u, end_ns, r->line);
-				} else {
-					viol_close(r, u, u->prev_t, u->prev_line);
-				}
-			}
-			break;
-		case K_STALE:
-			if (u->v.open) {
-				const struct expr_slot *sl = &r->slots[u->slot];
-				double ms = (double)(end_ns - sl->t_ns) / 1e6;
-
-				viol_extend(r, u, 0, 0, end_ns, r->line, ms,
-					    (double)u->max_age_ns / 1e6 - ms);
-			}
-			viol_close(r, u, end_ns, r->line);
-			break;
-		default:
-			viol_close(r, u, end_ns, r->line);
-			break;
-		}
+		if (u->kind->finish)
+			u->kind->finish(r, u, end_ns);
+		else
+			rules_viol_close(r, u, end_ns, r->line);
 		r->dl[i] = UINT64_MAX;
 	}
 	r->next_deadline = UINT64_MAX;
@@ -2170,7 +1509,7 @@ void rules_print_table(const struct rules *r, void *file)
 
 		counts[v]++;
 		fprintf(fp, "%-*s  %-10s  %-13s  %5" PRIu64 "  %s", (int)w,
-			u->name, kind_names[u->kind], rules_verdict_name(v),
+			u->name, u->kind->name, rules_verdict_name(v),
 			u->n_viol, u->ref);
 		if (v == VERDICT_INCONCLUSIVE)
 			fprintf(fp, "  (%s)", reason_of(r, i));
@@ -2180,4 +1519,24 @@ void rules_print_table(const struct rules *r, void *file)
 		"%zu INCONCLUSIVE\n",
 		r ? r->n_rules : 0, counts[VERDICT_PASS], counts[VERDICT_FAIL],
 		counts[VERDICT_NOT_EXERCISED], counts[VERDICT_INCONCLUSIVE]);
+}
+void rules_info(const struct rules *r, size_t i, struct rules_info *info)
+{
+	const struct rule *u = &r->rules[i];
+
+	memset(info, 0, sizeof(*info));
+	info->name = u->name;
+	info->ref = u->ref;
+	info->kind = u->kind->name;
+	info->description = u->description;
+	info->severity = u->severity;
+	if (u->msg >= 0)
+		info->message = r->msgs[u->msg].msg->name;
+	for (size_t k = 0; k < u->n_exprs; k++) {
+		info->exprs[k].key = u->exprs[k].key;
+		info->exprs[k].text = u->exprs[k].text;
+	}
+	info->n_exprs = u->n_exprs;
+	memcpy(info->limits, u->limits, u->n_limits * sizeof(u->limits[0]));
+	info->n_limits = u->n_limits;
 }

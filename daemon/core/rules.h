@@ -61,6 +61,30 @@ const char *rules_verdict_name(enum rules_verdict v);
 /* violations so far for rule i */
 uint64_t rules_violations(const struct rules *r, size_t i);
 
+/* What a rule is, as its section wrote it (for the report). Pointers stay
+ * valid until rules_free(). */
+#define RULES_MAX_LIMITS 4
+#define RULES_MAX_EXPRS 5
+struct rules_limit {
+	const char *name;   /* the key: min, max, set, clear; a cycle rule's
+			       min and max bound the interval in ms */
+	double value;
+};
+struct rules_info {
+	const char *name, *ref, *kind;
+	const char *description, *severity;     /* NULL when absent */
+	const char *message;  /* the message a cycle or stale rule watches,
+				 or NULL */
+	struct {
+		const char *key;                /* signal, when, expect, ... */
+		const char *text;               /* the value as written */
+	} exprs[RULES_MAX_EXPRS];
+	size_t n_exprs;
+	struct rules_limit limits[RULES_MAX_LIMITS];
+	size_t n_limits;
+};
+void rules_info(const struct rules *r, size_t i, struct rules_info *info);
+
 /* verdicts.json content: {"rules":[{"rule":..,"ref":..,"verdict":..,...}]}
  * into a malloc'd string the caller frees. */
 char *rules_verdicts_json(const struct rules *r);
