@@ -8,8 +8,9 @@
  * Signals are plotted by decoding the bundle's own frames.log with the DBCs
  * in its config/ directory (the copy of the config loaded with config_load).
  * A violated rule's signals are the names in its violations' "signal" field
- * and the Message.Signal or alias names its config section mentions; its
- * numeric min/max/set/clear are drawn as limits.
+ * and the Message.Signal or alias names in its expressions, as the rules
+ * engine compiled them from the bundle's config (rules_info); its limits
+ * (min/max/set/clear, a cycle's interval bounds) are drawn as well.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +25,7 @@
 #include "daemon/core/config.h"
 #include "daemon/core/frame.h"
 #include "daemon/core/report.h"
+#include "daemon/core/rules.h"
 #include "dbc/dbc.h"
 
 #define REPORT_MAX_SERIES 8    /* signals per plot */
@@ -73,6 +75,7 @@ struct report {
 	struct bundle_verify_result vr;
 	int vrc;
 	struct config *cfg;
+	struct rules *rules;   /* the config's rules, for what each one reads */
 	char cfg_error[512];
 	struct plot *plots;
 	size_t n_plots;
@@ -219,19 +222,26 @@ out:
 
 static void load_config(struct report *r)
 {
+	struct config_error ce = {0};
+
 	r->cfg = report_bundle_config(r->dir, r->cfg_error,
 				      sizeof(r->cfg_error));
+	if (r->cfg && !(r->rules = rules_compile(r->cfg, NULL, &ce)))
+		config_error_format(&ce, r->cfg_error, sizeof(r->cfg_error));
 }
 
 /* ------------------------------------------------------------ signals */
 
-static const struct config_section *rule_section(const struct config *cfg,
-						 const char *rule)
+/* rules_info() of the rule named rule; false when there is none. */
+static bool rule_info(const struct report *r, const char *rule,
+		      struct rules_info *info)
 {
-	for (size_t i = 0; cfg && i < cfg->n_rules; i++)
-		if (!strcmp(cfg->rules[i].name, rule))
-			return &cfg->rules[i];
-	return NULL;
+	for (size_t i = 0; i < rules_count(r->rules); i++)
+		if (!strcmp(rules_name(r->rules, i), rule)) {
+			rules_info(r->rules, i, info);
+			return true;
+		}
+	return false;
 }
 
 static const char *kv_get(const struct config_section *s, const char *key)
@@ -298,14 +308,9 @@ static void plot_add_series(struct report *r, struct plot *p,
 		p->n_ser++;
 }
 
-/* A cycle rule: plot the message's period against period_ms +- tol_pct
- * (period_ms defaults to the DBC's GenMsgCycleTime, tol_pct to 10). */
-static void plot_add_period(struct report *r, struct plot *p,
-			    const struct config_section *sec)
+/* A cycle rule: plot the message's period (its limits come with the rule's). */
+static void plot_add_period(struct report *r, struct plot *p, const char *msg)
 {
-	const char *msg = kv_get(sec, "message");
-	const char *pv = kv_get(sec, "period_ms"), *tv = kv_get(sec, "tol_pct");
-	double period = 0, tol = 10;
 	struct series *s;
 	bool found = false;
 
@@ -324,26 +329,13 @@ static void plot_add_period(struct report *r, struct plot *p,
 				bus->dbcs[i] ? dbc_message_by_name(bus->dbcs[i], msg) : NULL;
 			if (m) {
 				s->m[b] = m;
-				if (!period && m->cycle_time_ms > 0)
-					period = m->cycle_time_ms;
 				found = true;
 				break;
 			}
 		}
 	}
-	if (!found)
-		return;
-	p->n_ser++;
-	if (pv)
-		config_parse_double(pv, &period);
-	if (tv)
-		config_parse_double(tv, &tol);
-	if (period > 0 && p->n_limits + 2 <= 4) {
-		p->limits[p->n_limits] = period * (1 - tol / 100);
-		snprintf(p->limit_names[p->n_limits++], sizeof(p->limit_names[0]), "min");
-		p->limits[p->n_limits] = period * (1 + tol / 100);
-		snprintf(p->limit_names[p->n_limits++], sizeof(p->limit_names[0]), "max");
-	}
+	if (found)
+		p->n_ser++;
 }
 
 static bool is_ident_start(char c)
@@ -397,10 +389,9 @@ static double span_time(const struct bundle_json *v, const char *key,
 
 static void build_plots(struct report *r)
 {
+	/* series in this order of the keys that name them */
 	static const char *const exprs[] = {"signal", "when", "expect",
-					    "trigger", "allowed", "set",
-					    "clear"};
-	static const char *const lims[] = {"min", "max", "set", "clear"};
+					    "trigger", "allowed"};
 	double start = (double)r->start_ns / 1e9;
 
 	r->plots = calloc(REPORT_MAX_PLOTS, sizeof(*r->plots));
@@ -420,27 +411,28 @@ static void build_plots(struct report *r)
 				continue;
 			p = &r->plots[r->n_plots++];
 			snprintf(p->rule, sizeof(p->rule), "%s", rule);
-			const struct config_section *sec =
-				rule_section(r->cfg, rule);
-			for (size_t k = 0; k < sizeof(lims) / sizeof(*lims);
-			     k++) {
-				const char *lv = kv_get(sec, lims[k]);
-				double d;
-				if (lv && config_parse_double(lv, &d) == 0 &&
-				    p->n_limits < 4) {
-					p->limits[p->n_limits] = d;
+			struct rules_info info;
+
+			if (rule_info(r, rule, &info)) {
+				for (size_t k = 0; k < info.n_limits &&
+						   p->n_limits < 4; k++) {
+					p->limits[p->n_limits] =
+						info.limits[k].value;
 					snprintf(p->limit_names[p->n_limits],
-						 sizeof(p->limit_names[0]), "%s",
-						 lims[k]);
+						 sizeof(p->limit_names[0]),
+						 "%s", info.limits[k].name);
 					p->n_limits++;
 				}
+				for (size_t k = 0;
+				     k < sizeof(exprs) / sizeof(*exprs); k++)
+					for (size_t e = 0; e < info.n_exprs; e++)
+						if (!strcmp(info.exprs[e].key,
+							    exprs[k]))
+							plot_add_expr(r, p,
+								      info.exprs[e].text);
+				if (!strcmp(info.kind, "cycle"))
+					plot_add_period(r, p, info.message);
 			}
-			for (size_t k = 0; k < sizeof(exprs) / sizeof(*exprs);
-			     k++)
-				plot_add_expr(r, p, kv_get(sec, exprs[k]));
-			const char *kind = kv_get(sec, "kind");
-			if (kind && !strcmp(kind, "cycle"))
-				plot_add_period(r, p, sec);
 		}
 		const struct bundle_json *sg = bundle_json_get(r->viol[i],
 							       "signal");
@@ -954,6 +946,11 @@ static void html_plots(struct report *r, struct bundle_buf *b)
 		bundle_buf_puts(b, "</p>\n");
 		return;
 	}
+	if (!r->rules) {
+		bundle_buf_puts(b, "<p class=\"note\">Rules' own signals not plotted: ");
+		bundle_buf_html(b, r->cfg_error);
+		bundle_buf_puts(b, "</p>\n");
+	}
 	bundle_buf_puts(b, "<p class=\"note\">Decoded from frames.log with the bundle's DBCs; shaded: violation intervals; dashed: limits.</p>\n");
 	for (size_t i = 0; i < r->n_plots; i++) {
 		const struct plot *p = &r->plots[i];
@@ -1070,6 +1067,7 @@ out:
 			free(r.plots[i].ser[k].v);
 		}
 	free(r.plots);
+	rules_free(r.rules);
 	if (r.cfg)
 		config_free(r.cfg);
 	return rc;

@@ -66,8 +66,9 @@ uint64_t rules_violations(const struct rules *r, size_t i);
 #define RULES_MAX_LIMITS 4
 #define RULES_MAX_EXPRS 5
 struct rules_limit {
-	const char *name;   /* the key: min, max, set, clear; a cycle rule's
-			       min and max bound the interval in ms */
+	const char *name;   /* min, max, set, clear: bounds of the rule's
+			       signal; a cycle rule's min and max bound the
+			       interval between arrivals, in ms */
 	double value;
 };
 struct rules_info {

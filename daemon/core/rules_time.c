@@ -63,7 +63,6 @@ static int response_compile(struct compiler *c, const struct config_section *s,
 		return -1;
 	if (rules_ms_kv(c, s, "within_ms", true, true, &k->within_ns) < 0)
 		return -1;
-	rules_add_limit(u, "within_ms", (double)k->within_ns / 1e6);
 	kv = rules_kv(s, "clock");
 	if (!kv || strcmp(kv->value, "time") == 0)
 		return 0;
