@@ -939,11 +939,13 @@ static struct expr_value rate_window(struct expr *e, struct xrun *x,
 	return val((in.v - r->v[ref]) / ((double)(now - r->t[ref]) / 1e9));
 }
 
-static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c);
+static struct expr_value expr_eval_node(struct expr *e, int32_t i,
+					struct expr_eval *c);
 
-/* Children: constants are answered here (their `last` is preset). */
-static inline struct expr_value sub(struct expr *e, int32_t i,
-				    struct expr_eval *c)
+/* Evaluate an operand: constants and signal reads are answered here,
+ * without the call to expr_eval_node() (a constant's `last` is preset). */
+static inline struct expr_value expr_eval_operand(struct expr *e, int32_t i,
+						  struct expr_eval *c)
 {
 	struct xrun *x = &e->n[i];
 
@@ -953,10 +955,11 @@ static inline struct expr_value sub(struct expr *e, int32_t i,
 		x->last = sig_value(x, c);
 		return x->last;
 	}
-	return ev(e, i, c);
+	return expr_eval_node(e, i, c);
 }
 
-static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
+static struct expr_value expr_eval_node(struct expr *e, int32_t i,
+					struct expr_eval *c)
 {
 	struct xrun *x = &e->n[i];
 	struct expr_value a, b, d, r;
@@ -982,23 +985,23 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		break;
 	}
 	case X_NEG:
-		a = sub(e, x->a, c);
+		a = expr_eval_operand(e, x->a, c);
 		r = a.missing ? a : val(-a.v);
 		break;
 	case X_NOT:
-		a = sub(e, x->a, c);
+		a = expr_eval_operand(e, x->a, c);
 		r = a.missing ? a : val(a.v == 0);
 		break;
 	case X_ABS:
-		a = sub(e, x->a, c);
+		a = expr_eval_operand(e, x->a, c);
 		r = a.missing ? a : val(fabs(a.v));
 		break;
 	case X_AND:
 	case X_OR: {
 		bool want = x->op == X_OR; /* the value that decides alone */
 
-		a = sub(e, x->a, c);
-		b = sub(e, x->b, c);
+		a = expr_eval_operand(e, x->a, c);
+		b = expr_eval_operand(e, x->b, c);
 		if ((!a.missing && (a.v != 0) == want) ||
 		    (!b.missing && (b.v != 0) == want))
 			r = val(want);
@@ -1009,9 +1012,9 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		break;
 	}
 	case X_BETWEEN:
-		a = sub(e, x->a, c);
-		b = sub(e, x->b, c);
-		d = sub(e, x->c, c);
+		a = expr_eval_operand(e, x->a, c);
+		b = expr_eval_operand(e, x->b, c);
+		d = expr_eval_operand(e, x->c, c);
 		if (a.missing || b.missing || d.missing)
 			r = missing();
 		else
@@ -1020,7 +1023,7 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 	case X_RATE_SIG: {
 		const struct expr_slot *s = &c->slots[x->slot];
 
-		a = sub(e, x->a, c); /* staleness and missing bookkeeping */
+		a = expr_eval_operand(e, x->a, c); /* staleness and missing bookkeeping */
 		if (a.missing || !s->pvalid || s->t_ns <= s->pt_ns) {
 			note_missing(c, x->slot);
 			r = missing();
@@ -1031,11 +1034,11 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		break;
 	}
 	case X_RATE:
-		a = sub(e, x->a, c);
+		a = expr_eval_operand(e, x->a, c);
 		r = rate_window(e, x, a, c->now_ns);
 		break;
 	case X_HELD:
-		a = sub(e, x->a, c);
+		a = expr_eval_operand(e, x->a, c);
 		if (a.missing || a.v == 0) {
 			x->on = false;
 			r = a.missing ? a : val(0);
@@ -1053,8 +1056,8 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 		}
 		break;
 	default: /* binary arithmetic and comparisons */
-		a = sub(e, x->a, c);
-		b = sub(e, x->b, c);
+		a = expr_eval_operand(e, x->a, c);
+		b = expr_eval_operand(e, x->b, c);
 		if (a.missing || b.missing) {
 			r = missing();
 			break;
@@ -1082,7 +1085,7 @@ static struct expr_value ev(struct expr *e, int32_t i, struct expr_eval *c)
 
 struct expr_value expr_eval(struct expr *e, struct expr_eval *ctx)
 {
-	return sub(e, e->root, ctx);
+	return expr_eval_operand(e, e->root, ctx);
 }
 
 static void margin_of(const struct expr *e, int32_t i, double *worst,
