@@ -271,6 +271,12 @@ static void gw_violation_end(void *ctx, const char *rule, const char *json)
 		evidence_violation(gw->ev, json);
 }
 
+static void gw_rules_event(void *ctx, uint64_t t_ns, const char *type,
+			   const char *fields_json)
+{
+	gateway_event(ctx, t_ns, type, fields_json);
+}
+
 const struct rules_sink *gateway_rules_sink(struct gateway *gw)
 {
 	return &gw->rsink;
@@ -408,6 +414,7 @@ struct gateway *gateway_new(struct ev_loop *loop)
 	gw->sink.ctx = gw;
 	gw->rsink.violation_start = gw_violation_start;
 	gw->rsink.violation_end = gw_violation_end;
+	gw->rsink.event = gw_rules_event;
 	gw->rsink.ctx = gw;
 	gw->rules_deadline = UINT64_MAX;
 	gw->viol_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(NS_PER_S, 10);

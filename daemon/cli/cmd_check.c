@@ -68,6 +68,16 @@ static void check_violation_end(void *ctx, const char *rule,
 		evidence_violation(c->ev, json);
 }
 
+/* Engine events (a bus going silent) go where the daemon puts them. */
+static void check_event(void *ctx, uint64_t t_ns, const char *type,
+			const char *fields_json)
+{
+	struct check *c = ctx;
+
+	if (c->ev)
+		evidence_event(c->ev, t_ns, type, fields_json);
+}
+
 /* The bus for a frame line: by interface name, else the replay bus that
  * reads this very log. -1 when none. */
 static int check_bus(const struct check *c, const char *ifname,
@@ -209,7 +219,9 @@ int cmd_check(int argc, char **argv)
 	uint64_t end_ns = 0;
 	struct check c;
 	struct config_error err;
-	struct rules_sink sink = { NULL, check_violation_end, &c };
+	struct rules_sink sink = { .violation_end = check_violation_end,
+				   .ctx = &c,
+				   .event = check_event };
 	const char *config_path = NULL;
 	char **logs = calloc((size_t)argc + 1, sizeof(*logs));
 	int n_logs = 0, rc = 2;

@@ -316,10 +316,11 @@ static const struct key_desc bus_keys[] = {
 	{ "interface", false, true },	{ "fd", false, false },
 	{ "bitrate", false, false },	{ "restart_ms", false, false },
 	{ "dbc", true, false },		{ "txqueue_len", false, false },
-	{ "txqueue_max_age_ms", false, false }, { NULL, false, false },
+	{ "txqueue_max_age_ms", false, false }, { "silent_ms", false, false },
+	{ NULL, false, false },
 };
 enum { BK_INTERFACE, BK_FD, BK_BITRATE, BK_RESTART, BK_DBC, BK_TXQLEN,
-       BK_TXQAGE };
+       BK_TXQAGE, BK_SILENT };
 
 static const struct key_desc route_keys[] = {
 	{ "from", false, true },      { "to", false, true },
@@ -709,6 +710,8 @@ static int bus_key(struct parser *p, int k, const char *v)
 		return set_u32(p, "bitrate", v, &b->bitrate, false);
 	case BK_RESTART:
 		return set_u32(p, "restart_ms", v, &b->restart_ms, false);
+	case BK_SILENT:
+		return set_u32(p, "silent_ms", v, &b->silent_ms, false);
 	case BK_DBC: {
 		char **slot;
 		size_t n = b->n_dbc_paths;

@@ -61,6 +61,7 @@ struct config_bus {
 	bool fd;
 	uint32_t bitrate;    /* 0 = leave as is */
 	uint32_t restart_ms; /* 0 = leave as is */
+	uint32_t silent_ms;  /* rules: no frame for this long = silent; 0 = off */
 	char **dbc_paths;
 	size_t n_dbc_paths;
 	struct dbc **dbcs;   /* loaded by config_load_dbcs(), same order */

@@ -551,7 +551,7 @@ static int check_keys(struct compiler *c, const struct config_section *s,
 		      const struct rule_kind *kind)
 {
 	static const char *const common[] = { "ref", "kind", "description",
-					      "severity", "bus" };
+					      "severity", "bus", "active_when" };
 
 	for (size_t i = 0; i < s->n_kv; i++) {
 		const char *k = s->kv[i].key;
@@ -655,7 +655,12 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 	c->rule_bus = u->bus;
 	if (!u->ref)
 		goto oom;
-	return u->kind->compile(c, s, u);
+	if (u->kind->compile(c, s, u) < 0)
+		return -1;
+	if (rules_kv(s, "active_when") &&
+	    !(u->active_when = rules_expr_kv(c, s, u, "active_when", true)))
+		return -1;
+	return 0;
 oom:
 	rules_set_err(c->err, file, s->line, 0, "out of memory");
 	return -1;
@@ -783,7 +788,7 @@ static void add_dep(struct rules *r, int32_t mi, uint32_t rule)
 }
 
 /* The rmsg a slot belongs to. */
-static int32_t slot_msg(const struct rules *r, uint32_t slot)
+int32_t rules_slot_msg(const struct rules *r, uint32_t slot)
 {
 	for (size_t i = 0; i < r->n_msgs; i++) {
 		if (r->msgs[i].slot == slot)
@@ -820,7 +825,7 @@ static int build_deps(struct rules *r)
 				}
 				expr_inputs(x, big, n);
 				for (size_t j = 0; j < n; j++) {
-					int32_t m = slot_msg(r, big[j]);
+					int32_t m = rules_slot_msg(r, big[j]);
 					if (m >= 0)
 						use[m] = true;
 				}
@@ -828,7 +833,7 @@ static int build_deps(struct rules *r)
 				continue;
 			}
 			for (size_t j = 0; j < n; j++) {
-				int32_t m = slot_msg(r, in[j]);
+				int32_t m = rules_slot_msg(r, in[j]);
 
 				if (m >= 0)
 					use[m] = true;
@@ -862,8 +867,21 @@ static int build_index(struct rules *r)
 {
 	r->n_buses = r->cfg->n_buses;
 	r->bidx = calloc(r->n_buses ? r->n_buses : 1, sizeof(*r->bidx));
-	if (!r->bidx)
+	r->bus = calloc(r->n_buses ? r->n_buses : 1, sizeof(*r->bus));
+	r->slot_bus = malloc((r->n_slots ? r->n_slots : 1) * sizeof(int));
+	if (!r->bidx || !r->bus || !r->slot_bus)
 		return -1;
+	for (size_t b = 0; b < r->n_buses; b++) {
+		r->bus[b].silent_ns = r->cfg->buses[b].silent_ms * UINT64_C(1000000);
+		r->bus[b].dl = UINT64_MAX;
+	}
+	for (size_t i = 0; i < r->n_slots; i++)
+		r->slot_bus[i] = -1;
+	for (size_t i = 0; i < r->n_msgs; i++) {
+		r->slot_bus[r->msgs[i].slot] = r->msgs[i].bus;
+		for (size_t k = 0; k < r->msgs[i].n_sigs; k++)
+			r->slot_bus[r->msgs[i].sig_slots[k]] = r->msgs[i].bus;
+	}
 	for (size_t b = 0; b < r->n_buses; b++)
 		for (size_t k = 0; k < 2048; k++)
 			r->bidx[b].std[k] = -1;
@@ -1033,6 +1051,8 @@ void rules_free(struct rules *r)
 			free(r->bidx[b].j1939);
 		}
 	free(r->bidx);
+	free(r->bus);
+	free(r->slot_bus);
 	free(r->jbuf);
 	free(r);
 }
@@ -1153,6 +1173,10 @@ void rules_note_unknown(struct rules *r, struct rule *u, uint64_t t,
 {
 	char tb[40];
 
+	/* a silent bus is a gap in the recording, not a missing input */
+	if (slot >= 0 && (size_t)slot < r->n_slots && r->slot_bus[slot] >= 0 &&
+	    r->bus[r->slot_bus[slot]].silent)
+		return;
 	if (u->determined)
 		u->unknown_after = true;
 	/* Keep the first reason; one found after start-up replaces a start-up
@@ -1215,13 +1239,86 @@ void rules_judge_expect(struct rules *r, struct rule *u, struct expr *expect,
 	}
 }
 
+/* Earliest deadline of any rule or bus. */
+static uint64_t min_deadline(const struct rules *r)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (size_t i = 0; i < r->n_rules; i++)
+		if (r->dl[i] < m)
+			m = r->dl[i];
+	for (size_t b = 0; b < r->n_buses; b++)
+		if (r->bus[b].dl < m)
+			m = r->bus[b].dl;
+	return m;
+}
+
+static void rule_restart(struct rules *r, struct rule *u, uint64_t t)
+{
+	for (size_t k = 0; k < u->n_exprs; k++)
+		if (u->exprs[k].x != u->active_when)
+			expr_reset(u->exprs[k].x);
+	if (u->kind->reset)
+		u->kind->reset(r, u, t);
+}
+
+/* active_when: whether u is active at t. Turning inactive ends an open
+ * violation; either turn restarts the kind's timers. */
+static bool rule_gate(struct rules *r, struct rule *u, struct expr_eval *c,
+		      uint64_t t, uint64_t line)
+{
+	bool on = rules_truth(expr_eval(u->active_when, c));
+
+	/* its inputs missing only make the rule inactive */
+	c->missing_slot = -1;
+	if (on != u->is_active) {
+		u->is_active = on;
+		u->ever_active |= on;
+		rules_viol_close(r, u, t, line);
+		rule_restart(r, u, t);
+	}
+	return on;
+}
+
+static bool rule_suspended(const struct rules *r, const struct rule *u)
+{
+	return u->msg >= 0 && r->bus[r->msgs[u->msg].bus].silent;
+}
+
+uint64_t rules_bus_wait(const struct rules *r, const struct rule *u,
+			uint64_t since)
+{
+	const struct rbus *b;
+
+	if (u->msg < 0)
+		return 0;
+	b = &r->bus[r->msgs[u->msg].bus];
+	return b->silent_ns && b->last <= since ? b->dl : 0;
+}
+
+static void set_deadline(struct rules *r, size_t idx, uint64_t dl)
+{
+	uint64_t old = r->dl[idx];
+
+	if (dl == old)
+		return;
+	r->dl[idx] = dl;
+	if (dl < r->next_deadline)
+		r->next_deadline = dl;
+	else if (old == r->next_deadline)
+		r->next_deadline = min_deadline(r);
+}
+
 static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 		      int32_t from_msg)
 {
 	struct rule *u = &r->rules[idx];
 	struct expr_eval c = { r->slots, t, UINT64_MAX, -1, r->res };
-	uint64_t dl = u->kind->eval(r, u, &c, t, line, from_msg);
+	uint64_t dl = UINT64_MAX;
 
+	if ((!u->active_when || rule_gate(r, u, &c, t, line)) &&
+	    !rule_suspended(r, u))
+		dl = u->kind->eval(r, u, &c, t, line, from_msg);
 	if (c.deadline_ns < dl)
 		dl = c.deadline_ns;
 	/* on the resolution grid, so that a tick truncated to it runs it */
@@ -1229,22 +1326,49 @@ static void eval_rule(struct rules *r, size_t idx, uint64_t t, uint64_t line,
 		dl += r->res - dl % r->res;
 	if (dl <= t) /* cannot happen; never loop on it */
 		dl = UINT64_MAX;
-	if (dl != r->dl[idx]) {
-		uint64_t old = r->dl[idx];
+	set_deadline(r, idx, dl);
+}
 
-		r->dl[idx] = dl;
-		if (dl < r->next_deadline) {
-			r->next_deadline = dl;
-		} else if (old == r->next_deadline) {
-			uint64_t m = UINT64_MAX;
+/* {"bus":NAME,KEY:...} without braces, for the sink's event. */
+static void bus_event(struct rules *r, size_t b, uint64_t t, const char *type,
+		      const char *key, uint64_t v, bool as_time)
+{
+	char buf[512];
+	struct json j;
 
-			for (size_t i = 0; i < r->n_rules; i++)
-				if (r->dl[i] < m)
-					m = r->dl[i];
-			r->next_deadline = m;
-		}
+	if (!r->sink.event)
+		return;
+	json_init_buf(&j, buf, sizeof(buf));
+	json_object_begin(&j);
+	json_key(&j, "bus");
+	json_string(&j, r->cfg->buses[b].name);
+	json_key(&j, key);
+	if (as_time)
+		put_time(&j, r, v);
+	else
+		json_double(&j, (double)v / 1e6);
+	json_object_end(&j);
+	if (json_finish(&j) < 0)
+		return;
+	buf[json_len(&j) - 1] = '\0';
+	r->sink.event(r->sink.ctx, t, type, buf + 1);
+}
+
+/* Restart the rules that watch arrivals on bus b (it went silent or came
+ * back); a violation open when it went silent ends with its last frame. */
+static void bus_restart(struct rules *r, size_t b, uint64_t t)
+{
+	for (size_t i = 0; i < r->n_rules; i++) {
+		struct rule *u = &r->rules[i];
+
+		if (u->msg < 0 || (size_t)r->msgs[u->msg].bus != b)
+			continue;
+		rules_viol_close(r, u, r->bus[b].last, r->line);
+		rule_restart(r, u, t);
+		set_deadline(r, i, UINT64_MAX);
 	}
 }
+
 void rules_tick(struct rules *r, uint64_t now_ns)
 {
 	if (!r || r->finished)
@@ -1257,14 +1381,27 @@ void rules_tick(struct rules *r, uint64_t now_ns)
 		uint64_t t = r->next_deadline;
 		size_t i;
 
+		/* buses first: a rule's timeout at the moment its bus turns
+		 * silent is part of the gap */
+		for (i = 0; i < r->n_buses; i++)
+			if (r->bus[i].dl == t)
+				break;
+		if (i < r->n_buses) {
+			if (t > r->now)
+				r->now = t;
+			r->bus[i].dl = UINT64_MAX;
+			r->bus[i].silent = true;
+			r->next_deadline = min_deadline(r);
+			bus_event(r, i, r->now, "bus_silent", "t_last",
+				  r->bus[i].last, true);
+			bus_restart(r, i, r->now);
+			continue;
+		}
 		for (i = 0; i < r->n_rules; i++)
 			if (r->dl[i] == t)
 				break;
 		if (i == r->n_rules) { /* stale cache: recompute */
-			r->next_deadline = UINT64_MAX;
-			for (size_t k = 0; k < r->n_rules; k++)
-				if (r->dl[k] < r->next_deadline)
-					r->next_deadline = r->dl[k];
+			r->next_deadline = min_deadline(r);
 			continue;
 		}
 		if (t > r->now)
@@ -1343,6 +1480,20 @@ void rules_frame(struct rules *r, int bus, const struct frame *f,
 	rules_tick(r, t);
 	r->now = t;
 	r->line = line;
+	if (bus >= 0 && (size_t)bus < r->n_buses && r->bus[bus].silent_ns) {
+		struct rbus *b = &r->bus[bus];
+
+		if (b->silent) {
+			b->silent = false;
+			bus_event(r, (size_t)bus, t, "bus_resumed", "gap_ms",
+				  t - b->last, false);
+			bus_restart(r, (size_t)bus, t);
+		}
+		b->last = t;
+		b->dl = t + b->silent_ns + r->res;
+		if (b->dl < r->next_deadline)
+			r->next_deadline = b->dl;
+	}
 	for (mi = lookup(r, bus, f); mi >= 0; mi = r->msgs[mi].next) {
 		struct rmsg *m = &r->msgs[mi];
 
@@ -1380,12 +1531,15 @@ void rules_finish(struct rules *r, uint64_t end_ns)
 	for (size_t i = 0; i < r->n_rules; i++) {
 		struct rule *u = &r->rules[i];
 
-		if (u->kind->finish)
+		if (u->kind->finish && !rule_suspended(r, u) &&
+		    (!u->active_when || u->is_active))
 			u->kind->finish(r, u, end_ns);
 		else
 			rules_viol_close(r, u, end_ns, r->line);
 		r->dl[i] = UINT64_MAX;
 	}
+	for (size_t b = 0; b < r->n_buses; b++)
+		r->bus[b].dl = UINT64_MAX;
 	r->next_deadline = UINT64_MAX;
 	r->finished = true;
 }
@@ -1403,6 +1557,8 @@ enum rules_verdict rules_verdict(const struct rules *r, size_t i)
 
 	if (u->n_viol)
 		return VERDICT_FAIL;
+	if (u->active_when && !u->ever_active)
+		return VERDICT_NOT_EXERCISED;
 	if (u->unknown_after || !u->determined)
 		return VERDICT_INCONCLUSIVE;
 	if (u->exercised)

@@ -24,11 +24,20 @@ enum rules_verdict {
 
 /* Receives violations as they start (t_end unknown) and as they end. The
  * json argument is the complete violations.jsonl line for the event, without
- * newline; only the "end" call's line goes to violations.jsonl. */
+ * newline; only the "end" call's line goes to violations.jsonl.
+ * event (optional) receives engine events for events.jsonl, in the form
+ * evidence_event() takes (fields_json: members without braces):
+ *   bus_silent   "bus":NAME,"t_last":T   no frame for the bus's silent_ms
+ *                                        since its last one at T
+ *   bus_resumed  "bus":NAME,"gap_ms":MS  a frame again after MS
+ * t_ns is the event's time on the rules' clock (frame times and the now
+ * passed in), so live and offline runs record the same events. */
 struct rules_sink {
 	void (*violation_start)(void *ctx, const char *rule, const char *json);
 	void (*violation_end)(void *ctx, const char *rule, const char *json);
 	void *ctx;
+	void (*event)(void *ctx, uint64_t t_ns, const char *type,
+		      const char *fields_json);
 };
 
 /* Compile [signal] and [rule] sections against the buses' loaded DBCs.

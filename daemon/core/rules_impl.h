@@ -56,7 +56,11 @@ struct rule {
 	struct rule_expr exprs[RULE_MAX_EXPRS];
 	size_t n_exprs;
 	const char *expect_text;    /* the text violations quote (in exprs) */
-	int32_t msg;                /* rmsg whose arrival the kind watches, or -1 */
+	struct expr *active_when;   /* NULL: always active (in exprs) */
+	bool is_active, ever_active;
+	/* rmsg whose arrival the kind watches, or -1; such a rule is
+	 * suspended while its bus is silent */
+	int32_t msg;
 	struct rules_limit limits[RULES_MAX_LIMITS]; /* for rules_info */
 	size_t n_limits;
 	/* state */
@@ -107,6 +111,14 @@ struct bus_index {
 	size_t n_j1939;
 };
 
+/* Per bus: when its last frame came, for silent_ms. */
+struct rbus {
+	uint64_t silent_ns;         /* 0: never silent */
+	uint64_t last;              /* time of its last frame */
+	uint64_t dl;                /* when it turns silent, or UINT64_MAX */
+	bool silent;
+};
+
 struct rules {
 	const struct config *cfg;
 	struct rules_sink sink;
@@ -120,6 +132,8 @@ struct rules {
 	struct alias *aliases;
 	size_t n_aliases;
 	struct bus_index *bidx;
+	struct rbus *bus;
+	int *slot_bus;              /* per slot: the bus its message is on */
 	size_t n_buses;
 	uint64_t now, line;
 	uint64_t next_deadline;
@@ -153,6 +167,9 @@ struct rule_kind {
 			 uint64_t t, uint64_t line, int32_t from_msg);
 	/* End of input at end_ns; NULL: close an open violation there. */
 	void (*finish)(struct rules *r, struct rule *u, uint64_t end_ns);
+	/* Forget timers and history at t: the rule turns active or inactive
+	 * (active_when), or its bus went silent or resumed. NULL: none. */
+	void (*reset)(struct rules *r, struct rule *u, uint64_t t);
 	/* The violation's "msg" text. */
 	void (*message)(const struct rules *r, const struct rule *u, char *msg,
 			size_t size);
@@ -192,6 +209,8 @@ int rules_ms_kv(struct compiler *c, const struct config_section *s,
 /* A message name key: the rmsg index, or -1 with err. */
 int32_t rules_message_kv(struct compiler *c, const struct config_section *s,
 			 const struct config_kv *kv);
+/* The rmsg a slot belongs to, or -1. */
+int32_t rules_slot_msg(const struct rules *r, uint32_t slot);
 /* Record a limit for rules_info(). */
 void rules_add_limit(struct rule *u, const char *name, double v);
 
@@ -212,6 +231,11 @@ void rules_viol_extend(struct rules *r, struct rule *u, uint64_t t_open,
 void rules_viol_close(struct rules *r, struct rule *u, uint64_t t,
 		      uint64_t line);
 const char *rules_fmt_num(double v, char *buf);
+/* A timeout found at a deadline for rule u, whose input last arrived at
+ * since: 0 to judge it now, or, while u's bus has been quiet since then
+ * and may yet turn silent (silent_ms), the time to look again. */
+uint64_t rules_bus_wait(const struct rules *r, const struct rule *u,
+			uint64_t since);
 
 static inline struct expr_value rules_run(struct expr *x, struct expr_eval *c)
 {

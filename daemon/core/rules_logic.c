@@ -177,12 +177,20 @@ static uint64_t implies_eval(struct rules *r, struct rule *u,
 	return UINT64_MAX;
 }
 
+static void implies_reset(struct rules *r, struct rule *u, uint64_t t)
+{
+	(void)r;
+	(void)t;
+	rule_state(u, struct implies)->active = false;
+}
+
 const struct rule_kind rule_kind_implies = {
 	.name = "implies",
 	.keys = (const char *const[]){ "when", "expect", "debounce_ms",
 				       "settle_ms", NULL },
 	.compile = implies_compile,
 	.eval = implies_eval,
+	.reset = implies_reset,
 	.message = expect_message,
 };
 
@@ -249,11 +257,19 @@ static uint64_t hysteresis_eval(struct rules *r, struct rule *u,
 	return UINT64_MAX;
 }
 
+static void hysteresis_reset(struct rules *r, struct rule *u, uint64_t t)
+{
+	(void)r;
+	(void)t;
+	rule_state(u, struct hysteresis)->active = false;
+}
+
 const struct rule_kind rule_kind_hysteresis = {
 	.name = "hysteresis",
 	.keys = (const char *const[]){ "signal", "set", "clear", "expect",
 				       NULL },
 	.compile = hysteresis_compile,
 	.eval = hysteresis_eval,
+	.reset = hysteresis_reset,
 	.message = expect_message,
 };

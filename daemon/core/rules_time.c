@@ -190,6 +190,16 @@ static void response_finish(struct rules *r, struct rule *u, uint64_t end_ns)
 	rules_viol_close(r, u, end_ns, r->line);
 }
 
+static void response_reset(struct rules *r, struct rule *u, uint64_t t)
+{
+	struct response *k = rule_state(u, struct response);
+
+	(void)r;
+	(void)t;
+	k->armed = k->trig_prev = k->cond_prev = false;
+	k->acc_ns = 0;
+}
+
 static void response_message(const struct rules *r, const struct rule *u,
 			     char *msg, size_t size)
 {
@@ -209,6 +219,7 @@ const struct rule_kind rule_kind_response = {
 	.compile = response_compile,
 	.eval = response_eval,
 	.finish = response_finish,
+	.reset = response_reset,
 	.message = response_message,
 };
 
@@ -299,7 +310,10 @@ static uint64_t cycle_eval(struct rules *r, struct rule *u,
 		k->prev_line = line;
 	} else if (k->have_prev && t - k->prev_t > k->max_gap_ns) {
 		double ms = (double)(t - k->prev_t) / 1e6;
+		uint64_t wait = rules_bus_wait(r, u, k->prev_t);
 
+		if (wait)
+			return wait;
 		rules_viol_extend(r, u, k->prev_t, k->prev_line, t, line, ms,
 				  (double)k->max_gap_ns / 1e6 - ms);
 	}
@@ -325,6 +339,13 @@ static void cycle_finish(struct rules *r, struct rule *u, uint64_t end_ns)
 	}
 }
 
+static void cycle_reset(struct rules *r, struct rule *u, uint64_t t)
+{
+	(void)r;
+	(void)t;
+	rule_state(u, struct cycle)->have_prev = false;
+}
+
 static void cycle_message(const struct rules *r, const struct rule *u,
 			  char *msg, size_t size)
 {
@@ -345,6 +366,7 @@ const struct rule_kind rule_kind_cycle = {
 	.compile = cycle_compile,
 	.eval = cycle_eval,
 	.finish = cycle_finish,
+	.reset = cycle_reset,
 	.message = cycle_message,
 };
 
@@ -353,6 +375,7 @@ const struct rule_kind rule_kind_cycle = {
 struct stale {
 	uint32_t slot;              /* the signal's or message's slot */
 	uint64_t max_age_ns;
+	uint64_t since;             /* ages count from here at the earliest */
 };
 RULE_STATE_FITS(struct stale);
 
@@ -384,6 +407,7 @@ static int stale_compile(struct compiler *c, const struct config_section *s,
 			return -1;
 		}
 		k->slot = ref.slot;
+		u->msg = rules_slot_msg(c->r, ref.slot);
 	} else {
 		if ((u->msg = rules_message_kv(c, s, km)) < 0)
 			return -1;
@@ -394,25 +418,35 @@ static int stale_compile(struct compiler *c, const struct config_section *s,
 	return 0;
 }
 
+/* When the value's age starts: its arrival, or a restart after it. */
+static uint64_t stale_from(const struct stale *k, const struct expr_slot *sl)
+{
+	return sl->t_ns > k->since ? sl->t_ns : k->since;
+}
+
 static uint64_t stale_eval(struct rules *r, struct rule *u,
 			   struct expr_eval *x, uint64_t t, uint64_t line,
 			   int32_t from_msg)
 {
 	struct stale *k = rule_state(u, struct stale);
 	const struct expr_slot *sl = &r->slots[k->slot];
-	uint64_t age;
+	uint64_t from, age;
 
 	(void)x;
 	(void)from_msg;
 	if (!sl->valid)
 		return UINT64_MAX;
 	u->determined = u->exercised = true;
-	age = t - sl->t_ns;
+	from = stale_from(k, sl);
+	age = t - from;
 	if (age > k->max_age_ns) {
 		double ms = (double)age / 1e6;
+		uint64_t wait = u->v.open ? 0 : rules_bus_wait(r, u, from);
 
-		rules_viol_extend(r, u, sl->t_ns + k->max_age_ns, line, t, line,
-				  ms, (double)k->max_age_ns / 1e6 - ms);
+		if (wait)
+			return wait;
+		rules_viol_extend(r, u, from + k->max_age_ns, line, t, line, ms,
+				  (double)k->max_age_ns / 1e6 - ms);
 		return UINT64_MAX;
 	}
 	if (u->v.open && sl->pvalid) {
@@ -422,7 +456,7 @@ static uint64_t stale_eval(struct rules *r, struct rule *u,
 				  (double)k->max_age_ns / 1e6 - ms);
 		rules_viol_close(r, u, t, line);
 	}
-	return sl->t_ns + k->max_age_ns + r->res;
+	return from + k->max_age_ns + r->res;
 }
 
 static void stale_finish(struct rules *r, struct rule *u, uint64_t end_ns)
@@ -431,12 +465,18 @@ static void stale_finish(struct rules *r, struct rule *u, uint64_t end_ns)
 
 	if (u->v.open) {
 		const struct expr_slot *sl = &r->slots[k->slot];
-		double ms = (double)(end_ns - sl->t_ns) / 1e6;
+		double ms = (double)(end_ns - stale_from(k, sl)) / 1e6;
 
 		rules_viol_extend(r, u, 0, 0, end_ns, r->line, ms,
 				  (double)k->max_age_ns / 1e6 - ms);
 	}
 	rules_viol_close(r, u, end_ns, r->line);
+}
+
+static void stale_reset(struct rules *r, struct rule *u, uint64_t t)
+{
+	(void)r;
+	rule_state(u, struct stale)->since = t;
 }
 
 static void stale_message(const struct rules *r, const struct rule *u,
@@ -457,5 +497,6 @@ const struct rule_kind rule_kind_stale = {
 	.compile = stale_compile,
 	.eval = stale_eval,
 	.finish = stale_finish,
+	.reset = stale_reset,
 	.message = stale_message,
 };

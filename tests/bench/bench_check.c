@@ -144,7 +144,8 @@ static double run(const struct config *cfg, const struct frame *pay,
 		  long frames, bool full_decode, struct counts *cnt,
 		  size_t *n_rules)
 {
-	struct rules_sink sink = { on_start, on_end, cnt };
+	struct rules_sink sink = { .violation_start = on_start,
+				   .violation_end = on_end, .ctx = cnt };
 	struct config_error err;
 	struct rules *r = rules_compile(cfg, &sink, &err);
 	const struct dbc *db = cfg->buses[0].dbcs[0];

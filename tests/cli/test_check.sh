@@ -192,5 +192,28 @@ else
 	bad end-time "rc $rc_plain/$rc_end/$rc_bad: $(cat "$tmp/out")"
 fi
 
+# 10. silent_ms: a bus that falls silent is a gap in events.jsonl, not a
+# cycle FAIL; without silent_ms the same log fails
+sed -n '1,/^dbc = v.dbc/p' "$tmp/c.ini" >"$tmp/silent.ini"
+sed -i 's/^interface = vcan0$/interface = vcan0\nsilent_ms = 200/' "$tmp/silent.ini"
+sed -n '/^\[rule esp-cycle\]/,$p' "$tmp/end.ini" >>"$tmp/silent.ini"
+{
+	cat "$tmp/c10.log"
+	printf '(1700000002.000000) vcan0 101#F401\n(1700000002.010000) vcan0 101#F401\n'
+} >"$tmp/gap.log"
+"$CANGATE" check -c "$tmp/silent.ini" --out "$tmp/silent" "$tmp/gap.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+"$CANGATE" check -c "$tmp/end.ini" "$tmp/gap.log" >/dev/null 2>&1
+rc_off=$?
+b=$(ls -d "$tmp"/silent/*/ 2>/dev/null | head -1)
+if [ $rc = 0 ] && [ $rc_off = 1 ] && [ ! -s "$tmp/out" ] && [ -n "$b" ] &&
+	grep -q '"type":"bus_silent","bus":"car","t_last":1700000000.020000' "$b/events.jsonl" &&
+	grep -q '"type":"bus_resumed","bus":"car","gap_ms":1980' "$b/events.jsonl" &&
+	grep -q '"rule":"esp-cycle".*"verdict":"PASS"' "$b/verdicts.json"; then
+	ok silent-bus-is-a-gap
+else
+	bad silent-bus-is-a-gap "rc $rc/$rc_off: $(cat "$tmp/out" "$tmp/err" "$b/events.jsonl" 2>&1 | head -8)"
+fi
+
 echo "test_check: $pass passed, $fail failed"
 [ "$fail" = 0 ]

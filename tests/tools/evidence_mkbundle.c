@@ -60,7 +60,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evidence_open: %s\n", err);
 		return 2;
 	}
-	struct rules_sink sink = {on_start, on_end, ev};
+	struct rules_sink sink = {.violation_start = on_start,
+				  .violation_end = on_end, .ctx = ev};
 	struct rules *r = rules_compile(cfg, &sink, &ce);
 	if (!r) {
 		config_error_format(&ce, buf, sizeof(buf));

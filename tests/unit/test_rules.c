@@ -73,7 +73,11 @@ struct world {
 	bool tick_deadlines;
 	bool ns_jitter;         /* add sub-microsecond parts to frame times */
 	uint64_t last_t;
+	char events[1024];      /* engine events, "t type fields" lines */
 };
+
+/* The [bus vehicle] section's extra keys for the next world_load(). */
+static const char *bus_extra = "";
 
 static void append(char **buf, size_t *len, const char *json)
 {
@@ -106,6 +110,16 @@ static void on_end(void *ctx, const char *rule, const char *json)
 	w->n_ends++;
 }
 
+static void on_event(void *ctx, uint64_t t_ns, const char *type,
+		     const char *fields)
+{
+	struct world *w = ctx;
+	size_t n = strlen(w->events);
+
+	snprintf(w->events + n, sizeof(w->events) - n, "%" PRIu64 " %s %s\n",
+		 (uint64_t)((t_ns - T0) / 1000), type, fields);
+}
+
 static void write_file(const char *path, const char *a, const char *b)
 {
 	FILE *fp = fopen(path, "w");
@@ -123,7 +137,10 @@ static int world_load(struct world *w, const char *rules_ini,
 		      struct config_error *err)
 {
 	char path[160];
-	struct rules_sink sink = { on_start, on_end, w };
+	struct rules_sink sink = { .violation_start = on_start,
+				   .violation_end = on_end, .ctx = w,
+				   .event = on_event };
+	char head[512];
 
 	memset(w, 0, sizeof(*w));
 	snprintf(w->dir, sizeof(w->dir), "/tmp/test_rules.XXXXXX");
@@ -131,7 +148,9 @@ static int world_load(struct world *w, const char *rules_ini,
 	snprintf(path, sizeof(path), "%s/v.dbc", w->dir);
 	write_file(path, dbc_text, NULL);
 	snprintf(w->ini, sizeof(w->ini), "%s/c.ini", w->dir);
-	write_file(w->ini, header, rules_ini);
+	snprintf(head, sizeof(head), "%.*s%s\n", (int)(sizeof(header) - 2),
+		 header, bus_extra);
+	write_file(w->ini, head, rules_ini);
 	w->cfg = config_load(w->ini, err);
 	if (!w->cfg)
 		fail_msg("config_load: %s:%u: %s", err->file, err->line,
@@ -1092,6 +1111,152 @@ static void test_determinism_ns(void **state)
 	free(ini);
 }
 
+/* ------------------------------------------- active_when, silent buses */
+
+/* One step of a scripted run: a frame at ms (id, two payload bytes), or
+ * the end of input (id 0). */
+struct step {
+	double ms;
+	uint32_t id;
+	int b0, b1;
+};
+
+struct gate_case {
+	const char *what;
+	const char *bus_extra;       /* keys for [bus vehicle] */
+	const char *rule;            /* one [rule r] section */
+	struct step steps[16];
+	enum rules_verdict want;
+	int n_viol;
+	const char *t_end;           /* the first violation's t_end, or NULL */
+	const char *events;          /* engine events expected, or NULL: none */
+};
+
+#define SPD(ms, kmh) { ms, ESP, ((int)((kmh) * 10)) & 0xFF, ((int)((kmh) * 10)) >> 8 }
+#define GEAR_AT(ms, g) { ms, GEAR, g, 0 }
+#define END(ms) { ms, 0, 0, 0 }
+#define ACTIVE_IN_D "active_when = Gear.Position == \"D\"\n"
+
+static const struct gate_case gate_cases[] = {
+	{ "inactive: no violation; turning inactive ends one then",
+	  "",
+	  "[rule r]\nref = x\nkind = range\nsignal = ESP_21.VehSpd\nmax = 100\n"
+	  ACTIVE_IN_D,
+	  { GEAR_AT(0, 0), SPD(10, 150), SPD(20, 150), GEAR_AT(30, 3),
+	    SPD(40, 150), GEAR_AT(50, 0), SPD(60, 150), END(70) },
+	  VERDICT_FAIL, 1, "\"t_end\":1000.050000", NULL },
+	{ "active_when never held: NOT_EXERCISED",
+	  "",
+	  "[rule r]\nref = x\nkind = range\nsignal = ESP_21.VehSpd\nmax = 100\n"
+	  ACTIVE_IN_D,
+	  { GEAR_AT(0, 0), SPD(10, 150), END(70) },
+	  VERDICT_NOT_EXERCISED, 0, NULL, NULL },
+	{ "active_when's signal never received: NOT_EXERCISED, not "
+	  "INCONCLUSIVE",
+	  "",
+	  "[rule r]\nref = x\nkind = range\nsignal = ESP_21.VehSpd\nmax = 100\n"
+	  ACTIVE_IN_D,
+	  { SPD(10, 50), SPD(20, 150), END(70) },
+	  VERDICT_NOT_EXERCISED, 0, NULL, NULL },
+	{ "cycle timer restarts when the rule turns active again",
+	  "",
+	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n" ACTIVE_IN_D,
+	  { GEAR_AT(0, 3), SPD(1, 0), SPD(21, 0), SPD(41, 0), GEAR_AT(50, 0),
+	    GEAR_AT(600, 3), SPD(610, 0), SPD(630, 0), END(640) },
+	  VERDICT_PASS, 0, NULL, NULL },
+	{ "implies debounce restarts when the rule turns active again",
+	  "",
+	  "[rule r]\nref = x\nkind = implies\nwhen = ESP_21.VehSpd > 10\n"
+	  "expect = AVAS.Cmd == 1\ndebounce_ms = 100\n" ACTIVE_IN_D,
+	  { GEAR_AT(0, 3), { 1, AVAS, 0, 0 }, SPD(10, 50), GEAR_AT(60, 0),
+	    SPD(90, 50), GEAR_AT(120, 3), SPD(130, 50), SPD(200, 50),
+	    END(210) },
+	  VERDICT_NOT_EXERCISED, 0, NULL, NULL },
+	{ "stale age counts from the moment the rule turns active",
+	  "",
+	  "[rule r]\nref = x\nkind = stale\nmessage = AVAS\nmax_age_ms = 50\n"
+	  ACTIVE_IN_D,
+	  { { 0, AVAS, 0, 0 }, GEAR_AT(500, 3), { 540, AVAS, 0, 0 },
+	    END(580) },
+	  VERDICT_PASS, 0, NULL, NULL },
+	{ "silent bus: a cycle rule sees a gap, not a failure",
+	  "silent_ms = 100\n",
+	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n",
+	  { SPD(0, 0), SPD(20, 0), SPD(40, 0), SPD(1000, 0), SPD(1020, 0),
+	    END(1030) },
+	  VERDICT_PASS, 0, NULL,
+	  "140001 bus_silent \"bus\":\"vehicle\",\"t_last\":1000.040000\n"
+	  "1000000 bus_resumed \"bus\":\"vehicle\",\"gap_ms\":960\n" },
+	{ "silent_ms above the cycle's limit: the timeout waits for it",
+	  "silent_ms = 500\n",
+	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n",
+	  { SPD(0, 0), SPD(20, 0), SPD(40, 0), SPD(1000, 0), SPD(1020, 0),
+	    END(1030) },
+	  VERDICT_PASS, 0, NULL,
+	  "540001 bus_silent \"bus\":\"vehicle\",\"t_last\":1000.040000\n"
+	  "1000000 bus_resumed \"bus\":\"vehicle\",\"gap_ms\":960\n" },
+	{ "silent bus: a stale rule sees a gap",
+	  "silent_ms = 100\n",
+	  "[rule r]\nref = x\nkind = stale\nsignal = ESP_21.VehSpd\n"
+	  "max_age_ms = 50\n",
+	  { SPD(0, 0), SPD(20, 0), SPD(1000, 0), SPD(1020, 0), END(1030) },
+	  VERDICT_PASS, 0, NULL, NULL },
+	{ "a bus with traffic is not silent: a stopped message still fails",
+	  "silent_ms = 100\n",
+	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n",
+	  { SPD(0, 0), SPD(20, 0), GEAR_AT(80, 0), GEAR_AT(160, 0),
+	    GEAR_AT(240, 0), END(250) },
+	  VERDICT_FAIL, 1, NULL, NULL },
+	{ "silent_ms = 0 (default): a silent bus fails a cycle rule",
+	  "",
+	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n",
+	  { SPD(0, 0), SPD(20, 0), SPD(40, 0), SPD(1000, 0), SPD(1020, 0),
+	    END(1030) },
+	  VERDICT_FAIL, 1, NULL, NULL },
+};
+
+static void run_gate_case(const struct gate_case *gc, uint64_t tick_step,
+			  bool tick_deadlines)
+{
+	struct world w;
+
+	bus_extra = gc->bus_extra;
+	load_ok(&w, gc->rule);
+	bus_extra = "";
+	w.tick_step = tick_step;
+	w.tick_deadlines = tick_deadlines;
+	for (const struct step *st = gc->steps;; st++) {
+		if (!st->id) {
+			finish(&w, st->ms);
+			break;
+		}
+		feed(&w, st->ms, st->id, 2, st->b0, st->b1);
+	}
+	if (verdict(&w, "r") != gc->want || w.n_ends != gc->n_viol ||
+	    (gc->t_end && !strstr(w.ends, gc->t_end)) ||
+	    (!gc->events && w.events[0] && gc->bus_extra[0] == '\0') ||
+	    (gc->events && strcmp(w.events, gc->events) != 0))
+		fail_msg("%s (ticks %" PRIu64 "/%d): verdict %s, %d violations "
+			 "(want %s, %d)\n%s\nevents:\n%s",
+			 gc->what, tick_step, tick_deadlines,
+			 rules_verdict_name(verdict(&w, "r")), w.n_ends,
+			 rules_verdict_name(gc->want), gc->n_viol, w.ends,
+			 w.events);
+	world_free(&w);
+}
+
+static void test_active_when_and_silent_bus(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(gate_cases) / sizeof(gate_cases[0]);
+	     i++) {
+		/* offline, and as a live daemon's timers would drive it */
+		run_gate_case(&gate_cases[i], 0, false);
+		run_gate_case(&gate_cases[i], 0, true);
+		run_gate_case(&gate_cases[i], 7 * MS, true);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1115,6 +1280,7 @@ int main(void)
 		cmocka_unit_test(test_compile_errors),
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_determinism_ns),
+		cmocka_unit_test(test_active_when_and_silent_bus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
