@@ -67,7 +67,7 @@ struct dbc_signal;
 /* Latest state of one input: a signal's value or a message's arrival. */
 struct expr_slot {
 	double v, pv;        /* value and the one before (for rate(sig, 0)) */
-	uint64_t t_ns, pt_ns;
+	uint64_t t_ns, pt_ns; /* when each arrived (frame time, ns) */
 	bool valid, pvalid;
 };
 

@@ -17,6 +17,10 @@
  *   severity = ...              optional, free text, copied to violations
  *   bus = NAME                  optional: the bus for Message.Signal names
  *                               and messages in this rule (default as above)
+ *   active_when = E             optional: the rule is active only while E
+ *                               holds (docs/rules.md); [bus] silent_ms
+ *                               suspends cycle and stale rules on a bus
+ *                               without frames (see rules_tick)
  *
  * Kinds and their keys: each kind's file says (rules_value.c: range, rate;
  * rules_logic.c: assert, only_if, implies, hysteresis; rules_time.c:
