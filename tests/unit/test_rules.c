@@ -1201,6 +1201,12 @@ static const struct gate_case gate_cases[] = {
 	  "max_age_ms = 50\n",
 	  { SPD(0, 0), SPD(20, 0), SPD(1000, 0), SPD(1020, 0), END(1030) },
 	  VERDICT_PASS, 0, NULL, NULL },
+	{ "silent bus: its stale signals do not make a rule INCONCLUSIVE",
+	  "silent_ms = 100\n",
+	  "[signal spd]\nsource = ESP_21.VehSpd\nstale_ms = 150\n"
+	  "[rule r]\nref = x\nkind = range\nsignal = spd\nmax = 100\n",
+	  { SPD(0, 50), SPD(20, 50), SPD(1000, 50), SPD(1020, 50), END(1030) },
+	  VERDICT_PASS, 0, NULL, NULL },
 	{ "a bus with traffic is not silent: a stopped message still fails",
 	  "silent_ms = 100\n",
 	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n",
