@@ -1290,14 +1290,14 @@ static bool rule_suspended(const struct rules *r, const struct rule *u)
 }
 
 uint64_t rules_bus_wait(const struct rules *r, const struct rule *u,
-			uint64_t since)
+			uint64_t due)
 {
 	const struct rbus *b;
 
 	if (u->msg < 0)
 		return 0;
 	b = &r->bus[r->msgs[u->msg].bus];
-	return b->silent_ns && b->last <= since ? b->dl : 0;
+	return b->silent_ns && b->last < due ? b->dl : 0;
 }
 
 static void set_deadline(struct rules *r, size_t idx, uint64_t dl)

@@ -53,8 +53,9 @@ void rules_free(struct rules *r);
 void rules_frame(struct rules *r, int bus, const struct frame *f,
 		 uint64_t line);
 
-/* Evaluate deadlines (stale signals, cycle timeouts, response windows) up to
- * now_ns. The daemon calls it from a timer at rules_next_deadline(). */
+/* Evaluate deadlines (stale signals, cycle timeouts, response windows, a
+ * bus turning silent after its silent_ms) up to now_ns. The daemon calls it
+ * from a timer at rules_next_deadline(). */
 void rules_tick(struct rules *r, uint64_t now_ns);
 /* Earliest time a deadline can expire, or UINT64_MAX when none. */
 uint64_t rules_next_deadline(const struct rules *r);

@@ -231,11 +231,12 @@ void rules_viol_extend(struct rules *r, struct rule *u, uint64_t t_open,
 void rules_viol_close(struct rules *r, struct rule *u, uint64_t t,
 		      uint64_t line);
 const char *rules_fmt_num(double v, char *buf);
-/* A timeout found at a deadline for rule u, whose input last arrived at
- * since: 0 to judge it now, or, while u's bus has been quiet since then
- * and may yet turn silent (silent_ms), the time to look again. */
+/* A timeout of rule u, whose input was due by `due`: 0 to judge it now, or,
+ * when u's bus (with silent_ms) has had no frame since before then, the
+ * moment the bus turns silent, to look again: a bus that went quiet is a
+ * gap, not a message that stopped, unless a frame comes first. */
 uint64_t rules_bus_wait(const struct rules *r, const struct rule *u,
-			uint64_t since);
+			uint64_t due);
 
 static inline struct expr_value rules_run(struct expr *x, struct expr_eval *c)
 {

@@ -310,7 +310,7 @@ static uint64_t cycle_eval(struct rules *r, struct rule *u,
 		k->prev_line = line;
 	} else if (k->have_prev && t - k->prev_t > k->max_gap_ns) {
 		double ms = (double)(t - k->prev_t) / 1e6;
-		uint64_t wait = rules_bus_wait(r, u, k->prev_t);
+		uint64_t wait = rules_bus_wait(r, u, k->prev_t + k->max_gap_ns);
 
 		if (wait)
 			return wait;
@@ -441,7 +441,9 @@ static uint64_t stale_eval(struct rules *r, struct rule *u,
 	age = t - from;
 	if (age > k->max_age_ns) {
 		double ms = (double)age / 1e6;
-		uint64_t wait = u->v.open ? 0 : rules_bus_wait(r, u, from);
+		uint64_t wait = u->v.open ? 0
+					  : rules_bus_wait(r, u,
+							   from + k->max_age_ns);
 
 		if (wait)
 			return wait;

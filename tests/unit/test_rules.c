@@ -1195,6 +1195,15 @@ static const struct gate_case gate_cases[] = {
 	  VERDICT_PASS, 0, NULL,
 	  "540001 bus_silent \"bus\":\"vehicle\",\"t_last\":1000.040000\n"
 	  "1000000 bus_resumed \"bus\":\"vehicle\",\"gap_ms\":960\n" },
+	{ "silent bus: other traffic before the message was due is no proof "
+	  "that it stopped",
+	  "silent_ms = 100\n",
+	  "[rule r]\nref = x\nkind = cycle\nmessage = ESP_21\n",
+	  { SPD(0, 0), SPD(20, 0), SPD(40, 0), GEAR_AT(50, 0), SPD(1000, 0),
+	    SPD(1020, 0), END(1030) },
+	  VERDICT_PASS, 0, NULL,
+	  "150001 bus_silent \"bus\":\"vehicle\",\"t_last\":1000.050000\n"
+	  "1000000 bus_resumed \"bus\":\"vehicle\",\"gap_ms\":950\n" },
 	{ "silent bus: a stale rule sees a gap",
 	  "silent_ms = 100\n",
 	  "[rule r]\nref = x\nkind = stale\nsignal = ESP_21.VehSpd\n"
