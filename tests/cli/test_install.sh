@@ -51,6 +51,7 @@ cat > "$tmp/want.txt" <<'EOF'
 644 /usr/share/cangate/rules/cmvss-101.ini
 644 /usr/share/cangate/rules/cmvss-105-135.ini
 644 /usr/share/cangate/rules/cmvss-108.ini
+644 /usr/share/cangate/rules/cmvss-111.ini
 644 /usr/share/cangate/rules/cmvss-114.ini
 644 /usr/share/cangate/rules/cmvss-126.ini
 644 /usr/share/cangate/rules/cmvss-141-fmvss.ini
