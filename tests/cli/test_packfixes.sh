@@ -120,6 +120,7 @@ EOF
 
 # case NAME PACK... < SCENARIO: log the scenario, check it against the demo
 # aliases, the old rules and the given packs; the table in $tmp/NAME.txt.
+# BUS_EXTRA: a line added to the [bus vehicle] section.
 case_() {
 	name=$1
 	shift
@@ -138,6 +139,7 @@ case_() {
 		echo "interface = replay:$tmp/$name.log"
 		echo "fd = yes"
 		echo "dbc = $ROOT/configs/vehicles/demo-ev.dbc"
+		[ -z "${BUS_EXTRA:-}" ] || echo "$BUS_EXTRA"
 	} > "$tmp/$name.ini"
 	"$CANGATE" check -c "$tmp/$name.ini" "$tmp/$name.log" > /dev/null 2> "$tmp/$name.txt"
 	[ $? -le 1 ] || { not_ok "$name: cangate check failed:"; sed 's/^/# /' "$tmp/$name.txt" | head -5; }
@@ -434,6 +436,36 @@ end 3000
 EOF
 want speedo cmvss101-speedometer-km-h FAIL "speedometer in mph"
 want speedo cmvss101-speedometer-lit-with-lamps FAIL "tail lamps on, speedometer unlit"
+
+# ------------------------------ active_when: the ignition gates, not judges
+# The cluster talks while the BCM (ignition) is asleep or not on this bus:
+# a rule whose when needs the ignition could never decide (INCONCLUSIVE);
+# gated by active_when it was simply never active.
+case_ no-ignition cmvss-101.ini <<'EOF'
+0 IPC_Telltales BulbCheckSts=Inactive
+0 ESC_Status ESC_FaultSts=OK
+end 3000
+EOF
+want no-ignition old-esc-malfunction-only-with-cause INCONCLUSIVE "old: ignition missing, never decided"
+want no-ignition cmvss101-esc-malfunction-telltale-only-with-cause NOT_EXERCISED "ignition never ON: inactive"
+
+# ------------------------------------- silent_ms: a sleeping vehicle bus
+# Key off, the whole bus sleeps 3 s and wakes again: with the demo's
+# silent_ms that is a gap, not a cycle failure.
+sleep_scn() {
+	cat <<'EOF'
+0 BCM_KeyIgn IgnitionState=ON DriverSeatBelt=Buckled
+0 ESC_Status VehSpd=0
+0 IPC_Telltales BulbCheckSts=Inactive
+silent 2000 5000
+end 7000
+EOF
+}
+sleep_scn | BUS_EXTRA="silent_ms = $(sed -n 's/^silent_ms = //p' configs/demo.ini)" \
+	case_ bus-asleep cmvss-101.ini
+want bus-asleep demo-ev-esc-status-cycle PASS "3 s of silence is a gap (demo silent_ms)"
+sleep_scn | case_ bus-asleep-no-silent-ms cmvss-101.ini
+want bus-asleep-no-silent-ms demo-ev-esc-status-cycle FAIL "without silent_ms the gap is a cycle failure"
 
 echo "test_packfixes: $n checks, $failed failed"
 [ "$failed" -eq 0 ]
