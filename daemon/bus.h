@@ -32,75 +32,8 @@
 #include "daemon/core/config.h"
 #include "daemon/core/frame.h"
 
-/* ---- tx ring queue (pure, unit tested) ---- */
-
-struct txq_entry {
-	struct canfd_frame cf;
-	uint64_t queued_ns; /* monotonic time it entered the queue */
-	uint64_t t_ns;      /* timestamp of the frame it was routed from */
-	int32_t route;      /* route index, for per-route drop accounting */
-	bool fd;
-};
-
-struct txq {
-	struct txq_entry *ring;
-	uint32_t cap;
-	uint32_t head;  /* oldest entry */
-	uint32_t count;
-};
-
-/* cap entries, allocated once. 0 or -1 (ENOMEM). */
-int txq_init(struct txq *q, uint32_t cap);
-void txq_fini(struct txq *q);
-/* Copy e into the queue. -1 when full (the caller counts the drop). */
-int txq_push(struct txq *q, const struct txq_entry *e);
-/* Oldest entry or NULL when empty; valid until the next push/pop. */
-const struct txq_entry *txq_peek(const struct txq *q);
-void txq_pop(struct txq *q);
-/* Pop entries queued before now_ns - max_age_ns from the head, calling
- * dropped(ctx, entry) for each. Returns how many. */
-uint32_t txq_expire(struct txq *q, uint64_t now_ns, uint64_t max_age_ns,
-		    void (*dropped)(void *ctx, const struct txq_entry *e),
-		    void *ctx);
-
-/* ---- replay log reader (pure: the clock is passed in) ---- */
-
-struct replay;
-
-struct replay_stats {
-	uint64_t lines;     /* lines read */
-	uint64_t frames;    /* frames returned */
-	uint64_t bad_lines; /* lines that did not parse (skipped) */
-	uint64_t skipped;   /* T lines and non-frame lines */
-	char last_error[192]; /* "path:line: msg" of the last bad line */
-};
-
-/* speed: 1 real time, N times faster, 0 as fast as possible.
- * NULL with errmsg filled when path cannot be opened. */
-struct replay *replay_open(const char *path, double speed, char *errmsg,
-			   size_t errlen);
-void replay_free(struct replay *r);
-
-enum replay_result {
-	REPLAY_FRAME = 1,  /* *f and ifname filled */
-	REPLAY_WAIT = 0,   /* next frame due at *due_ns (monotonic) */
-	REPLAY_END = -1,   /* end of log (or read error, in stats) */
-};
-
-/*
- * The next frame of the log if it is due at monotonic time now_ns. The first
- * call anchors the log's first timestamp to now_ns; frame k is then due at
- * now0 + (t_k - t_0) / speed. A log whose timestamps go backwards replays the
- * late line at once. Bad lines are skipped and counted; a new bad line's
- * message is in stats.last_error and *bad is set (for rate-limited logging).
- */
-enum replay_result replay_next(struct replay *r, uint64_t now_ns,
-			       struct frame *f, char ifname[FRAME_IFNAME_MAX],
-			       uint64_t *due_ns, bool *bad);
-const struct replay_stats *replay_stats(const struct replay *r);
-/* Where the replay is, on the log's own clock, at monotonic now_ns: the
- * timebase for rules deadlines when only replay buses feed the gateway. */
-uint64_t replay_log_time(const struct replay *r, uint64_t now_ns);
+#include "daemon/core/replay.h"
+#include "daemon/core/txq.h"
 
 /* ---- buses ---- */
 
