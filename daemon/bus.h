@@ -89,14 +89,31 @@ enum bus_tx_result {
 };
 
 /*
+ * Frames sent while a receive batch is processed are queued and written
+ * together when it ends (one sendmmsg() instead of a write() per frame);
+ * their fate is reported through tx_done() within the same callback. One per
+ * gateway, shared by its buses; zero-initialised.
+ */
+struct bus_batch {
+	struct bus *pending; /* buses with frames to write at the end */
+	int depth;           /* nested batches */
+	uint64_t mono_ns;    /* one clock read per batch, not per frame */
+};
+
+/*
  * Create bus index from its config (copied: cb may be freed afterwards) and
  * start it: open the socket (a missing or down interface is not an error:
  * the bus starts "down" and retries), open the replay log (an error: -1 path
- * would never work), or nothing for null. NULL with errmsg on failure.
+ * would never work), or nothing for null. batch outlives the bus. NULL with
+ * errmsg on failure.
  */
 struct bus *bus_new(struct ev_loop *loop, int index,
 		    const struct config_bus *cb, const struct bus_handler *h,
-		    char *errmsg, size_t errlen);
+		    struct bus_batch *batch, char *errmsg, size_t errlen);
+/* What `cangated -n` can verify of a [bus] section without opening it (a
+ * replay log is readable): 0, or -1 with errmsg. */
+int bus_check_config(const struct config_bus *cb, char *errmsg,
+		     size_t errlen);
 /* Stops every watcher, closes the socket, frees the queue. */
 void bus_free(struct bus *b);
 
@@ -123,7 +140,13 @@ void bus_rebind(struct bus *b, int index, const struct bus_handler *h);
 int bus_index(const struct bus *b);
 const char *bus_name(const struct bus *b);
 const char *bus_ifname(const struct bus *b);
-enum bus_kind bus_kind(const struct bus *b);
+/* "socketcan", "replay" or "null" */
+const char *bus_kind_name(const struct bus *b);
+/* Receives frames stamped by the wall clock (the kernel's): a gateway with
+ * no live bus runs on its replay logs' clock. */
+bool bus_live(const struct bus *b);
+/* Replays a log: has a log clock and ends. */
+bool bus_replays(const struct bus *b);
 enum bus_state bus_state(const struct bus *b);
 const char *bus_state_name(enum bus_state s);
 const char *bus_ctrl_state_name(enum bus_ctrl_state s);

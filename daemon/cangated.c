@@ -96,13 +96,11 @@ static int load_config(const char *path, const struct rules_sink *sink,
 		goto fail;
 	for (size_t i = 0; i < cfg->n_buses; i++) {
 		const struct config_bus *b = &cfg->buses[i];
+		char bmsg[sizeof(err.msg)];
 
-		if (b->kind == BUS_REPLAY && b->replay_path &&
-		    access(b->replay_path, R_OK) < 0) {
+		if (bus_check_config(b, bmsg, sizeof(bmsg)) < 0) {
 			config_errorf(&err, cfg->path ? cfg->path : path,
-				      b->line, "bus %s: replay log %s: %s",
-				      b->name, b->replay_path,
-				      strerror(errno));
+				      b->line, "%s", bmsg);
 			goto fail;
 		}
 	}

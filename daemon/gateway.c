@@ -34,6 +34,7 @@ struct gateway {
 
 	struct bus **buses;      /* cfg->n_buses, or NULL without buses */
 	size_t n_buses;
+	struct bus_batch batch;  /* shared by the buses: sends per rx batch */
 	uint64_t *bus_filtered;  /* per bus: received, forwarded nowhere */
 	struct gw_route *routes; /* cfg->n_routes */
 	size_t n_routes;
@@ -191,7 +192,7 @@ static void gw_check_replay_end(struct gateway *gw)
 	if (!gw->cfg || !gw->cfg->exit_on_replay_end || gw->replay_done)
 		return;
 	for (size_t i = 0; i < gw->n_buses; i++) {
-		if (bus_kind(gw->buses[i]) != BUS_REPLAY)
+		if (!bus_replays(gw->buses[i]))
 			continue;
 		any = true;
 		if (bus_state(gw->buses[i]) != BUS_STATE_ENDED)
@@ -208,13 +209,9 @@ static void gw_bus_event(void *ctx, struct bus *b, uint64_t t_ns,
 			 const char *type, const char *fields)
 {
 	struct gateway *gw = ctx;
-	char buf[512];
-	char name[160];
 
-	json_escape(bus_name(b), strlen(bus_name(b)), name, sizeof(name));
-	snprintf(buf, sizeof(buf), "\"bus\":%s%s%s", name, fields ? "," : "",
-		 fields ? fields : "");
-	gateway_event(gw, t_ns, type, buf);
+	(void)b;
+	gateway_event(gw, t_ns, type, fields);
 	if (!strcmp(type, "replay_end"))
 		gw_check_replay_end(gw);
 }
@@ -451,14 +448,16 @@ static void gw_free_buses(struct bus **buses, size_t n)
 	free(buses);
 }
 
-static bool gw_compute_replay_only(struct bus **buses, size_t n)
+/* No bus runs on the wall clock and some replay a log: the gateway's time
+ * is the logs' time. */
+static bool gw_on_log_clock(struct bus **buses, size_t n)
 {
 	bool replay = false;
 
 	for (size_t i = 0; buses && i < n; i++) {
-		if (bus_kind(buses[i]) == BUS_SOCKETCAN)
+		if (bus_live(buses[i]))
 			return false;
-		if (bus_kind(buses[i]) == BUS_REPLAY)
+		if (bus_replays(buses[i]))
 			replay = true;
 	}
 	return replay;
@@ -506,8 +505,8 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 			}
 			if (buses[i])
 				continue;
-			buses[i] = bus_new(gw->loop, (int)i, cb, &h, errmsg,
-					   errlen);
+			buses[i] = bus_new(gw->loop, (int)i, cb, &h, &gw->batch,
+					   errmsg, errlen);
 			if (!buses[i])
 				goto err_buses;
 		}
@@ -561,7 +560,7 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 	gw->rules = rules;
 	gw->rules_deadline = rules ? rules_next_deadline(rules) : UINT64_MAX;
 	gw->gen++;
-	gw->replay_only = gw_compute_replay_only(gw->buses, gw->n_buses);
+	gw->replay_only = gw_on_log_clock(gw->buses, gw->n_buses);
 	gw->replay_done = false;
 	if (gw->started) {
 		for (size_t i = 0; i < gw->n_buses; i++)
@@ -801,19 +800,6 @@ const struct config *gateway_config(const struct gateway *gw)
 	return gw->cfg;
 }
 
-static const char *gw_kind_name(enum bus_kind k)
-{
-	switch (k) {
-	case BUS_SOCKETCAN:
-		return "socketcan";
-	case BUS_REPLAY:
-		return "replay";
-	case BUS_NULL:
-		return "null";
-	}
-	return "?";
-}
-
 static const char *gw_bus_cfg_name(const struct gateway *gw, int i)
 {
 	if (gw->cfg && i >= 0 && (size_t)i < gw->cfg->n_buses)
@@ -896,7 +882,7 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 		json_key(&j, "interface");
 		json_string(&j, bus_ifname(b));
 		json_key(&j, "kind");
-		json_string(&j, gw_kind_name(bus_kind(b)));
+		json_string(&j, bus_kind_name(b));
 		json_key(&j, "state");
 		json_string(&j, bus_state_name(bus_state(b)));
 		json_key(&j, "rx");

@@ -132,10 +132,12 @@ static void separate(struct json *j)
 	}
 }
 
+/* c 0: members without braces (json_members_begin) */
 static void open_container(struct json *j, char c)
 {
 	separate(j);
-	putc1(j, c);
+	if (c)
+		putc1(j, c);
 	j->depth++;
 	if (j->depth > JSON_DEPTH_MAX)
 		j->failed = true;
@@ -151,6 +153,8 @@ static void close_container(struct json *j, char c)
 	}
 	j->depth--;
 	j->after_key = false;
+	if (!c)
+		return;
 	if (j->pretty && j->depth < JSON_DEPTH_MAX &&
 	    (j->has_items & ((uint64_t)1 << j->depth)))
 		indent(j, j->depth);
@@ -165,6 +169,16 @@ void json_object_begin(struct json *j)
 void json_object_end(struct json *j)
 {
 	close_container(j, '}');
+}
+
+void json_members_begin(struct json *j)
+{
+	open_container(j, 0);
+}
+
+void json_members_end(struct json *j)
+{
+	close_container(j, 0);
 }
 
 void json_array_begin(struct json *j)

@@ -70,6 +70,10 @@ static inline size_t json_len(const struct json *j)
 
 void json_object_begin(struct json *j);
 void json_object_end(struct json *j);
+/* Object members without the braces ("a":1,"b":2): the fields of an event
+ * line that another writer wraps. */
+void json_members_begin(struct json *j);
+void json_members_end(struct json *j);
 void json_array_begin(struct json *j);
 void json_array_end(struct json *j);
 /* Member name; NUL-terminated, or n bytes with json_key_len(). */
