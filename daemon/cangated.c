@@ -181,14 +181,21 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		cfg = NULL;
 	}
 	if (!cfg) {
-		char fields[800], q[700];
+		/* room for msg with every byte escaped as \u00XX */
+		char fields[6 * sizeof(msg) + 32];
+		struct json j;
 
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 			  msg);
-		json_escape(msg, strlen(msg), q, sizeof(q));
-		snprintf(fields, sizeof(fields), "\"ok\":false,\"error\":%s",
-			 q);
+		json_init_buf(&j, fields, sizeof(fields));
+		json_members_begin(&j);
+		json_key(&j, "ok");
+		json_bool(&j, false);
+		json_key(&j, "error");
+		json_string(&j, msg);
+		json_members_end(&j);
+		json_finish(&j);
 		gateway_event(d.gw, gateway_now(d.gw), "reload", fields);
 	} else {
 		log_info("reloaded %s", d.config_path);

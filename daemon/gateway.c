@@ -16,6 +16,7 @@
 #define GW_RULES_MAX_S 0.02    /* rules deadline timer: longest sleep */
 #define GW_LOAD_SLOTS 11       /* one-second rx snapshots: 10 s of load */
 #define NS_PER_S UINT64_C(1000000000)
+#define GW_MARK_QUOTED_MAX 1100 /* bytes of a marker's text as JSON */
 
 #define container_of(ptr, type, member)                                        \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -524,10 +525,19 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 		flen = 64 + (verdicts ? strlen(verdicts) : 0);
 		fields = malloc(flen);
 		if (fields) {
-			snprintf(fields, flen, "\"ok\":true%s%s",
-				 verdicts ? ",\"previous_verdicts\":" : "",
-				 verdicts ? verdicts : "");
-			gateway_event(gw, now, "reload", fields);
+			struct json j;
+
+			json_init_buf(&j, fields, flen);
+			json_members_begin(&j);
+			json_key(&j, "ok");
+			json_bool(&j, true);
+			if (verdicts) {
+				json_key(&j, "previous_verdicts");
+				json_raw(&j, verdicts, strlen(verdicts));
+			}
+			json_members_end(&j);
+			if (json_finish(&j) == 0)
+				gateway_event(gw, now, "reload", fields);
 			free(fields);
 		}
 		free(verdicts);
@@ -640,6 +650,25 @@ void gateway_event(struct gateway *gw, uint64_t t_ns, const char *type,
 		evidence_event(gw->ev, t_ns, type, fields_json);
 }
 
+/* Who asked for a session to start or stop, next to what evidence records
+ * of it. */
+static void gw_control_event(struct gateway *gw, uint64_t now,
+			     const char *command, long uid)
+{
+	char buf[128];
+	struct json j;
+
+	json_init_buf(&j, buf, sizeof(buf));
+	json_members_begin(&j);
+	json_key(&j, "command");
+	json_string(&j, command);
+	json_key(&j, "uid");
+	json_int(&j, uid);
+	json_members_end(&j);
+	if (json_finish(&j) == 0)
+		evidence_event(gw->ev, now, "control", buf);
+}
+
 bool gateway_session_active(const struct gateway *gw)
 {
 	return gw->ev != NULL;
@@ -650,7 +679,6 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 {
 	struct evidence_meta none = {0};
 	uint64_t now = gateway_now(gw);
-	char fields[96];
 
 	if (!gw->cfg || !gw->cfg->evidence.enabled) {
 		snprintf(errmsg, errlen, "no [evidence] section in the config");
@@ -666,11 +694,8 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 		return -1;
 	gw->sessions++;
 	/* evidence_open() wrote session_start; say who asked for it. */
-	if (uid >= 0) {
-		snprintf(fields, sizeof(fields),
-			 "\"command\":\"session start\",\"uid\":%ld", uid);
-		evidence_event(gw->ev, now, "control", fields);
-	}
+	if (uid >= 0)
+		gw_control_event(gw, now, "session start", uid);
 	return 0;
 }
 
@@ -679,7 +704,6 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 {
 	uint64_t now = gateway_now(gw);
 	char *verdicts = NULL;
-	char fields[96];
 	struct rules *fresh;
 	struct config_error cerr;
 	int rc;
@@ -688,11 +712,8 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 		snprintf(errmsg, errlen, "no session is recording");
 		return -1;
 	}
-	if (uid >= 0) {
-		snprintf(fields, sizeof(fields),
-			 "\"command\":\"session stop\",\"uid\":%ld", uid);
-		evidence_event(gw->ev, now, "control", fields);
-	}
+	if (uid >= 0)
+		gw_control_event(gw, now, "session stop", uid);
 	if (gw->rules) {
 		rules_finish(gw->rules, now);
 		verdicts = rules_verdicts_json(gw->rules);
@@ -724,20 +745,28 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 int gateway_mark(struct gateway *gw, const char *text, long uid,
 		 char *errmsg, size_t errlen)
 {
-	char fields[1200];
-	char quoted[1100];
+	char fields[GW_MARK_QUOTED_MAX + 64];
+	struct json j;
 
 	if (!gw->ev) {
 		snprintf(errmsg, errlen, "no session is recording");
 		return -1;
 	}
-	if (json_escape(text, strlen(text), quoted, sizeof(quoted)) >=
-	    sizeof(quoted)) {
+	if (json_escape(text, strlen(text), NULL, 0) >= GW_MARK_QUOTED_MAX) {
 		snprintf(errmsg, errlen, "marker text too long");
 		return -1;
 	}
-	snprintf(fields, sizeof(fields), "\"text\":%s,\"uid\":%ld", quoted,
-		 uid);
+	json_init_buf(&j, fields, sizeof(fields));
+	json_members_begin(&j);
+	json_key(&j, "text");
+	json_string(&j, text);
+	json_key(&j, "uid");
+	json_int(&j, uid);
+	json_members_end(&j);
+	if (json_finish(&j) < 0) {
+		snprintf(errmsg, errlen, "marker text too long");
+		return -1;
+	}
 	evidence_event(gw->ev, gateway_now(gw), "mark", fields);
 	return 0;
 }

@@ -271,6 +271,46 @@ static void test_structure(void **state)
 	assert_string_equal(buf, "\"too");
 }
 
+/* Members without braces: the fields of an event line (evidence wraps them
+ * in {"t":..,"type":..,FIELDS}). Commas between members and inside nested
+ * values, none before the first; escaped like any string. */
+static void test_members(void **state)
+{
+	char buf[128];
+	struct json j;
+
+	(void)state;
+	json_init_buf(&j, buf, sizeof(buf));
+	json_members_begin(&j);
+	json_key(&j, "bus");
+	json_string(&j, "can\"0");
+	json_key(&j, "reason");
+	json_string(&j, "bad \xff byte");
+	json_key(&j, "n");
+	json_array_begin(&j);
+	json_uint(&j, 1);
+	json_uint(&j, 2);
+	json_array_end(&j);
+	json_members_end(&j);
+	assert_int_equal(json_finish(&j), 0);
+	assert_string_equal(buf, "\"bus\":\"can\\\"0\",\"reason\":\"bad "
+				 "\xEF\xBF\xBD byte\",\"n\":[1,2]");
+
+	/* none at all: empty text, not an error */
+	json_init_buf(&j, buf, sizeof(buf));
+	json_members_begin(&j);
+	json_members_end(&j);
+	assert_int_equal(json_finish(&j), 0);
+	assert_string_equal(buf, "");
+
+	/* left open: an error, like an unclosed object */
+	json_init_buf(&j, buf, sizeof(buf));
+	json_members_begin(&j);
+	json_key(&j, "a");
+	json_uint(&j, 1);
+	assert_int_equal(json_finish(&j), -1);
+}
+
 static void test_file_mode(void **state)
 {
 	char *mem = NULL;
@@ -315,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_structure),
+		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_file_mode),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
