@@ -170,16 +170,17 @@ static void bus_batch_unlink(struct bus *b)
 /* ------------------------------------------------------------------ */
 /* dispatch */
 
-enum bus_tx_result bus_send(struct bus *b, const struct frame *f, int route)
+enum bus_tx_result bus_send(struct bus *b, const struct frame *f,
+			    int route_tag)
 {
-	return b->ops->send(b, f, route);
+	return b->ops->send(b, f, route_tag);
 }
 
 enum bus_tx_result bus_send_discard(struct bus *b, const struct frame *f,
-				    int route)
+				    int route_tag)
 {
 	(void)f;
-	(void)route;
+	(void)route_tag;
 	b->c.tx++;
 	return BUS_TX_SENT;
 }

@@ -7,7 +7,7 @@
  *    into bus-state events, a bounded tx ring queue drained on EV_WRITE. An
  *    interface that goes down or disappears puts the bus in state "down" and
  *    reopening is retried with exponential backoff (100 ms .. 5 s); the gap
- *    is reported as one "bus_gap" event when it comes back.
+ *    is reported in the "bus_up" event when it comes back.
  *  - replay:PATH[,speed=N]: "received" frames come from a candump -l log with
  *    its own timing, N times faster, or as fast as possible (speed 0, in
  *    bounded batches per loop iteration). Frames keep the log's timestamps
@@ -117,8 +117,10 @@ int bus_check_config(const struct config_bus *cb, char *errmsg,
 /* Stops every watcher, closes the socket, frees the queue. */
 void bus_free(struct bus *b);
 
-/* Send a routed frame (t_ns is the frame's timestamp, route its route). */
-enum bus_tx_result bus_send(struct bus *b, const struct frame *f, int route);
+/* Send a routed frame. route_tag is the sender's, opaque here: a queued
+ * frame hands it back in tx_done()'s entry. */
+enum bus_tx_result bus_send(struct bus *b, const struct frame *f,
+			    int route_tag);
 
 /* Periodic upkeep at monotonic now_ns: age out queued frames, refresh the
  * controller state and error counters through libsocketcan. */

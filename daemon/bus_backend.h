@@ -35,7 +35,7 @@ struct bus_ops {
 	/* Begin receiving (bus_go). NULL: receiving needs no go-ahead. */
 	void (*start)(struct bus *b);
 	enum bus_tx_result (*send)(struct bus *b, const struct frame *f,
-				   int route);
+				   int route_tag);
 	/* Stop every watcher and free what open() made (also after a failed
 	 * open). */
 	void (*stop)(struct bus *b);
@@ -84,7 +84,7 @@ struct bus {
 
 /* send() of a bus that is only a sink: counts the frame, discards it. */
 enum bus_tx_result bus_send_discard(struct bus *b, const struct frame *f,
-				    int route);
+				    int route_tag);
 /* Equal strings, or both NULL. */
 bool bus_str_eq(const char *a, const char *b);
 

@@ -586,7 +586,7 @@ static void sc_drain_op(struct bus *b)
 }
 
 static enum bus_tx_result sc_send(struct bus *b, const struct frame *f,
-				  int route)
+				  int route_tag)
 {
 	struct bus_socketcan *s = to_sc(b);
 	struct bus_batch *bt = b->batch;
@@ -623,7 +623,7 @@ static enum bus_tx_result sc_send(struct bus *b, const struct frame *f,
 	/* Behind a non-empty queue a frame waits its turn: order is kept. */
 	e.queued_ns = bt->depth ? bt->mono_ns : bus_mono_ns();
 	e.t_ns = f->t_ns;
-	e.route = route;
+	e.route = route_tag;
 	if (txq_push(&s->txq, &e) < 0) {
 		b->c.queue_dropped++;
 		return BUS_TX_DROPPED;

@@ -31,7 +31,7 @@ struct gateway {
 	struct config *cfg;
 	struct router *router;
 	struct rules *rules;
-	struct evidence *ev;
+	struct evidence *session; /* recording, or NULL */
 
 	struct bus **buses;      /* cfg->n_buses, or NULL without buses */
 	size_t n_buses;
@@ -50,7 +50,7 @@ struct gateway {
 
 	ev_timer house_w;
 	ev_timer rules_w;
-	ev_timer evtick_w;
+	ev_timer evidence_tick_w;
 	bool started;
 
 	uint64_t start_real_ns, start_mono_ns;
@@ -70,24 +70,25 @@ struct gateway {
 	uint64_t last_frame_t;
 };
 
-/* The route tag given to the sink: low 16 bits route index, high bits the
- * config generation, so a frame queued before a reload is not counted
+/* The route tag given to the sink: low 16 bits the route's index, high bits
+ * the config generation, so a frame queued before a reload is not counted
  * against a route of the new config. */
-#define GW_TAG(gw, r) ((int)((((gw)->gen & 0x7fff) << 16) | (uint32_t)(r)))
-#define GW_TAG_GEN(t) (((uint32_t)(t) >> 16) & 0x7fff)
-#define GW_TAG_ROUTE(t) ((int)((uint32_t)(t)&0xffff))
+#define GW_ROUTE_TAG(gw, r)                                                    \
+	((int)((((gw)->gen & 0x7fff) << 16) | (uint32_t)(r)))
+#define GW_ROUTE_TAG_GEN(t) (((uint32_t)(t) >> 16) & 0x7fff)
+#define GW_ROUTE_TAG_ROUTE(t) ((int)((uint32_t)(t)&0xffff))
 
 /* ------------------------------------------------------------------ */
 /* per frame */
 
 static enum bus_tx_result gw_bus_send(void *ctx, int bus, const struct frame *f,
-				      int route)
+				      int route_tag)
 {
 	struct gateway *gw = ctx;
 
 	if (bus < 0 || (size_t)bus >= gw->n_buses || !gw->buses)
 		return BUS_TX_DROPPED;
-	return bus_send(gw->buses[bus], f, route);
+	return bus_send(gw->buses[bus], f, route_tag);
 }
 
 static const char *gw_bus_ifname(const struct gateway *gw, int bus)
@@ -104,8 +105,8 @@ static void gw_record(struct gateway *gw, const struct frame *f,
 {
 	uint64_t l = 0;
 
-	if (gw->ev) {
-		l = evidence_frame(gw->ev, f, ifname);
+	if (gw->session) {
+		l = evidence_frame(gw->session, f, ifname);
 		if (!l)
 			gw->evidence_lost++;
 	}
@@ -131,7 +132,7 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 		struct gw_route *r = &gw->routes[o->route];
 
 		switch (gw->sink.send(gw->sink.ctx, o->bus, &o->f,
-				      GW_TAG(gw, o->route))) {
+				      GW_ROUTE_TAG(gw, o->route))) {
 		case BUS_TX_SENT:
 			r->sent++;
 			gw_record(gw, &o->f, gw_bus_ifname(gw, o->bus), NULL);
@@ -159,16 +160,16 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 	gw->rules_deadline = rules_next_deadline(gw->rules);
 }
 
-void gateway_tx_done(struct gateway *gw, int bus, int route,
+void gateway_tx_done(struct gateway *gw, int bus, int route_tag,
 		     const struct frame *f, bool sent)
 {
-	int r = GW_TAG_ROUTE(route);
+	int r = GW_ROUTE_TAG_ROUTE(route_tag);
 
 	/* A frame that went out is recorded whichever config queued it:
 	 * frames.log holds every frame sent. (bus is its bus's index now.) */
 	if (sent)
 		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
-	if (GW_TAG_GEN(route) != (gw->gen & 0x7fff) || r < 0 ||
+	if (GW_ROUTE_TAG_GEN(route_tag) != (gw->gen & 0x7fff) || r < 0 ||
 	    (size_t)r >= gw->n_routes)
 		return; /* queued under the previous config: no route of ours */
 	if (sent)
@@ -265,8 +266,8 @@ static void gw_violation_end(void *ctx, const char *rule, const char *json)
 		gw->viol_active--;
 	if (log_ratelimit(&gw->viol_rl, gw_mono()))
 		log_warnx("rule %s: violation ended", rule);
-	if (gw->ev)
-		evidence_violation(gw->ev, json);
+	if (gw->session)
+		evidence_violation(gw->session, json);
 }
 
 static void gw_rules_event(void *ctx, uint64_t t_ns, const char *type,
@@ -357,14 +358,14 @@ static void gw_rules_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	gw_rules_arm(gw);
 }
 
-static void gw_evtick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void gw_evidence_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct gateway *gw = container_of(w, struct gateway, evtick_w);
+	struct gateway *gw = container_of(w, struct gateway, evidence_tick_w);
 
 	(void)loop;
 	(void)revents;
-	if (gw->ev)
-		evidence_tick(gw->ev, gateway_now(gw));
+	if (gw->session)
+		evidence_tick(gw->session, gateway_now(gw));
 }
 
 static void gw_house_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -424,7 +425,7 @@ struct gateway *gateway_new(struct ev_loop *loop)
 	ev_timer_init(&gw->rules_w, gw_rules_cb, 0., 0.);
 	/* below the bus watchers: frames already readable run first */
 	ev_set_priority(&gw->rules_w, EV_MINPRI);
-	ev_timer_init(&gw->evtick_w, gw_evtick_cb, 1., 1.);
+	ev_timer_init(&gw->evidence_tick_w, gw_evidence_tick_cb, 1., 1.);
 	return gw;
 }
 
@@ -604,8 +605,8 @@ void gateway_start(struct gateway *gw)
 	ev_timer_start(gw->loop, &gw->house_w);
 	if (gw->cfg && gw->cfg->evidence.block_ms)
 		block_s = gw->cfg->evidence.block_ms / 1000.;
-	ev_timer_set(&gw->evtick_w, block_s, block_s);
-	ev_timer_start(gw->loop, &gw->evtick_w);
+	ev_timer_set(&gw->evidence_tick_w, block_s, block_s);
+	ev_timer_start(gw->loop, &gw->evidence_tick_w);
 	gw_rules_arm(gw);
 	for (size_t i = 0; i < gw->n_buses; i++)
 		bus_go(gw->buses[i]);
@@ -625,11 +626,11 @@ void gateway_free(struct gateway *gw)
 
 	if (!gw)
 		return;
-	if (gw->ev && gateway_session_stop(gw, -1, err, sizeof(err)) < 0)
+	if (gw->session && gateway_session_stop(gw, -1, err, sizeof(err)) < 0)
 		log_warnx("closing the evidence session: %s", err);
 	ev_timer_stop(gw->loop, &gw->house_w);
 	ev_timer_stop(gw->loop, &gw->rules_w);
-	ev_timer_stop(gw->loop, &gw->evtick_w);
+	ev_timer_stop(gw->loop, &gw->evidence_tick_w);
 	gw_free_buses(gw->buses, gw->n_buses);
 	rules_free(gw->rules);
 	router_free(gw->router);
@@ -646,8 +647,8 @@ void gateway_free(struct gateway *gw)
 void gateway_event(struct gateway *gw, uint64_t t_ns, const char *type,
 		   const char *fields_json)
 {
-	if (gw->ev)
-		evidence_event(gw->ev, t_ns, type, fields_json);
+	if (gw->session)
+		evidence_event(gw->session, t_ns, type, fields_json);
 }
 
 /* Who asked for a session to start or stop, next to what evidence records
@@ -666,12 +667,7 @@ static void gw_control_event(struct gateway *gw, uint64_t now,
 	json_int(&j, uid);
 	json_members_end(&j);
 	if (json_finish(&j) == 0)
-		evidence_event(gw->ev, now, "control", buf);
-}
-
-bool gateway_session_active(const struct gateway *gw)
-{
-	return gw->ev != NULL;
+		evidence_event(gw->session, now, "control", buf);
 }
 
 int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
@@ -684,13 +680,13 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 		snprintf(errmsg, errlen, "no [evidence] section in the config");
 		return -1;
 	}
-	if (gw->ev) {
+	if (gw->session) {
 		snprintf(errmsg, errlen, "a session is already recording");
 		return -1;
 	}
-	gw->ev = evidence_open(gw->cfg, meta ? meta : &none, now, errmsg,
+	gw->session = evidence_open(gw->cfg, meta ? meta : &none, now, errmsg,
 			       errlen);
-	if (!gw->ev)
+	if (!gw->session)
 		return -1;
 	gw->sessions++;
 	/* evidence_open() wrote session_start; say who asked for it. */
@@ -708,7 +704,7 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 	struct config_error cerr;
 	int rc;
 
-	if (!gw->ev) {
+	if (!gw->session) {
 		snprintf(errmsg, errlen, "no session is recording");
 		return -1;
 	}
@@ -718,9 +714,9 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 		rules_finish(gw->rules, now);
 		verdicts = rules_verdicts_json(gw->rules);
 	}
-	rc = evidence_close(gw->ev, now, verdicts ? verdicts : "{\"rules\":[]}",
+	rc = evidence_close(gw->session, now, verdicts ? verdicts : "{\"rules\":[]}",
 			    errmsg, errlen);
-	gw->ev = NULL;
+	gw->session = NULL;
 	free(verdicts);
 	/* Rules hold per-session state and final verdicts: the next session
 	 * starts from a fresh compile of the same config. */
@@ -748,7 +744,7 @@ int gateway_mark(struct gateway *gw, const char *text, long uid,
 	char fields[GW_MARK_QUOTED_MAX + 64];
 	struct json j;
 
-	if (!gw->ev) {
+	if (!gw->session) {
 		snprintf(errmsg, errlen, "no session is recording");
 		return -1;
 	}
@@ -767,7 +763,7 @@ int gateway_mark(struct gateway *gw, const char *text, long uid,
 		snprintf(errmsg, errlen, "marker text too long");
 		return -1;
 	}
-	evidence_event(gw->ev, gateway_now(gw), "mark", fields);
+	evidence_event(gw->session, gateway_now(gw), "mark", fields);
 	return 0;
 }
 
@@ -807,11 +803,6 @@ uint64_t gateway_bus_filtered(const struct gateway *gw, int bus)
 	if (bus < 0 || !gw->cfg || (size_t)bus >= gw->cfg->n_buses)
 		return 0;
 	return gw->bus_filtered[bus];
-}
-
-uint64_t gateway_violations_active(const struct gateway *gw)
-{
-	return gw->viol_active;
 }
 
 void gateway_count_bad_request(struct gateway *gw)
@@ -865,12 +856,12 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 	json_key(&j, "recording");
 	json_object_begin(&j);
 	json_key(&j, "session");
-	json_bool(&j, gw->ev != NULL);
-	if (gw->ev) {
+	json_bool(&j, gw->session != NULL);
+	if (gw->session) {
 		struct evidence_status st;
 
 		memset(&st, 0, sizeof(st));
-		evidence_get_status(gw->ev, &st);
+		evidence_get_status(gw->session, &st);
 		json_key(&j, "recording");
 		json_bool(&j, st.recording);
 		json_key(&j, "dir");
@@ -999,11 +990,11 @@ void gateway_status_text(struct gateway *gw, FILE *out)
 		gw->cfg && gw->cfg->name ? gw->cfg->name : "cangate",
 		CANGATE_VERSION, (int)getpid(), up / 3600, up / 60 % 60,
 		up % 60, gw_load(gw, 1), gw_load(gw, 10));
-	if (gw->ev) {
+	if (gw->session) {
 		struct evidence_status st;
 
 		memset(&st, 0, sizeof(st));
-		evidence_get_status(gw->ev, &st);
+		evidence_get_status(gw->session, &st);
 		fprintf(out, "recording: %s %s, %" PRIu64 " frames, %" PRIu64
 			     " blocks%s%s\n",
 			st.recording ? "yes," : "STOPPED,", st.dir, st.frames,
@@ -1076,5 +1067,5 @@ void gateway_status_line(struct gateway *gw, char *buf, size_t size)
 		 ", dropped %" PRIu64 ", %.0f frames/s, %" PRIu64
 		 " violations active, %s",
 		 up, gw->n_buses, rx, tx, drop, gw_load(gw, 1), gw->viol_active,
-		 gw->ev ? "recording" : "not recording");
+		 gw->session ? "recording" : "not recording");
 }

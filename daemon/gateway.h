@@ -41,11 +41,11 @@
 
 struct gateway;
 
-/* How routed frames leave. The default sends through the buses. route is an
- * opaque tag to hand back to gateway_tx_done() for a queued frame. */
+/* How routed frames leave. The default sends through the buses. route_tag
+ * is opaque: hand it back to gateway_tx_done() for a queued frame. */
 struct gateway_sink {
 	enum bus_tx_result (*send)(void *ctx, int bus, const struct frame *f,
-				   int route);
+				   int route_tag);
 	void *ctx;
 };
 
@@ -89,7 +89,7 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 		const char *ifname);
 /* A frame that the sink queued (gateway_sink returned BUS_TX_QUEUED) was
  * finally sent or dropped. f is the frame as sent (dir T). */
-void gateway_tx_done(struct gateway *gw, int bus, int route,
+void gateway_tx_done(struct gateway *gw, int bus, int route_tag,
 		     const struct frame *f, bool sent);
 
 /* events.jsonl entry (when a session is recording) */
@@ -102,7 +102,6 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 			  long uid, char *errmsg, size_t errlen);
 int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 			 size_t errlen);
-bool gateway_session_active(const struct gateway *gw);
 /* A marker in events.jsonl. -1 when no session is recording. */
 int gateway_mark(struct gateway *gw, const char *text, long uid,
 		 char *errmsg, size_t errlen);
@@ -120,12 +119,11 @@ void gateway_status_text(struct gateway *gw, FILE *out);
 /* One line for sd_notify STATUS=. */
 void gateway_status_line(struct gateway *gw, char *buf, size_t size);
 
-/* Route counters (tests). -1 when out of range. */
+/* Route counters, as status shows them. -1 when out of range. */
 int gateway_route_status(const struct gateway *gw, int route,
 			 struct gateway_route_status *st);
 /* Frames received on bus that no route forwarded. */
 uint64_t gateway_bus_filtered(const struct gateway *gw, int bus);
-uint64_t gateway_violations_active(const struct gateway *gw);
 /* Requests the control socket rejected (counted here for status). */
 void gateway_count_bad_request(struct gateway *gw);
 

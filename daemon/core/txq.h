@@ -15,7 +15,7 @@ struct txq_entry {
 	struct canfd_frame cf;
 	uint64_t queued_ns; /* monotonic time it entered the queue */
 	uint64_t t_ns;      /* timestamp of the frame it was routed from */
-	int32_t route;      /* route index, for per-route drop accounting */
+	int32_t route;      /* the sender's route tag (bus_send), handed back */
 	bool fd;
 };
 
