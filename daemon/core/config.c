@@ -652,41 +652,51 @@ static int gateway_key(struct parser *p, int k, const char *v)
 	return 0;
 }
 
-static int bus_interface(struct parser *p, struct config_bus *b,
-			 const char *v)
+/*
+ * interface = VALUE, one grammar per kind of bus (daemon/bus_<kind>.c opens
+ * what they describe). The first entry whose prefix VALUE starts with (or
+ * equals, when exact) parses it; "" takes what the others did not.
+ */
+static int iface_null(struct parser *p, struct config_bus *b, const char *v)
 {
-	if (strcmp(v, "null") == 0) {
-		b->kind = BUS_NULL;
-		return set_str(p, &b->interface, b->name);
-	}
-	if (strncmp(v, "replay:", 7) == 0) {
-		char *spec = strdup(v + 7);
-		char *comma;
-		int rc = 0;
+	(void)v;
+	b->kind = BUS_NULL;
+	return set_str(p, &b->interface, b->name);
+}
 
-		if (spec == NULL)
-			return nomem(p);
-		b->kind = BUS_REPLAY;
-		comma = strrchr(spec, ',');
-		if (comma && strncmp(comma + 1, "speed=", 6) == 0) {
-			*comma = '\0';
-			if (config_parse_double(comma + 7, &b->replay_speed) < 0 ||
-			    b->replay_speed < 0)
-				rc = perr(p, p->lineno,
-					  "bad replay speed '%s' (a number >= "
-					  "0; 0 = as fast as possible)",
-					  comma + 7);
-		}
-		if (rc == 0 && spec[0] == '\0')
+/* replay:PATH[,speed=N] (v is what follows "replay:") */
+static int iface_replay(struct parser *p, struct config_bus *b, const char *v)
+{
+	char *spec = strdup(v);
+	char *comma;
+	int rc = 0;
+
+	if (spec == NULL)
+		return nomem(p);
+	b->kind = BUS_REPLAY;
+	comma = strrchr(spec, ',');
+	if (comma && strncmp(comma + 1, "speed=", 6) == 0) {
+		*comma = '\0';
+		if (config_parse_double(comma + 7, &b->replay_speed) < 0 ||
+		    b->replay_speed < 0)
 			rc = perr(p, p->lineno,
-				  "replay: needs a log file path");
-		if (rc == 0)
-			rc = set_path(p, &b->replay_path, spec);
-		free(spec);
-		if (rc == 0)
-			rc = set_str(p, &b->interface, b->name);
-		return rc;
+				  "bad replay speed '%s' (a number >= "
+				  "0; 0 = as fast as possible)",
+				  comma + 7);
 	}
+	if (rc == 0 && spec[0] == '\0')
+		rc = perr(p, p->lineno, "replay: needs a log file path");
+	if (rc == 0)
+		rc = set_path(p, &b->replay_path, spec);
+	free(spec);
+	if (rc == 0)
+		rc = set_str(p, &b->interface, b->name);
+	return rc;
+}
+
+static int iface_socketcan(struct parser *p, struct config_bus *b,
+			   const char *v)
+{
 	/* IFNAMSIZ is 16 with its NUL; '/' and blanks are never valid. */
 	if (strlen(v) > 15 || strpbrk(v, "/ \t:") != NULL)
 		return perr(p, p->lineno,
@@ -695,6 +705,32 @@ static int bus_interface(struct parser *p, struct config_bus *b,
 			    v);
 	b->kind = BUS_SOCKETCAN;
 	return set_str(p, &b->interface, v);
+}
+
+static const struct {
+	const char *prefix;
+	bool exact;
+	/* v: the value after the prefix */
+	int (*parse)(struct parser *p, struct config_bus *b, const char *v);
+} bus_interfaces[] = {
+	{"null", true, iface_null},
+	{"replay:", false, iface_replay},
+	{"", false, iface_socketcan},
+};
+
+static int bus_interface(struct parser *p, struct config_bus *b,
+			 const char *v)
+{
+	for (size_t i = 0; i < sizeof(bus_interfaces) / sizeof(bus_interfaces[0]);
+	     i++) {
+		const char *pre = bus_interfaces[i].prefix;
+		size_t n = strlen(pre);
+
+		if (bus_interfaces[i].exact ? strcmp(v, pre) == 0
+					    : strncmp(v, pre, n) == 0)
+			return bus_interfaces[i].parse(p, b, v + n);
+	}
+	return 0; /* not reached: "" takes any value */
 }
 
 static int bus_key(struct parser *p, int k, const char *v)
