@@ -324,7 +324,7 @@ static void sc_reopen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void sc_set_ctrl(struct bus_socketcan *s, enum bus_ctrl_state st,
-			 uint64_t t_ns, const char *name)
+			uint64_t t_ns, const char *name)
 {
 	struct bus *b = &s->bus;
 	char buf[BUS_EVENT_MAX];
@@ -348,8 +348,8 @@ static void sc_set_ctrl(struct bus_socketcan *s, enum bus_ctrl_state st,
 	bus_event_end(b, &j, t_ns, "bus_state");
 }
 
-static void sc_error_frame(struct bus_socketcan *s, const struct canfd_frame *cf,
-			    uint64_t t_ns)
+static void sc_error_frame(struct bus_socketcan *s,
+			   const struct canfd_frame *cf, uint64_t t_ns)
 {
 	struct bus *b = &s->bus;
 	canid_t cls = cf->can_id & CAN_ERR_MASK;
@@ -474,7 +474,8 @@ static void sc_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* Write one frame. 0, or -1 with errno. */
-static int sc_write(struct bus_socketcan *s, const struct canfd_frame *cf, bool fd)
+static int sc_write(struct bus_socketcan *s, const struct canfd_frame *cf,
+		    bool fd)
 {
 	size_t size = fd ? CANFD_MTU : CAN_MTU;
 	ssize_t n = write(s->sock, cf, size);
@@ -504,7 +505,8 @@ static void sc_wait_writable(struct bus_socketcan *s, int err)
 }
 
 /* Queued entry k (0 = oldest). */
-static const struct txq_entry *sc_txq_at(const struct bus_socketcan *s, uint32_t k)
+static const struct txq_entry *sc_txq_at(const struct bus_socketcan *s,
+					 uint32_t k)
 {
 	return &s->txq.ring[(s->txq.head + k) % s->txq.cap];
 }
