@@ -155,7 +155,8 @@ bench: deps
 # Fuzz targets: the library and core are compiled once with sanitizer
 # coverage, then each target links against them.
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -DCANGATE_VERSION='"$(VERSION)"' \
-	-fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+	-fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -MMD -MP
 FUZZ_OBJS := $(DBC_SRCS:%.c=build-fuzz/obj/%.o) $(CORE_SRCS:%.c=build-fuzz/obj/%.o)
 
 build-fuzz/obj/%.o: %.c
@@ -163,7 +164,7 @@ build-fuzz/obj/%.o: %.c
 	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 build-fuzz/%: build-fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJS)
-	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+	clang -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(PKG_LIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)

@@ -845,20 +845,22 @@ static int parse_value_list(struct parser *p, struct dbc_value_name **out,
 	}
 	if (end_stmt(p, what) < 0)
 		return -1;
+	*out = NULL;
+	*n_out = 0;
+	/* An empty list may come before any scratch array exists. */
+	if (!n)
+		return 0;
 	if (reserve(&p->vals, &p->vals_cap, 2 * n, sizeof(*p->vals)) < 0)
 		return oom(p);
 	sort_values(p->vals, p->vals + n, n);
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || p->vals[i].value != p->vals[k - 1].value)
 			p->vals[k++] = p->vals[i];
-	*out = NULL;
+	*out = arena_alloc(p->ar, k * sizeof(**out));
+	if (!*out)
+		return oom(p);
+	memcpy(*out, p->vals, k * sizeof(**out));
 	*n_out = k;
-	if (k) {
-		*out = arena_alloc(p->ar, k * sizeof(**out));
-		if (!*out)
-			return oom(p);
-		memcpy(*out, p->vals, k * sizeof(**out));
-	}
 	return 0;
 }
 

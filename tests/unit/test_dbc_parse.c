@@ -674,6 +674,25 @@ static void test_values(void **state)
 	dbc_free(db);
 }
 
+/* An empty value list (the first one parsed, so no scratch array exists
+ * yet) leaves the signal without names; UBSan once saw a NULL offset here. */
+static void test_values_empty(void **state)
+{
+	static const char *const texts[] = {
+		MSG1 "VAL_ 1 S ;\n",
+		MSG1 "VAL_TABLE_ T ;\nVAL_ 1 S T;\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct dbc *db = parse(texts[i]);
+
+		assert_int_equal(db->messages[0].signals[0].n_values, 0);
+		assert_null(dbc_value_name(&db->messages[0].signals[0], 0));
+		dbc_free(db);
+	}
+}
+
 /* ---------------------------------------------------------- multiplexing */
 
 struct mux_case {
@@ -1217,6 +1236,7 @@ int main(void)
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_values_empty),
 		cmocka_unit_test(test_mux),
 		cmocka_unit_test(test_mux_decode),
 		cmocka_unit_test(test_vframeformat_int),
