@@ -11,7 +11,8 @@
  * bundle's frames.log instead, so violations point into the bundle.
  *
  * stdout: violations.jsonl lines. stderr: malformed lines as FILE:LINE: msg,
- * then the verdict table. Exit 0 all PASS or NOT_EXERCISED, 1 any FAIL or
+ * the count of lines that are not frames (logscan.h), then the verdict
+ * table. Exit 0 all PASS or NOT_EXERCISED, 1 any FAIL or
  * INCONCLUSIVE, 2 usage or input error (also when any line was malformed;
  * the rest are still checked).
  */
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/logscan.h"
 #include "daemon/core/config.h"
 #include "daemon/core/evidence.h"
 #include "daemon/core/frame.h"
@@ -137,7 +139,8 @@ static int check_file(struct check *c, const char *path)
 	char *buf = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	uint64_t lineno = 0;
+	uint64_t lineno = 0, file_frames = 0;
+	struct logscan scan = { 0 };
 	bool warned_back = false;
 	int rc = 0;
 
@@ -157,13 +160,16 @@ static int check_file(struct check *c, const char *path)
 		c->line++;
 		prc = frame_parse_line(buf, (size_t)n, &f, ifname, err,
 				       sizeof(err));
-		if (prc == FRAME_PARSE_SKIP)
+		if (prc == FRAME_PARSE_SKIP) {
+			logscan_skipped(&scan, lineno, buf, (size_t)n);
 			continue;
+		}
 		if (prc != FRAME_PARSE_OK) {
 			fprintf(stderr, "%s:%" PRIu64 ": %s\n", name, lineno, err);
 			c->bad++;
 			continue;
 		}
+		file_frames++;
 		bus = check_bus(c, ifname, real);
 		if (bus < 0) {
 			check_unknown_if(c, name, lineno, ifname);
@@ -208,6 +214,8 @@ static int check_file(struct check *c, const char *path)
 		fprintf(stderr, "cangate check: %s: %s\n", path, strerror(errno));
 		rc = -1;
 	}
+	c->bad += scan.n_other;
+	logscan_report(&scan, name, file_frames, stderr);
 	free(buf);
 	if (fp != stdin)
 		fclose(fp);

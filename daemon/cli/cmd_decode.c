@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/logscan.h"
 #include "daemon/core/frame.h"
 #include "daemon/core/json.h"
 #include "dbc/dbc.h"
@@ -67,6 +68,8 @@ struct decode {
 	size_t cap;
 	struct json out;
 	bool bad_line;
+	struct logscan scan;  /* non-frame lines of the current file */
+	uint64_t file_frames; /* frame lines of the current file */
 };
 
 /* A constant member name, no escaping needed. */
@@ -381,8 +384,11 @@ static void decode_line(struct decode *d, const char *name, unsigned long lineno
 	int rc = frame_parse_line(line, len, &f, ifname, err, sizeof(err));
 
 	if (rc == FRAME_PARSE_OK) {
+		d->file_frames++;
 		decode_frame(d, &f, ifname, line, len);
-	} else if (rc == FRAME_PARSE_ERROR) {
+	} else if (rc == FRAME_PARSE_SKIP) {
+		logscan_skipped(&d->scan, lineno, line, len);
+	} else {
 		/* Keep stdout and stderr in order for a reader of both. */
 		json_flush(&d->out);
 		fflush(stdout);
@@ -391,7 +397,8 @@ static void decode_line(struct decode *d, const char *name, unsigned long lineno
 	}
 }
 
-/* Returns 0, or -1 when the file cannot be opened or read. */
+/* Returns 0, -1 when the file cannot be opened or read, -2 when no line of
+ * it is a frame but some are something else. */
 static int decode_file(struct decode *d, const char *path, char *buf)
 {
 	const char *name = strcmp(path, "-") ? path : "<stdin>";
@@ -406,6 +413,8 @@ static int decode_file(struct decode *d, const char *path, char *buf)
 		fprintf(stderr, "cangate decode: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	memset(&d->scan, 0, sizeof(d->scan));
+	d->file_frames = 0;
 	live = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
 	for (;;) {
 		ssize_t r = read(fd, buf + have, DECODE_READ_SIZE - have);
@@ -466,6 +475,14 @@ static int decode_file(struct decode *d, const char *path, char *buf)
 	}
 	if (fd)
 		close(fd);
+	json_flush(&d->out);
+	fflush(stdout);
+	switch (logscan_report(&d->scan, name, d->file_frames, stderr)) {
+	case 2:
+		return -2;
+	case 1:
+		d->bad_line = true;
+	}
 	return 0;
 }
 

@@ -215,5 +215,17 @@ else
 	bad silent-bus-is-a-gap "rc $rc/$rc_off: $(cat "$tmp/out" "$tmp/err" "$b/events.jsonl" 2>&1 | head -8)"
 fi
 
+# 11. a file that is not a candump -l log is an input error, named with its
+# first non-frame line
+printf 'date Sun Dec 6 10:00:00 am 2026\n   0.010000 1  101             Rx   d 8 F4 01 00 00 00 00 00 00\n' >"$tmp/x.asc"
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/x.asc" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && grep -q "^$tmp/x.asc:1: 2 lines are not candump -l frames, the first: \"date Sun" "$tmp/err" &&
+	grep -q "^$tmp/x.asc: no candump -l frame" "$tmp/err"; then
+	ok not-candump
+else
+	bad not-candump "rc $rc: $(cat "$tmp/err")"
+fi
+
 echo "test_check: $pass passed, $fail failed"
 [ "$fail" = 0 ]

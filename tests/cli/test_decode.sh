@@ -249,5 +249,42 @@ EOF
 	fi
 fi
 
+# A file that is not a candump -l log (a Vector ASC file, a DBC given as the
+# log): the non-frame lines are counted and the first is named as FILE:LINE;
+# a file where no line is a frame is an input error (exit 2). Blank and '#'
+# lines are not counted. Mixed in with frames, such lines make exit 1.
+printf 'date Sun Dec 6 10:00:00 am 2026\nbase hex  timestamps absolute\n   0.010000 1  123             Rx   d 8 E8 03 FB 0F 35 00 00 00\n' >"$tmp/drive.asc"
+"$CANGATE" decode --dbc $FIX/demo.dbc "$tmp/drive.asc" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && [ ! -s "$tmp/out" ] &&
+	grep -q "^$tmp/drive.asc:1: 3 lines are not candump -l frames" "$tmp/err" &&
+	grep -q "^$tmp/drive.asc: no candump -l frame" "$tmp/err"; then
+	echo "PASS decode/not_candump_asc"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/not_candump_asc: exit $rc, $(cat "$tmp/err")"
+	fail=$((fail + 1))
+fi
+"$CANGATE" decode --dbc $FIX/demo.dbc $FIX/demo.dbc >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && grep -q "^$FIX/demo.dbc:1: [0-9]* lines are not candump -l frames" "$tmp/err"; then
+	echo "PASS decode/not_candump_dbc"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/not_candump_dbc: exit $rc, $(cat "$tmp/err")"
+	fail=$((fail + 1))
+fi
+{ printf '\n# note\n'; cat $FIX/good.log; printf 'garbage here\n'; } >"$tmp/mixed.log"
+"$CANGATE" decode --dbc $FIX/demo.dbc "$tmp/mixed.log" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 1 ] && [ "$(wc -l <"$tmp/out")" = "$(wc -l <$FIX/good.log)" ] &&
+	[ "$(cat "$tmp/err")" = "$tmp/mixed.log:$(($(wc -l <$FIX/good.log) + 3)): 1 line is not a candump -l frame, the first: \"garbage here\"" ]; then
+	echo "PASS decode/not_candump_mixed"
+	pass=$((pass + 1))
+else
+	echo "FAIL decode/not_candump_mixed: exit $rc, $(cat "$tmp/err")"
+	fail=$((fail + 1))
+fi
+
 echo "test_decode: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
