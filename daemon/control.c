@@ -119,6 +119,8 @@ struct ctl_conn {
 	long uid;
 	ev_io r_w, w_w;
 	ev_timer idle_w;
+	ev_timer line_w;  /* deadline of the request line being received */
+	ev_tstamp quiet;  /* since: accepted or its last complete request */
 	char in[CONTROL_LINE_MAX + 1];
 	size_t in_len;
 	char *out;       /* pending response bytes */
@@ -135,6 +137,7 @@ struct control {
 	ev_timer accept_retry_w;
 	struct ctl_conn *conns[CONTROL_MAX_CONN];
 	size_t n_conns;
+	struct control_limits lim;
 };
 
 static void ctl_conn_free(struct ctl_conn *cn)
@@ -144,6 +147,7 @@ static void ctl_conn_free(struct ctl_conn *cn)
 	ev_io_stop(c->loop, &cn->r_w);
 	ev_io_stop(c->loop, &cn->w_w);
 	ev_timer_stop(c->loop, &cn->idle_w);
+	ev_timer_stop(c->loop, &cn->line_w);
 	close(cn->fd);
 	free(cn->out);
 	for (size_t i = 0; i < c->n_conns; i++) {
@@ -226,6 +230,104 @@ static void ctl_conn_reply(struct ctl_conn *cn, const char *line)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* lockout defences: per-uid limit, root's way in, request line deadline */
+
+/* Sends a last error line (best effort: the socket buffer of a fresh or
+ * quiet connection has room) and closes. */
+static void ctl_conn_drop(struct ctl_conn *cn, const char *msg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	gateway_count_bad_request(cn->ctl->gw);
+	if (m) {
+		ctl_reply_error(m, msg);
+		fclose(m);
+		if (send(cn->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("control: uid %ld: error reply failed",
+				  cn->uid);
+		free(buf);
+	}
+	ctl_conn_free(cn);
+}
+
+static void ctl_line_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl_conn *cn = container_of(w, struct ctl_conn, line_w);
+	char msg[64];
+
+	(void)loop;
+	(void)revents;
+	log_debug("control: uid %ld: request line not complete in time",
+		  cn->uid);
+	snprintf(msg, sizeof(msg), "request line not complete within %g s",
+		 cn->ctl->lim.line_s);
+	ctl_conn_drop(cn, msg);
+}
+
+/* After input: a partial line runs against the deadline set by its first
+ * byte; once no partial line is left the connection counts as quiet. */
+static void ctl_line_progress(struct ctl_conn *cn, bool completed)
+{
+	struct control *c = cn->ctl;
+
+	if (completed)
+		cn->quiet = ev_now(c->loop);
+	if (!cn->in_len) {
+		ev_timer_stop(c->loop, &cn->line_w);
+	} else if (completed || !ev_is_active(&cn->line_w)) {
+		ev_timer_stop(c->loop, &cn->line_w);
+		ev_timer_set(&cn->line_w, c->lim.line_s, 0.);
+		ev_timer_start(c->loop, &cn->line_w);
+	}
+}
+
+/*
+ * May a new connection of uid come in? A non-root uid over its share is
+ * refused (-1, with a reply). With every slot taken, root's connection
+ * closes the one quiet longest, a non-root one if there is any, so that
+ * `cangate status` as root always gets through.
+ */
+static int ctl_admit(struct control *c, int fd, long uid)
+{
+	struct ctl_conn *victim = NULL;
+	size_t mine = 0;
+	char msg[96];
+	int len;
+
+	for (size_t i = 0; i < c->n_conns; i++)
+		mine += c->conns[i]->uid == uid;
+	if (uid != 0 && (mine >= c->lim.per_uid ||
+			 c->n_conns >= CONTROL_MAX_CONN)) {
+		len = snprintf(msg, sizeof(msg),
+			       "{\"error\":\"too many control connections "
+			       "%s uid %ld\"}\n",
+			       mine >= c->lim.per_uid ? "for" : "(all taken), "
+							    "refused",
+			       uid);
+		gateway_count_bad_request(c->gw);
+		if (send(fd, msg, (size_t)len, MSG_NOSIGNAL) < 0)
+			log_debug("control: busy reply failed");
+		return -1;
+	}
+	if (c->n_conns < CONTROL_MAX_CONN)
+		return 0;
+	for (size_t i = 0; i < c->n_conns; i++) {
+		struct ctl_conn *cn = c->conns[i];
+
+		if (!victim || (victim->uid == 0 && cn->uid != 0) ||
+		    ((victim->uid == 0) == (cn->uid == 0) &&
+		     cn->quiet < victim->quiet))
+			victim = cn;
+	}
+	log_warnx("control: all %d connections taken; closing uid %ld's for "
+		 "root", CONTROL_MAX_CONN, victim->uid);
+	ctl_conn_drop(victim, "connection closed: root needs the slot");
+	return 0;
+}
+
 static void ctl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ctl_conn *cn = container_of(w, struct ctl_conn, r_w);
@@ -242,12 +344,14 @@ static void ctl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	ev_timer_again(loop, &cn->idle_w);
 	cn->in_len += (size_t)n;
-	for (;;) {
+	for (bool completed = false;; completed = true) {
 		char *nl = memchr(cn->in, '\n', cn->in_len);
 		size_t used;
 
-		if (!nl)
+		if (!nl) {
+			ctl_line_progress(cn, completed);
 			break;
+		}
 		*nl = '\0';
 		if (nl > cn->in && nl[-1] == '\r')
 			nl[-1] = '\0';
@@ -319,13 +423,9 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		return;
 	}
-	if (c->n_conns >= CONTROL_MAX_CONN) {
-		static const char busy[] =
-			"{\"error\":\"too many control connections\"}\n";
-
-		gateway_count_bad_request(c->gw);
-		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL) < 0)
-			log_debug("control: busy reply failed");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		cred.uid = (uid_t)-1;
+	if (ctl_admit(c, fd, (long)cred.uid) < 0) {
 		close(fd);
 		return;
 	}
@@ -336,12 +436,12 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	cn->ctl = c;
 	cn->fd = fd;
-	cn->uid = -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
-		cn->uid = (long)cred.uid;
+	cn->uid = (long)cred.uid;
+	cn->quiet = ev_now(loop);
 	ev_io_init(&cn->r_w, ctl_read_cb, fd, EV_READ);
 	ev_io_init(&cn->w_w, ctl_write_cb, fd, EV_WRITE);
-	ev_timer_init(&cn->idle_w, ctl_idle_cb, 0., CONTROL_IDLE_S);
+	ev_timer_init(&cn->idle_w, ctl_idle_cb, 0., c->lim.idle_s);
+	ev_timer_init(&cn->line_w, ctl_line_cb, c->lim.line_s, 0.);
 	ev_io_start(loop, &cn->r_w);
 	ev_timer_again(loop, &cn->idle_w);
 	c->conns[c->n_conns++] = cn;
@@ -393,6 +493,8 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 	}
 	c->loop = loop;
 	c->gw = gw;
+	c->lim = (struct control_limits){ CONTROL_LINE_S, CONTROL_IDLE_S,
+					  CONTROL_MAX_CONN_PER_UID };
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		snprintf(errmsg, errlen, "control socket: %s", strerror(errno));
@@ -441,6 +543,11 @@ err:
 	free(c->path);
 	free(c);
 	return NULL;
+}
+
+void control_set_limits(struct control *c, const struct control_limits *l)
+{
+	c->lim = *l;
 }
 
 int control_chown(struct control *c, uid_t uid, gid_t gid)

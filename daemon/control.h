@@ -11,9 +11,15 @@
  *   session stop                  {"ok":true}
  * Anything else gets {"error":"..."} and is counted; the connection stays
  * open. A line longer than CONTROL_LINE_MAX closes the connection after the
- * error. At most CONTROL_MAX_CONN clients at once; idle clients are dropped
- * after CONTROL_IDLE_S. The caller's uid (SO_PEERCRED) goes into the events
- * that mark and session commands record.
+ * error. The caller's uid (SO_PEERCRED) goes into the events that mark and
+ * session commands record.
+ *
+ * No client may lock operators out: at most CONTROL_MAX_CONN clients at
+ * once and CONTROL_MAX_CONN_PER_UID per uid other than root; a request line
+ * must be complete within CONTROL_LINE_S of its first byte (else an error
+ * and the connection is closed); idle clients are dropped after
+ * CONTROL_IDLE_S. When every slot is taken, root still gets in: the
+ * connection quiet longest (a non-root one first) is closed for it.
  *
  * The socket is created under umask 0117, then chmod 0660: members of the
  * socket's group may connect. A stale socket file (nobody listening) is
@@ -32,7 +38,16 @@
 #include "daemon/core/control_proto.h"
 
 #define CONTROL_MAX_CONN 16
+#define CONTROL_MAX_CONN_PER_UID 4
+#define CONTROL_LINE_S 5.
 #define CONTROL_IDLE_S 30.
+
+/* The limits above, as a running server holds them (tests shorten them). */
+struct control_limits {
+	double line_s;
+	double idle_s;
+	unsigned per_uid;
+};
 
 struct gateway;
 
@@ -49,6 +64,8 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 			    struct gateway *gw, char *errmsg, size_t errlen);
 /* Give the socket file to uid:gid (before dropping privileges). */
 int control_chown(struct control *c, uid_t uid, gid_t gid);
+/* Applies to connections accepted from now on. */
+void control_set_limits(struct control *c, const struct control_limits *l);
 /* Close every connection, remove the socket file. */
 void control_free(struct control *c);
 

@@ -13,10 +13,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -114,6 +116,13 @@ static const char conf[] = "[gateway]\nname = ctl-test\n"
 			   "[bus b]\ninterface = null\n"
 			   "[route r]\nfrom = a\nto = b\n";
 
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
@@ -140,6 +149,17 @@ static int setup(void **state)
 		fail_msg("control_new: %s", err);
 	*state = fx;
 	return 0;
+}
+
+/* Spin the loop for s seconds. */
+static void spin(struct fixture *fx, double s)
+{
+	ev_timer guard;
+
+	ev_timer_init(&guard, guard_cb, s, 0.);
+	ev_timer_start(fx->loop, &guard);
+	while (ev_is_active(&guard))
+		ev_run(fx->loop, EVRUN_ONCE);
 }
 
 static int teardown(void **state)
@@ -256,13 +276,6 @@ static void test_long_line(void **state)
 	close(fd);
 }
 
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)w;
-	(void)revents;
-}
-
 /* Out of file descriptors, accept() fails and the pending connection keeps
  * the listening socket readable: the server must back off instead of
  * spinning the event loop (and the log) until an fd frees up, and it must
@@ -339,6 +352,163 @@ static void test_second_daemon_and_stale(void **state)
 	assert_non_null(fx->ctl);
 }
 
+/* Everything the server sent until EOF (or 2 s), spinning its loop. */
+static char *drain(struct fixture *fx, int fd)
+{
+	static char buf[4096];
+	size_t n = 0;
+
+	for (int i = 0; i < 4000; i++) {
+		ssize_t r;
+
+		ev_run(fx->loop, EVRUN_NOWAIT);
+		r = recv(fd, buf + n, sizeof(buf) - 1 - n, MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		usleep(500);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Slow loris: a byte now and then keeps the idle timer happy, but a request
+ * line must be complete within line_s of its first byte. A quiet client
+ * that has sent nothing is left to the idle timeout. */
+static void test_line_deadline(void **state)
+{
+	struct fixture *fx = *state;
+	struct control_limits lim = { .line_s = 0.3, .idle_s = 30,
+				      .per_uid = CONTROL_MAX_CONN_PER_UID };
+	int slow, quiet;
+	const char *r;
+
+	control_set_limits(fx->ctl, &lim);
+	slow = client(fx->path);
+	quiet = client(fx->path);
+	assert_int_equal(send(slow, "s", 1, MSG_NOSIGNAL), 1);
+	for (int i = 0; i < 4; i++) {
+		spin(fx, 0.1);
+		/* fails once the server has hung up, as it should */
+		(void)!send(slow, "t", 1, MSG_NOSIGNAL);
+	}
+	r = drain(fx, slow);
+	assert_string_equal(r, "{\"error\":\"request line not complete "
+			       "within 0.3 s\"}\n");
+	close(slow);
+	r = roundtrip(fx, quiet, "status json\n", 12);
+	assert_non_null(strstr(r, "\"bad_requests\":1"));
+	close(quiet);
+}
+
+/* Connect n times as uid (in a child), then wait for the parent to close
+ * the pipe; exit status: how many connections the server refused. */
+static pid_t hold_as(const char *path, uid_t uid, int n, int *release)
+{
+	int p[2], go[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fds[CONTROL_MAX_CONN + 4], refused = 0;
+
+		/* Drop what the parent holds (other children's release
+		 * pipes, the server's sockets) so that closing ours ends us. */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[0] && fd != go[1])
+				close(fd);
+		if (setgid(uid) < 0 || setuid(uid) < 0)
+			_exit(100);
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_un sun;
+
+			fds[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+			memset(&sun, 0, sizeof(sun));
+			sun.sun_family = AF_UNIX;
+			snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+			if (connect(fds[i], (struct sockaddr *)&sun,
+				    sizeof(sun)) < 0)
+				_exit(101);
+		}
+		/* all connected: the parent may now accept them */
+		if (write(go[1], "x", 1) != 1)
+			_exit(102);
+		if (read(p[0], &c, 1) < 0)
+			_exit(103);
+		for (int i = 0; i < n; i++) {
+			char buf[256];
+			ssize_t r = recv(fds[i], buf, sizeof(buf) - 1,
+					 MSG_DONTWAIT);
+
+			if (r > 0) {
+				buf[r] = '\0';
+				if (strstr(buf, "too many control connections"))
+					refused++;
+			}
+		}
+		_exit(refused);
+	}
+	close(p[0]);
+	close(go[1]);
+	assert_int_equal(read(go[0], &c, 1), 1);
+	close(go[0]);
+	*release = p[1];
+	return pid;
+}
+
+static int reap(struct fixture *fx, pid_t pid, int release)
+{
+	int st;
+
+	spin(fx, 0.2); /* accept and answer what is pending */
+	close(release);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* One uid may hold CONTROL_MAX_CONN_PER_UID connections, so it cannot lock
+ * other operators out; when every slot is taken, root still gets through
+ * (the connection quiet longest gives way). Needs root to connect as other
+ * uids (the unit tests run as root in CI and in the VM). */
+static void test_per_uid_and_root(void **state)
+{
+	struct fixture *fx = *state;
+	pid_t pids[CONTROL_MAX_CONN / CONTROL_MAX_CONN_PER_UID];
+	int rel[CONTROL_MAX_CONN / CONTROL_MAX_CONN_PER_UID], fd, refused;
+	pid_t one;
+	int rel1;
+	const char *r;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chmod(fx->dir, 0755), 0);
+	assert_int_equal(chmod(fx->path, 0666), 0);
+	/* one uid asking for more than its share */
+	one = hold_as(fx->path, 60001, CONTROL_MAX_CONN_PER_UID + 3, &rel1);
+	spin(fx, 0.2);
+	refused = reap(fx, one, rel1);
+	assert_int_equal(refused, 3);
+	spin(fx, 0.1);
+	/* four uids fill every slot */
+	for (int i = 0; i < CONTROL_MAX_CONN / CONTROL_MAX_CONN_PER_UID; i++) {
+		pids[i] = hold_as(fx->path, (uid_t)(60001 + i),
+				  CONTROL_MAX_CONN_PER_UID, &rel[i]);
+		spin(fx, 0.1);
+	}
+	fd = client(fx->path);
+	r = roundtrip(fx, fd, "status json\n", 12);
+	assert_non_null(strstr(r, "\"gateway\":\"ctl-test\""));
+	close(fd);
+	for (int i = 0; i < CONTROL_MAX_CONN / CONTROL_MAX_CONN_PER_UID; i++)
+		assert_int_equal(reap(fx, pids[i], rel[i]), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +523,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_second_daemon_and_stale,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_deadline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_per_uid_and_root, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
