@@ -16,10 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ini.h>
 #include <sodium.h>
 
 #include "daemon/core/bundle.h"
 #include "daemon/core/frame.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* ================================================================== JSON */
 
@@ -231,6 +237,34 @@ static int jp_push(struct jp *p, struct bundle_json *parent, size_t *cap,
 	return 0;
 }
 
+/* Readers differ on a repeated member (this one took the first, Python
+ * takes the last), so a manifest could say one thing to cangate and
+ * another to a reviewer's script: a repeated name is an error. */
+static int jp_unique_keys(struct jp *p, const struct bundle_json *obj)
+{
+	const char **keys;
+	int rc = 0;
+
+	if (obj->n < 2)
+		return 0;
+	keys = malloc(obj->n * sizeof(*keys));
+	if (!keys)
+		return jp_fail(p, "out of memory");
+	for (size_t i = 0; i < obj->n; i++)
+		keys[i] = obj->items[i].key;
+	qsort(keys, obj->n, sizeof(*keys), cmp_str);
+	for (size_t i = 1; i < obj->n && !rc; i++)
+		if (!strcmp(keys[i - 1], keys[i])) {
+			char msg[96];
+
+			snprintf(msg, sizeof(msg), "member \"%.60s\" repeated",
+				 keys[i]);
+			rc = jp_fail(p, msg);
+		}
+	free(keys);
+	return rc;
+}
+
 static int jp_container(struct jp *p, struct bundle_json *out, bool object)
 {
 	size_t cap = 0;
@@ -287,7 +321,7 @@ static int jp_container(struct jp *p, struct bundle_json *out, bool object)
 					   "expected ',' or ']'");
 	}
 	p->depth--;
-	return 0;
+	return object ? jp_unique_keys(p, out) : 0;
 }
 
 static int jp_number(struct jp *p, struct bundle_json *out)
@@ -569,18 +603,44 @@ int bundle_unhex(const char *s, uint8_t *out, size_t n)
 	return s[2 * n] == 0 ? 0 : -1;
 }
 
+int bundle_open_file(const char *path, int flags, char *errmsg,
+		     size_t errlen)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+
+	if (fd < 0) {
+		if (errno == ELOOP && (flags & O_NOFOLLOW))
+			snprintf(errmsg, errlen, "%s: a symbolic link, not a "
+				 "regular file", path);
+		else
+			snprintf(errmsg, errlen, "%s: %s", path,
+				 strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) < 0) {
+		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(errmsg, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int bundle_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
 		       char *errmsg, size_t errlen)
 {
 	crypto_hash_sha256_state st;
 	static __thread unsigned char buf[1 << 16];
 	uint64_t total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = bundle_open_file(path, O_NOFOLLOW, errmsg, errlen);
 
-	if (fd < 0) {
-		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+	if (fd < 0)
 		return -1;
-	}
 	crypto_hash_sha256_init(&st);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
@@ -608,16 +668,14 @@ char *bundle_read_file(const char *path, size_t max, size_t *len,
 		       char *errmsg, size_t errlen)
 {
 	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = bundle_open_file(path, 0, errmsg, errlen);
 	char *p = NULL;
 	size_t got = 0;
 
-	if (fd < 0 || fstat(fd, &sb) < 0) {
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &sb) < 0) {
 		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
-		goto err;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		snprintf(errmsg, errlen, "%s: not a regular file", path);
 		goto err;
 	}
 	if ((uint64_t)sb.st_size > max) {
@@ -956,26 +1014,51 @@ err:
 
 /* ============================================================ file walk */
 
+/* Deeper directories are not listed but named (WALK_TOO_DEEP), so nothing
+ * hides below the limit. */
+#define WALK_MAX_DEPTH 32
+#define WALK_TOO_DEEP ((mode_t)0)
+
+/* v[i] is a relative path; mode[i] its lstat() mode, or WALK_TOO_DEEP. The
+ * first member of each entry is the path, so v sorts with cmp_str. */
+struct pathent {
+	char *rel;
+	mode_t mode;
+};
+
 struct pathlist {
-	char **v;
+	struct pathent *v;
 	size_t n, cap;
 };
 
 static void pathlist_free(struct pathlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
+		free(l->v[i].rel);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
 
-static int cmp_str(const void *a, const void *b)
+static void pathlist_add(struct pathlist *l, const char *rel, mode_t mode)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		struct pathent *nv = realloc(l->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return;
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n].rel = strdup(rel);
+	l->v[l->n].mode = mode;
+	if (l->v[l->n].rel)
+		l->n++;
 }
 
-/* Relative paths of every entry under root/rel (regular files; other kinds
- * are listed too so that the verifier can name them). */
+/* Relative paths of every entry under root/rel but directories: regular
+ * files, and the other kinds (links, FIFOs, devices, sockets) so that the
+ * verifier can name them. */
 static int walk(const char *root, const char *rel, struct pathlist *l,
 		int depth)
 {
@@ -983,8 +1066,10 @@ static int walk(const char *root, const char *rel, struct pathlist *l,
 	DIR *d;
 	struct dirent *e;
 
-	if (depth > 8)
+	if (depth > WALK_MAX_DEPTH) {
+		pathlist_add(l, rel, WALK_TOO_DEEP);
 		return 0;
+	}
 	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
 	d = opendir(path);
 	if (!d)
@@ -1006,17 +1091,7 @@ static int walk(const char *root, const char *rel, struct pathlist *l,
 			walk(root, sub, l, depth + 1);
 			continue;
 		}
-		if (l->n == l->cap) {
-			size_t nc = l->cap ? l->cap * 2 : 16;
-			char **nv = realloc(l->v, nc * sizeof(*nv));
-			if (!nv)
-				break;
-			l->v = nv;
-			l->cap = nc;
-		}
-		l->v[l->n] = strdup(sub);
-		if (l->v[l->n])
-			l->n++;
+		pathlist_add(l, sub, sb.st_mode);
 	}
 	closedir(d);
 	qsort(l->v, l->n, sizeof(*l->v), cmp_str);
@@ -1096,15 +1171,18 @@ int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
 		}
 		bundle_buf_puts(&b, ",\n  \"files\": {");
 		for (size_t i = 0; i < l.n; i++) {
+			const char *rel = l.v[i].rel;
 			char path[4096];
 			uint8_t d[32];
 			uint64_t size;
 
-			if (never_hashed(l.v[i]))
+			/* a link or FIFO planted here is not followed; the
+			 * verifier names it */
+			if (never_hashed(rel) || !S_ISREG(l.v[i].mode))
 				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, l.v[i]);
+			snprintf(path, sizeof(path), "%s/%s", dir, rel);
 			const struct bundle_json *c =
-				bundle_json_get(m->files_cache, l.v[i]);
+				bundle_json_get(m->files_cache, rel);
 			const char *csha = bundle_json_str(c, "sha256");
 			uint64_t csize;
 			struct stat sb;
@@ -1123,7 +1201,7 @@ int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
 			}
 			bundle_buf_puts(&b, first ? "\n    " : ",\n    ");
 			first = false;
-			bundle_buf_json_str(&b, l.v[i]);
+			bundle_buf_json_str(&b, rel);
 			bundle_buf_printf(&b,
 					  ": {\"sha256\": \"%s\", \"bytes\": %" PRIu64
 					  "}",
@@ -1260,12 +1338,12 @@ static uint64_t count_lines(const char *p, size_t n)
 
 static int seg_open(const char *dir, unsigned seg, uint64_t *size)
 {
-	char name[64], path[4096];
+	char name[64], path[4096], err[256];
 	struct stat sb;
 
 	bundle_segment_name(seg, name, sizeof(name));
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = bundle_open_file(path, O_NOFOLLOW, err, sizeof(err));
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &sb) < 0) {
@@ -1659,7 +1737,6 @@ static void verify_files(struct vctx *v, const struct bundle_json *m,
 			 unsigned last_seg, bool closed)
 {
 	const struct bundle_json *files = bundle_json_get(m, "files");
-	struct pathlist l = {0};
 	char path[4096], err[256], hex[BUNDLE_SHA256_HEX];
 	static const char *const required[] = {
 		"frames.chain", "events.jsonl", "violations.jsonl",
@@ -1672,6 +1749,7 @@ static void verify_files(struct vctx *v, const struct bundle_json *m,
 	for (size_t i = 0; i < files->n; i++) {
 		const char *rel = files->items[i].key;
 		const char *want = bundle_json_str(&files->items[i], "sha256");
+		uint64_t size, bytes;
 		uint8_t d[32];
 
 		if (!bundle_safe_relpath(rel) || !want) {
@@ -1682,15 +1760,27 @@ static void verify_files(struct vctx *v, const struct bundle_json *m,
 		if (v->o && v->o->ignore_report && !strcmp(rel, "report.html"))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", v->dir, rel);
-		if (bundle_sha256_file(path, d, NULL, err, sizeof(err)) < 0) {
-			note(v, BUNDLE_FAIL, "%s: missing (listed in manifest.json)",
-			     rel);
+		if (bundle_sha256_file(path, d, &size, err, sizeof(err)) < 0) {
+			struct stat sb;
+
+			if (lstat(path, &sb) < 0 && errno == ENOENT)
+				note(v, BUNDLE_FAIL,
+				     "%s: missing (listed in manifest.json)", rel);
+			else
+				note(v, BUNDLE_FAIL, "%s: unreadable (%s)", rel,
+				     err);
 			continue;
 		}
 		bundle_hex(d, 32, hex);
 		if (strcmp(hex, want))
 			note(v, BUNDLE_FAIL, "manifest.json: sha256 of %s differs",
 			     rel);
+		else if (bundle_json_u64(&files->items[i], "bytes", &bytes) < 0 ||
+			 bytes != size)
+			note(v, BUNDLE_FAIL,
+			     "manifest.json: size of %s differs (%" PRIu64
+			     " bytes on disk)",
+			     rel, size);
 		v->r->files++;
 	}
 	if (closed) {
@@ -1707,32 +1797,176 @@ static void verify_files(struct vctx *v, const struct bundle_json *m,
 			note(v, BUNDLE_FAIL, "manifest.json: %s not listed in files",
 			     name);
 	}
-	if (walk(v->dir, "", &l, 0) == 0) {
-		for (size_t i = 0; i < l.n; i++) {
-			if (never_hashed(l.v[i]) || bundle_json_get(files, l.v[i]))
-				continue;
-			if (!strcmp(l.v[i], "report.html") && v->o &&
-			    v->o->ignore_report)
-				continue;
+}
+
+/*
+ * Every entry of the bundle, at any depth: evidence is regular files only
+ * (a link may point anywhere, a FIFO blocks a reader, a device such as
+ * /dev/zero never ends), *.tmp is a write that never completed, and a file
+ * the manifest does not list was added later. files is NULL for an open
+ * bundle (nothing is listed yet).
+ */
+static void verify_tree(struct vctx *v, const struct bundle_json *files)
+{
+	struct pathlist l = {0};
+
+	if (walk(v->dir, "", &l, 0) < 0) {
+		note(v, BUNDLE_FAIL, "%s: cannot list the bundle: %s", v->dir,
+		     strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const char *rel = l.v[i].rel;
+		mode_t mode = l.v[i].mode;
+		size_t n = strlen(rel);
+
+		if (mode == WALK_TOO_DEEP)
+			note(v, BUNDLE_FAIL,
+			     "%s: directories nested deeper than %d (not examined)",
+			     rel, WALK_MAX_DEPTH);
+		else if (S_ISLNK(mode))
+			note(v, BUNDLE_FAIL,
+			     "%s: a symbolic link (evidence must be regular files)",
+			     rel);
+		else if (!S_ISREG(mode))
+			note(v, BUNDLE_FAIL,
+			     "%s: not a regular file (FIFO, device or socket)",
+			     rel);
+		else if (n > 4 && !strcmp(rel + n - 4, ".tmp"))
+			note(v, BUNDLE_WARN,
+			     "%s: leftover temporary file (a write that did not complete)",
+			     rel);
+		else if (files && !never_hashed(rel) &&
+			 !bundle_json_get(files, rel) &&
+			 !(!strcmp(rel, "report.html") && v->o &&
+			   v->o->ignore_report))
 			note(v, BUNDLE_WARN,
 			     "%s: not covered by manifest.json (added after the session ended)",
-			     l.v[i]);
-		}
+			     rel);
 	}
 	pathlist_free(&l);
 }
 
-static void verify_signature(struct vctx *v, const char *mtext, size_t mlen,
-			     int *rc)
+static int sign_key_cb(void *user, const char *section, const char *name,
+		       const char *value)
+{
+	(void)value;
+	if (!strcmp(section, "evidence") && !strcmp(name, "sign_key"))
+		*(bool *)user = true;
+	return 1;
+}
+
+/* Does the sealed config (any file of config_files, read as the daemon
+ * reads INI) name sign_key in [evidence]? Then the recorder signed. */
+static bool sealed_config_signs(struct vctx *v, const struct bundle_json *m)
+{
+	const struct bundle_json *cf = bundle_json_get(m, "config_files");
+	bool found = false;
+
+	for (size_t i = 0; cf && cf->type == BJ_ARRAY && i < cf->n && !found;
+	     i++) {
+		const char *p = bundle_json_str(&cf->items[i], "path");
+		char path[4096], err[256];
+		size_t len;
+		char *text;
+
+		if (!p || !bundle_safe_relpath(p))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", v->dir, p);
+		text = bundle_read_file(path, 16u << 20, &len, err, sizeof(err));
+		if (text)
+			ini_parse_string(text, sign_key_cb, &found);
+		free(text);
+	}
+	return found;
+}
+
+/* Lines of a small bundle file, or UINT64_MAX when it cannot be read (the
+ * file checks name that). */
+static uint64_t file_lines(struct vctx *v, const char *name)
+{
+	char path[4096], err[256];
+	size_t len;
+	char *text;
+	uint64_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", v->dir, name);
+	text = bundle_read_file(path, 1u << 30, &len, err, sizeof(err));
+	if (!text)
+		return UINT64_MAX;
+	n = count_lines(text, len);
+	free(text);
+	return n;
+}
+
+/*
+ * The manifest's counts against what the files hold. While recording ran
+ * to the end every counted event and violation is a line; after a write
+ * error (recording.stopped) lines may be missing, never extra.
+ */
+static void verify_counts(struct vctx *v, const struct bundle_json *m,
+			  const struct chain_state *cs)
+{
+	static const char *const counted[][2] = {
+		{"events", "events.jsonl"}, {"violations", "violations.jsonl"}};
+	const struct bundle_json *counts = bundle_json_get(m, "counts");
+	const struct bundle_json *rec = bundle_json_get(m, "recording");
+	const struct bundle_json *stopped = bundle_json_get(rec, "stopped");
+	uint64_t n, blocks;
+
+	if (!stopped || stopped->type != BJ_BOOL) {
+		note(v, BUNDLE_FAIL, "manifest.json: no recording.stopped");
+		return;
+	}
+	if (bundle_json_u64(counts, "blocks", &blocks) < 0 ||
+	    blocks != cs->blocks)
+		note(v, BUNDLE_FAIL,
+		     "manifest.json: counts.blocks differs from the %" PRIu64
+		     " blocks in frames.chain",
+		     cs->blocks);
+	for (size_t i = 0; i < sizeof(counted) / sizeof(*counted); i++) {
+		uint64_t lines = file_lines(v, counted[i][1]);
+
+		if (lines == UINT64_MAX)
+			continue;
+		if (bundle_json_u64(counts, counted[i][0], &n) < 0)
+			note(v, BUNDLE_FAIL, "manifest.json: no counts.%s",
+			     counted[i][0]);
+		else if (lines > n || (lines < n && !stopped->b))
+			note(v, BUNDLE_FAIL,
+			     "manifest.json: counts.%s says %" PRIu64
+			     ", %s holds %" PRIu64,
+			     counted[i][0], n, counted[i][1], lines);
+		else if (lines < n)
+			note(v, BUNDLE_WARN,
+			     "%s: %" PRIu64 " of %" PRIu64 " %s not written "
+			     "(recording stopped)",
+			     counted[i][1], n - lines, n, counted[i][0]);
+	}
+}
+
+static void verify_signature(struct vctx *v, const struct bundle_json *m,
+			     const char *mtext, size_t mlen, int *rc)
 {
 	char path[4096], err[256];
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
 	struct stat sb;
+	bool removed;
 
 	snprintf(path, sizeof(path), "%s/manifest.sig", v->dir);
-	v->r->sig_present = stat(path, &sb) == 0;
+	v->r->sig_present = lstat(path, &sb) == 0;
+	removed = !v->r->sig_present && sealed_config_signs(v, m);
+	if (removed)
+		/* the signature was removed to pass edits off as unsigned */
+		note(v, BUNDLE_FAIL,
+		     "manifest.sig: missing, but the sealed config names "
+		     "sign_key (signature removed?)");
 	if (!v->o || !v->o->pubkey_path) {
-		if (v->r->sig_present)
+		if (v->o && v->o->require_signature)
+			note(v, BUNDLE_FAIL,
+			     "manifest.sig: a signature is required but no "
+			     "trusted key was given (--pubkey)");
+		else if (v->r->sig_present)
 			note(v, BUNDLE_INFO,
 			     "manifest.sig: signature present, not checked (give --pubkey)");
 		return;
@@ -1745,7 +1979,9 @@ static void verify_signature(struct vctx *v, const char *mtext, size_t mlen,
 	}
 	v->r->sig_checked = true;
 	if (!v->r->sig_present) {
-		note(v, BUNDLE_FAIL, "manifest.sig: missing (--pubkey given)");
+		if (!removed)
+			note(v, BUNDLE_FAIL,
+			     "manifest.sig: missing (a trusted key was given)");
 		return;
 	}
 	if (bundle_key_read(path, sig, sizeof(sig), err, sizeof(err)) < 0) {
@@ -1847,7 +2083,10 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 			     "manifest.json: counts.frames differs from the %" PRIu64
 			     " lines in frames.log",
 			     cs.lines);
+		if (closed)
+			verify_counts(&v, m, &cs);
 	}
+	verify_tree(&v, open ? NULL : bundle_json_get(m, "files"));
 	if (!open) {
 		verify_files(&v, m, cs.seg, closed);
 	} else {
@@ -1859,7 +2098,7 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 			note(&v, BUNDLE_WARN,
 			     "verdicts.json: present in an open bundle, not covered by any hash");
 	}
-	verify_signature(&v, mtext, mlen, &rc);
+	verify_signature(&v, m, mtext, mlen, &rc);
 	if (rc == 2)
 		goto out;
 

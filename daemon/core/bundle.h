@@ -86,12 +86,22 @@ void bundle_buf_free(struct bundle_buf *b);
 void bundle_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
 /* Exactly 2n hex digits into out[n]. 0 or -1. */
 int bundle_unhex(const char *s, uint8_t *out, size_t n);
-/* SHA-256 of a whole file; *size gets its length (may be NULL). 0 or -1 with
- * errmsg "PATH: strerror". */
+/*
+ * Open path read-only as an input (evidence, config, key): O_NONBLOCK so
+ * that a FIFO cannot block the caller, plus flags (O_NOFOLLOW for a file
+ * inside a bundle, which must be the file itself). Anything but a regular
+ * file (FIFO, device such as /dev/zero, directory) is refused. fd, or -1
+ * with errmsg "PATH: ...".
+ */
+int bundle_open_file(const char *path, int flags, char *errmsg,
+		     size_t errlen);
+/* SHA-256 of a whole regular file inside a bundle (no symbolic link);
+ * *size gets its length (may be NULL). 0 or -1 with errmsg "PATH: why". */
 int bundle_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
 		       char *errmsg, size_t errlen);
-/* Whole file into a malloc'd NUL-terminated buffer (*len without the NUL).
- * NULL with errmsg. Refuses files over max bytes. */
+/* Whole regular file (bundle_open_file, links followed) into a malloc'd
+ * NUL-terminated buffer (*len without the NUL). NULL with errmsg. Refuses
+ * files over max bytes. */
 char *bundle_read_file(const char *path, size_t max, size_t *len,
 		       char *errmsg, size_t errlen);
 /* All n bytes to fd, retrying short writes and EINTR. 0, or -1 with errno. */
@@ -228,6 +238,8 @@ enum bundle_note {
 
 struct bundle_verify_opts {
 	const char *pubkey_path; /* check manifest.sig with it; NULL: don't */
+	bool require_signature;  /* FAIL unless manifest.sig verifies with
+				    pubkey_path */
 	bool ignore_report;      /* skip report.html (the report checks itself) */
 	/* Called for each finding: "frames.log: block 3 (lines ...) hash mismatch". */
 	void (*note)(void *ctx, enum bundle_note kind, const char *msg);

@@ -27,6 +27,7 @@
 struct fx {
 	char tmp[256];
 	char dir[512];
+	char pub[300]; /* the signing key's public half (signed bundles) */
 };
 
 static void write_file(const char *path, const char *data, size_t n)
@@ -50,10 +51,19 @@ static void bpath(struct fx *fx, const char *name, char *out, size_t size)
 	snprintf(out, size, "%s/%s", fx->dir, name);
 }
 
-static int setup(void **state)
+static void write_key(const char *path, const uint8_t *key, size_t n)
+{
+	char hex[2 * 64 + 2];
+
+	bundle_hex(key, n, hex);
+	strcat(hex, "\n");
+	write_file(path, hex, strlen(hex));
+}
+
+static int make_bundle(void **state, bool sign)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	char ini[2048], path[512], err[256];
+	char ini[2048], path[512], err[256], signline[600] = "";
 	struct config_error ce;
 	struct evidence_status st;
 
@@ -65,11 +75,23 @@ static int setup(void **state)
 	const char *dbc = "VERSION \"\"\n\nNS_ :\n\nBS_:\n\nBU_: A\n\n"
 			  "BO_ 256 Speed: 8 A\n SG_ VehSpd : 0|16@1+ (0.01,0) [0|655.35] \"km/h\" A\n";
 	write_file(path, dbc, strlen(dbc));
+	if (sign) {
+		uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+		uint8_t sk[crypto_sign_SECRETKEYBYTES];
+
+		assert_true(sodium_init() >= 0);
+		crypto_sign_keypair(pk, sk);
+		snprintf(path, sizeof(path), "%s/rig.key", fx->tmp);
+		write_key(path, sk, sizeof(sk));
+		snprintf(fx->pub, sizeof(fx->pub), "%s/rig.pub", fx->tmp);
+		write_key(fx->pub, pk, sizeof(pk));
+		snprintf(signline, sizeof(signline), "sign_key = %s\n", path);
+	}
 	snprintf(ini, sizeof(ini),
 		 "[gateway]\nname = rig\n\n[bus vehicle]\ninterface = vcan0\n"
 		 "dbc = dbc/speed.dbc\n\n[evidence]\ndir = %s/sessions\n"
-		 "vin = VIN0123456789\nprocedure = TP\nblock_frames = 1000\n",
-		 fx->tmp);
+		 "vin = VIN0123456789\nprocedure = TP\nblock_frames = 1000\n%s",
+		 fx->tmp, signline);
 	snprintf(path, sizeof(path), "%s/gw.ini", fx->tmp);
 	write_file(path, ini, strlen(ini));
 	struct config *cfg = config_load(path, &ce);
@@ -94,6 +116,16 @@ static int setup(void **state)
 	config_free(cfg);
 	*state = fx;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return make_bundle(state, false);
+}
+
+static int setup_signed(void **state)
+{
+	return make_bundle(state, true);
 }
 
 static int teardown(void **state)
@@ -460,6 +492,217 @@ static void test_not_a_bundle(void **state)
 	assert_non_null(strstr(r.first_fail, "frames.chain: unreadable"));
 }
 
+/* ------------------------------------------------------------ attacks */
+
+/*
+ * Attacks on a sealed bundle beyond editing bytes: unbound manifest fields
+ * (issue 10 item 7), signature downgrade (8) and hostile files (10). Each
+ * row: the attack, the bundle it needs (signed or not), how verify is run,
+ * and the verdict. verify runs under alarm(): a hang (FIFO) or a spin
+ * (/dev/zero) fails the test instead of stalling it.
+ */
+enum { A_PUBKEY = 1, A_REQUIRE = 2 };
+
+static void replace_all(struct fx *fx, const char *name, const char *from,
+			const char *to)
+{
+	char path[700];
+	size_t len;
+
+	bpath(fx, name, path, sizeof(path));
+	char *s = read_all(path, &len);
+	bool found = strstr(s, from) != NULL;
+	free(s);
+	assert_true(found);
+	replace_text(fx, name, from, to);
+}
+
+/* Replace name in the bundle with a symbolic link to target; with
+ * keep_content, the target is a copy of the file (same hash). */
+static void link_instead(struct fx *fx, const char *name, const char *target,
+			 bool keep_content)
+{
+	char path[700], copy[700];
+
+	bpath(fx, name, path, sizeof(path));
+	if (keep_content) {
+		size_t len;
+		char *s = read_all(path, &len);
+
+		snprintf(copy, sizeof(copy), "%s/copy-%s", fx->tmp, name);
+		write_file(copy, s, len);
+		free(s);
+		target = copy;
+	}
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static void fifo_instead(struct fx *fx, const char *name)
+{
+	char path[700];
+
+	bpath(fx, name, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+}
+
+static void a_count_violations(struct fx *fx) { replace_all(fx, "manifest.json", "\"violations\": 1", "\"violations\": 0"); }
+static void a_count_blocks(struct fx *fx) { replace_all(fx, "manifest.json", "\"blocks\": 5,", "\"blocks\": 4,"); }
+static void a_dup_key(struct fx *fx) { replace_all(fx, "manifest.json", "\"status\": \"closed\"", "\"status\": \"closed\", \"status\": \"open\""); }
+static void a_dup_key_header(struct fx *fx) { replace_all(fx, "manifest.json", "\"vin\": \"VIN0123456789\"", "\"vin\": \"VIN0123456789\", \"vin\": \"OTHER\""); }
+
+static void a_size(struct fx *fx)
+{
+	char path[700];
+	size_t len;
+
+	bpath(fx, "manifest.json", path, sizeof(path));
+	char *s = read_all(path, &len);
+	char *p = strstr(strstr(s, "\"verdicts.json\""), "\"bytes\": ") + 9;
+	size_t off = (size_t)(p - s);
+	char c = *p == '9' ? '8' : (char)(*p + 1);
+	free(s);
+	splice_file(fx, "manifest.json", off, 1, &c, 1);
+}
+
+static void a_sig_deleted(struct fx *fx)
+{
+	char path[700];
+
+	bpath(fx, "manifest.sig", path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+}
+
+static void a_sig_kept_manifest_edited(struct fx *fx) { a_count_violations(fx); }
+static void a_symlink(struct fx *fx) { link_instead(fx, "events.jsonl", NULL, true); }
+static void a_dev_zero(struct fx *fx) { link_instead(fx, "events.jsonl", "/dev/zero", false); }
+static void a_fifo(struct fx *fx) { fifo_instead(fx, "violations.jsonl"); }
+static void a_fifo_log(struct fx *fx) { fifo_instead(fx, "frames.log"); }
+static void a_fifo_manifest(struct fx *fx) { fifo_instead(fx, "manifest.json"); }
+static void a_config_dir_link(struct fx *fx)
+{
+	char path[700], target[700], cmd[1600];
+
+	bpath(fx, "config/dbc", path, sizeof(path));
+	snprintf(target, sizeof(target), "%s/dbc-elsewhere", fx->tmp);
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s'", path, target);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static void a_stray_tmp(struct fx *fx)
+{
+	char path[700];
+
+	bpath(fx, "manifest.json.tmp", path, sizeof(path));
+	write_file(path, "{}", 2);
+}
+
+static void a_deep_extra(struct fx *fx)
+{
+	char path[700];
+
+	bpath(fx, "config/a", path, sizeof(path));
+	assert_int_equal(mkdir(path, 0755), 0);
+	bpath(fx, "config/a/b", path, sizeof(path));
+	assert_int_equal(mkdir(path, 0755), 0);
+	bpath(fx, "config/a/b/notes.txt", path, sizeof(path));
+	write_file(path, "x", 1);
+}
+
+static void a_very_deep(struct fx *fx)
+{
+	char path[700];
+	int n = snprintf(path, sizeof(path), "%s", fx->dir);
+
+	for (int i = 0; i < 40; i++) {
+		n += snprintf(path + n, sizeof(path) - (size_t)n, "/d");
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	snprintf(path + n, sizeof(path) - (size_t)n, "/hidden");
+	write_file(path, "x", 1);
+}
+
+struct attack {
+	const char *name;
+	bool signed_bundle;
+	void (*attack)(struct fx *);
+	int how; /* A_PUBKEY, A_REQUIRE */
+	int rc;
+	const char *msg; /* in first_fail (rc 1, 2), or in the notes (rc 0) */
+};
+
+static const struct attack attacks[] = {
+	/* 7: unbound manifest fields */
+	{"counts.violations edited", false, a_count_violations, 0, 1, "manifest.json: counts.violations says 0, violations.jsonl holds 1"},
+	{"counts.blocks edited", false, a_count_blocks, 0, 1, "manifest.json: chain says 4 blocks"},
+	{"file size edited", false, a_size, 0, 1, "manifest.json: size of verdicts.json differs"},
+	{"duplicate key (status)", false, a_dup_key, 0, 1, "manifest.json: not a JSON object (byte"},
+	{"duplicate key (header vin)", false, a_dup_key_header, 0, 1, "member \"vin\" repeated"},
+	/* 8: signature downgrade */
+	{"signed, untouched, --pubkey", true, t_nothing, A_PUBKEY, 0, "signature OK"},
+	{"manifest.sig deleted", true, a_sig_deleted, 0, 1, "manifest.sig: missing, but the sealed config names sign_key"},
+	{"manifest.sig deleted, --pubkey", true, a_sig_deleted, A_PUBKEY, 1, "manifest.sig: missing, but the sealed config names sign_key"},
+	{"signed, manifest edited, --pubkey", true, a_sig_kept_manifest_edited, A_PUBKEY, 1, "manifest.json: counts.violations says 0"},
+	{"unsigned, --require-signature", false, t_nothing, A_REQUIRE, 1, "manifest.sig: a signature is required"},
+	{"unsigned, --require-signature --pubkey", false, t_nothing, A_REQUIRE | A_PUBKEY, 1, "manifest.sig: missing (a trusted key was given)"},
+	/* 10: hostile files */
+	{"symlink to a same-content copy", false, a_symlink, 0, 1, "events.jsonl: a symbolic link"},
+	{"symlink to /dev/zero", false, a_dev_zero, 0, 1, "events.jsonl: a symbolic link"},
+	{"FIFO instead of violations.jsonl", false, a_fifo, 0, 1, "violations.jsonl: not a regular file"},
+	{"FIFO instead of frames.log", false, a_fifo_log, 0, 1, "frames.log"},
+	{"FIFO instead of manifest.json", false, a_fifo_manifest, 0, 2, "manifest.json: not a regular file"},
+	{"config/dbc a link to a directory", false, a_config_dir_link, 0, 1, "config/dbc: a symbolic link"},
+	{"stray manifest.json.tmp", false, a_stray_tmp, 0, 0, "manifest.json.tmp: leftover temporary file"},
+	{"extra file deep in config/", false, a_deep_extra, 0, 0, "config/a/b/notes.txt: not covered by manifest.json"},
+	{"file below 40 directories", false, a_very_deep, 0, 1, "directories nested deeper than 32"},
+};
+
+static void run_attack(void **state, size_t i)
+{
+	struct fx *fx = *state;
+	const struct attack *a = &attacks[i];
+	struct bundle_verify_result r;
+	struct notes n = {{0}};
+	struct bundle_verify_opts o = {.note = collect, .ctx = &n};
+
+	if (a->signed_bundle != (fx->pub[0] != 0))
+		fail_msg("%s: wrong fixture", a->name);
+	if (a->how & A_PUBKEY)
+		o.pubkey_path = fx->pub[0] ? fx->pub : "/nonexistent.pub";
+	o.require_signature = a->how & A_REQUIRE;
+	if (a->how & A_PUBKEY && !fx->pub[0]) {
+		/* a trusted key exists, the bundle is unsigned */
+		uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+
+		snprintf(fx->pub, sizeof(fx->pub), "%s/other.pub", fx->tmp);
+		crypto_sign_keypair(pk, sk);
+		write_key(fx->pub, pk, sizeof(pk));
+		o.pubkey_path = fx->pub;
+	}
+	a->attack(fx);
+	alarm(20); /* a FIFO must not block verify, /dev/zero not spin it */
+	int rc = bundle_verify(fx->dir, &o, &r);
+	alarm(0);
+	if (rc != a->rc)
+		fail_msg("%s: rc %d, expected %d; first: %s\n%s", a->name, rc,
+			 a->rc, r.first_fail, n.all);
+	const char *where = rc ? r.first_fail : n.all;
+	if (rc == 0 && a->how & A_PUBKEY)
+		where = r.summary;
+	if (!strstr(where, a->msg))
+		fail_msg("%s: got '%s', expected '%s'\n%s", a->name, where,
+			 a->msg, n.all);
+}
+
+#define ATTACK(i)                                                              \
+	static void test_attack_##i(void **state) { run_attack(state, i); }
+ATTACK(0) ATTACK(1) ATTACK(2) ATTACK(3) ATTACK(4) ATTACK(5) ATTACK(6)
+ATTACK(7) ATTACK(8) ATTACK(9) ATTACK(10) ATTACK(11) ATTACK(12) ATTACK(13)
+ATTACK(14) ATTACK(15) ATTACK(16) ATTACK(17) ATTACK(18) ATTACK(19)
+#define N_ATTACKS 20
+
 /* ------------------------------------------------------ chain and JSON */
 
 static void test_chain_line_roundtrip(void **state)
@@ -543,9 +786,15 @@ int main(void)
 		T(10), T(11), T(12), T(13), T(14), T(15), T(16), T(17), T(18),
 		T(19), T(20), T(21), T(22), T(23), T(24), T(25),
 		cmocka_unit_test_setup_teardown(test_not_a_bundle, setup, teardown),
+#define A(i) cmocka_unit_test_setup_teardown(test_attack_##i,                \
+		attacks[i].signed_bundle ? setup_signed : setup, teardown)
+		A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7), A(8), A(9),
+		A(10), A(11), A(12), A(13), A(14), A(15), A(16), A(17), A(18),
+		A(19),
 		cmocka_unit_test(test_chain_line_roundtrip),
 		cmocka_unit_test(test_json_reader),
 	};
 	assert_int_equal(sizeof(cases) / sizeof(*cases), 26);
+	assert_int_equal(sizeof(attacks) / sizeof(*attacks), N_ATTACKS);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
