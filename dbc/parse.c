@@ -2290,7 +2290,8 @@ struct dbc *dbc_parse_file(const char *path, struct dbc_diag *err)
 	if (!err)
 		err = &scratch;
 	memset(err, 0, sizeof(*err));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		goto err_errno;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > FILE_MAX) {

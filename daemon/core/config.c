@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <linux/can.h>
 
 #include "daemon/core/config.h"
@@ -1224,9 +1226,16 @@ static int parse_file(struct parser *p, const char *path, bool is_include,
 	p->is_include = is_include;
 	free(p->dir);
 	p->dir = dir_of(path);
-	p->fp = fopen(path, "r");
-	if (p->fp == NULL)
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer
+	 * (and freeze a reload); it is refused below as not regular. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	p->fp = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (p->fp == NULL) {
 		why = strerror(errno);
+		if (fd >= 0)
+			close(fd);
+	}
 	else if (fstat(fileno(p->fp), &st) < 0)
 		why = strerror(errno);
 	else if (!S_ISREG(st.st_mode))

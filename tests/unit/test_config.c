@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -597,6 +598,50 @@ static void test_unreadable(void **state)
 			    "directory");
 }
 
+/* A FIFO (or device) as the config, an include or a DBC is refused at once:
+ * opening one for reading would block until a writer comes (a HUP reload
+ * froze the daemon's loop that way). alarm() turns a hang into a failure. */
+static void test_fifo_inputs(void **state)
+{
+	struct config_error err;
+	struct config *cfg;
+	char fifo[128], ini[128], text[512];
+	FILE *fp;
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	snprintf(ini, sizeof(ini), "%s/main.ini", tmpdir);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	cfg = config_load(fifo, &err);
+	assert_null(cfg);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	snprintf(text, sizeof(text), "[gateway]\ninclude = %s\n", fifo);
+	fp = fopen(ini, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	cfg = config_load(ini, &err);
+	assert_null(cfg);
+	assert_non_null(strstr(err.msg, "cannot read include"));
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	snprintf(text, sizeof(text),
+		 "[gateway]\n[bus a]\ninterface = null\ndbc = %s\n", fifo);
+	fp = fopen(ini, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	cfg = config_load(ini, &err);
+	assert_non_null(cfg);
+	assert_int_equal(config_load_dbcs(cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	config_free(cfg);
+	alarm(0);
+	unlink(fifo);
+	unlink(ini);
+}
+
 /* Relative paths resolve against the naming file's directory; a bare file
  * name (config in the working directory) keeps them relative. */
 static void test_paths(void **state)
@@ -886,6 +931,7 @@ int main(void)
 		cmocka_unit_test(test_includes),
 		cmocka_unit_test(test_bad_includes),
 		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_fifo_inputs),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_dbc_errors),
 		cmocka_unit_test(test_parse_u32),
