@@ -79,9 +79,11 @@ static const struct rules_sink check_sink = {
  * Load and check everything a config needs to run: the file, DBCs, routes,
  * rules, replay logs. On success the caller owns *cfg, *router, *rules.
  */
-static int load_config(const char *path, const struct rules_sink *sink,
-		       struct config **cfgp, struct router **routerp,
-		       struct rules **rulesp, char *msg, size_t msglen)
+/* old: the running config (its signing key is reused), or NULL. */
+static int load_config(const char *path, const struct config *old,
+		       const struct rules_sink *sink, struct config **cfgp,
+		       struct router **routerp, struct rules **rulesp,
+		       char *msg, size_t msglen)
 {
 	struct config_error err;
 	struct config *cfg;
@@ -92,7 +94,8 @@ static int load_config(const char *path, const struct rules_sink *sink,
 	cfg = config_load(path, &err);
 	if (!cfg)
 		goto fail;
-	if (config_load_dbcs(cfg, &err) < 0)
+	if (config_load_dbcs(cfg, &err) < 0 ||
+	    config_load_sign_key(cfg, old, &err) < 0)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_buses; i++) {
 		const struct config_bus *b = &cfg->buses[i];
@@ -171,8 +174,9 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	sd_notify(0, "RELOADING=1");
 	log_info("received SIGHUP, reloading %s", d.config_path);
-	if (load_config(d.config_path, gateway_rules_sink(d.gw), &cfg, &router,
-			&rules, msg, sizeof(msg)) == 0 &&
+	if (load_config(d.config_path, gateway_config(d.gw),
+			gateway_rules_sink(d.gw), &cfg, &router, &rules, msg,
+			sizeof(msg)) == 0 &&
 	    gateway_configure(d.gw, cfg, router, rules, true, msg,
 			      sizeof(msg)) < 0) {
 		rules_free(rules);
@@ -306,8 +310,8 @@ int main(int argc, char **argv)
 	log_init(verbose, "cangated");
 
 	if (check) {
-		if (load_config(d.config_path, &check_sink, &cfg, &router,
-				&rules, msg, sizeof(msg)) < 0) {
+		if (load_config(d.config_path, NULL, &check_sink, &cfg,
+				&router, &rules, msg, sizeof(msg)) < 0) {
 			fprintf(stderr, "%s\n", msg);
 			return 1;
 		}
@@ -334,8 +338,9 @@ int main(int argc, char **argv)
 	d.gw = gateway_new(d.loop);
 	if (!d.gw)
 		fatalx("out of memory");
-	if (load_config(d.config_path, gateway_rules_sink(d.gw), &cfg, &router,
-			&rules, msg, sizeof(msg)) < 0)
+	/* the signing key too: it is read here, as root, and kept */
+	if (load_config(d.config_path, NULL, gateway_rules_sink(d.gw), &cfg,
+			&router, &rules, msg, sizeof(msg)) < 0)
 		fatalx("%s", msg);
 	if (geteuid() == 0 && !allow_root && !cfg->user)
 		fatalx("refusing to run as root: set [gateway] user (the "

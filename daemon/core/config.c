@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <linux/can.h>
 
+#include "daemon/core/bundle.h"
 #include "daemon/core/config.h"
 #include "dbc/dbc.h"
 
@@ -1478,7 +1479,32 @@ void config_free(struct config *cfg)
 	free(cfg->evidence.procedure);
 	free(cfg->evidence.operator_name);
 	free(cfg->evidence.sign_key);
+	explicit_bzero(cfg->evidence.sign_sk, sizeof(cfg->evidence.sign_sk));
 	free(cfg);
+}
+
+int config_load_sign_key(struct config *cfg, const struct config *old,
+			 struct config_error *err)
+{
+	struct config_evidence *e = &cfg->evidence;
+	char msg[512];
+
+	if (!e->sign_key || e->sign_sk_loaded)
+		return 0;
+	if (old && old->evidence.sign_sk_loaded && old->evidence.sign_key &&
+	    !strcmp(old->evidence.sign_key, e->sign_key)) {
+		memcpy(e->sign_sk, old->evidence.sign_sk, sizeof(e->sign_sk));
+		e->sign_sk_loaded = true;
+		return 0;
+	}
+	if (bundle_key_read(e->sign_key, e->sign_sk, sizeof(e->sign_sk), msg,
+			    sizeof(msg)) < 0)
+		return config_errorf(err, cfg->path, 0, "sign_key: %s%s", msg,
+				     old ? " (a new key is read only at "
+					   "start, before privileges drop)"
+					 : "");
+	e->sign_sk_loaded = true;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- lookups */

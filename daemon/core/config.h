@@ -113,6 +113,11 @@ struct config_evidence {
 	uint64_t segment_bytes; /* frames.log rotation size; 0 = never */
 	bool nanoseconds;
 	char *sign_key;
+	/* The secret key sign_key names, once config_load_sign_key() read
+	 * it: the daemon reads it as root, before dropping privileges, so
+	 * that the unprivileged user cannot read the key (and re-sign). */
+	uint8_t sign_sk[64];
+	bool sign_sk_loaded;
 	bool auto_start;     /* a session starts with the daemon; default yes */
 };
 
@@ -152,6 +157,15 @@ struct config *config_load_buffer(const char *name, const char *buf,
 
 /* Load every bus's DBC files. -1 with *err naming the DBC file:line:col. */
 int config_load_dbcs(struct config *cfg, struct config_error *err);
+
+/*
+ * Read the [evidence] sign_key into cfg->evidence.sign_sk (nothing to do
+ * without one). When old (the running config, or NULL) names the same key
+ * file and holds it, the key is taken from there: a reload after dropping
+ * privileges cannot read it again. -1 with *err.
+ */
+int config_load_sign_key(struct config *cfg, const struct config *old,
+			 struct config_error *err);
 
 void config_free(struct config *cfg);
 

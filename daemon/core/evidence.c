@@ -787,7 +787,10 @@ static struct evidence *ev_new(const struct config_evidence *ec,
 	ev->segment_bytes = ec->segment_bytes;
 	ev->start_ns = now_ns;
 	crypto_hash_sha256_init(&ev->bst);
-	if (ec->sign_key) {
+	if (ec->sign_sk_loaded) {
+		memcpy(ev->sk, ec->sign_sk, sizeof(ev->sk));
+		ev->have_key = true;
+	} else if (ec->sign_key) {
 		if (bundle_key_read(ec->sign_key, ev->sk, sizeof(ev->sk), err,
 				    sizeof(err)) < 0) {
 			snprintf(errmsg, errlen, "sign_key: %s", err);

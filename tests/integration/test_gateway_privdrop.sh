@@ -3,7 +3,10 @@
 # [gateway] user. With user = cangate it opens its sockets, then runs as
 # that user and group (no way back to root): the control socket belongs to
 # cangate:cangate (mode 0660), the evidence bundle is written as cangate, and
-# a CAN interface that disappears is reopened without any privilege.
+# a CAN interface that disappears is reopened without any privilege. The
+# signing key (mode 0600, root's) is read before the drop: the session that
+# starts after it, and one after a SIGHUP reload, are signed although the
+# cangate user cannot read the key (so it cannot re-sign a bundle).
 # timeout: 60
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -38,10 +41,15 @@ from = a
 to = b
 [evidence]
 dir = $TEST_TMP/sessions
+sign_key = $TEST_TMP/rig.key
 EOC
 	# the bundle copies the config: the dropped user must read it
 	chmod 644 "$TEST_TMP/gw.conf"
 }
+
+"$CANGATE" keygen -o "$TEST_TMP/rig" > /dev/null
+chmod 600 "$TEST_TMP/rig.key"
+assert_eq "-rw------- 0" "$(ls -ln "$TEST_TMP/rig.key" | awk '{ print $1, $3 }')" "signing key: root's alone"
 
 info "root without --allow-root or user: refused"
 conf ""
@@ -80,7 +88,22 @@ cansend vcan0 456#02
 wait_frames "$TEST_TMP/out2.log" 1 5
 stop "$CANDUMP_PID"
 assert_eq "456#02" "$(payloads "$TEST_TMP/out2.log" | tr -d '\n')" "forwarded after the reopen"
+kill -HUP "$pid"
+wait_until "grep -q '\"type\":\"reload\"' $TEST_TMP/sessions/*/events.jsonl" 10 || fail "no reload event"
+if grep -q '"type":"reload","ok":false' "$TEST_TMP"/sessions/*/events.jsonl; then
+	fail "reload failed: $(grep '"type":"reload"' "$TEST_TMP"/sessions/*/events.jsonl)"
+fi
+"$CANGATE" session -s "$TEST_TMP/control.sock" stop
+"$CANGATE" session -s "$TEST_TMP/control.sock" start
 stop "$pid" || fail "cangated exit status $? on SIGTERM"
-b=$(ls -d "$TEST_TMP"/sessions/*/)
-assert_eq "$uid" "$(ls -ln "$b/manifest.json" | awk '{ print $3 }')" "bundle owner"
-"$CANGATE" verify "$b" > /dev/null || fail "bundle does not verify"
+n=0
+for b in "$TEST_TMP"/sessions/*/; do
+	n=$((n + 1))
+	assert_eq "$uid" "$(ls -ln "$b/manifest.json" | awk '{ print $3 }')" "bundle owner"
+	"$CANGATE" verify --pubkey "$TEST_TMP/rig.pub" "$b" > "$TEST_TMP/verify.out" || {
+		cat "$TEST_TMP/verify.out" >&2
+		fail "bundle $b does not verify with the key"
+	}
+	assert_grep "signature OK" "$TEST_TMP/verify.out"
+done
+assert_eq 2 "$n" "bundles (before and after the reload)"

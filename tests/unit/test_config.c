@@ -642,6 +642,45 @@ static void test_fifo_inputs(void **state)
 	unlink(ini);
 }
 
+/* The signing key is read once (the daemon does it as root, before it drops
+ * privileges) and carried over to a reloaded config naming the same file,
+ * which the unprivileged daemon could not read again. */
+static void test_sign_key(void **state)
+{
+	struct config_error err;
+	struct config *old, *cfg;
+	char key[129], text[256], path[128];
+
+	(void)state;
+	for (int i = 0; i < 128; i++)
+		key[i] = "0123456789abcdef"[i % 16];
+	key[128] = '\0';
+	write_file_n("sk.key", key, 128);
+	snprintf(path, sizeof(path), "%s/sk.key", tmpdir);
+	snprintf(text, sizeof(text),
+		 "[gateway]\n[evidence]\ndir = /tmp\nsign_key = %s\n", path);
+	write_file_n("signed.ini", text, strlen(text));
+	snprintf(path, sizeof(path), "%s/signed.ini", tmpdir);
+	old = config_load(path, &err);
+	assert_non_null(old);
+	assert_false(old->evidence.sign_sk_loaded);
+	assert_int_equal(config_load_sign_key(old, NULL, &err), 0);
+	assert_true(old->evidence.sign_sk_loaded);
+	assert_int_equal(old->evidence.sign_sk[0], 0x01);
+	assert_int_equal(old->evidence.sign_sk[63], 0xef);
+	/* the key file is out of reach now (as for the dropped user) */
+	snprintf(text, sizeof(text), "%s/sk.key", tmpdir);
+	assert_int_equal(unlink(text), 0);
+	cfg = config_load(path, &err);
+	assert_non_null(cfg);
+	assert_int_equal(config_load_sign_key(cfg, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "sign_key: "));
+	assert_int_equal(config_load_sign_key(cfg, old, &err), 0);
+	assert_memory_equal(cfg->evidence.sign_sk, old->evidence.sign_sk, 64);
+	config_free(cfg);
+	config_free(old);
+}
+
 /* Relative paths resolve against the naming file's directory; a bare file
  * name (config in the working directory) keeps them relative. */
 static void test_paths(void **state)
@@ -932,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_bad_includes),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_fifo_inputs),
+		cmocka_unit_test(test_sign_key),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_dbc_errors),
 		cmocka_unit_test(test_parse_u32),
