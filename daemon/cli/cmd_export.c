@@ -13,6 +13,7 @@
  * Exit 0, 1 when frames.log holds lines that do not parse (each named with
  * its file:line on stderr), 2 usage or unreadable bundle.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,9 +280,10 @@ int cmd_export(int argc, char **argv)
 	bundle_segment_name(0, first, sizeof(first));
 	char p0[4096];
 	snprintf(p0, sizeof(p0), "%s/%s", dir, first);
-	FILE *probe = fopen(p0, "r");
+	char perr[4200];
+	FILE *probe = bundle_open_stream(p0, O_NOFOLLOW, perr, sizeof(perr));
 	if (!probe) {
-		fprintf(stderr, "cangate export: %s: cannot open\n", p0);
+		fprintf(stderr, "cangate export: %s\n", perr);
 		rc = 2;
 		goto out;
 	}

@@ -631,6 +631,19 @@ int bundle_open_file(const char *path, int flags, char *errmsg,
 	return fd;
 }
 
+FILE *bundle_open_stream(const char *path, int flags, char *errmsg,
+			 size_t errlen)
+{
+	int fd = bundle_open_file(path, flags, errmsg, errlen);
+	FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
+
+	if (fd >= 0 && !fp) {
+		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+	}
+	return fp;
+}
+
 int bundle_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
 		       char *errmsg, size_t errlen)
 {
@@ -849,11 +862,12 @@ int bundle_frames_foreach(const char *dir, const struct bundle_frames_cb *cb,
 		char err[256];
 		bundle_segment_name(seg, name, sizeof(name));
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		FILE *fp = fopen(path, "r");
+		FILE *fp = bundle_open_stream(path, O_NOFOLLOW, err,
+					      sizeof(err));
 		if (!fp) {
-			if (seg > 0)
+			if (seg > 0 && errno == ENOENT)
 				break;
-			snprintf(errmsg, errlen, "%s: cannot open", path);
+			snprintf(errmsg, errlen, "%s", err);
 			return -1;
 		}
 		for (unsigned long ln = 1; fgets(line, sizeof(line), fp); ln++) {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define BUNDLE_FORMAT "cangate-evidence/1"
 #define BUNDLE_SHA256_HEX 65 /* 64 hex digits and NUL */
@@ -95,6 +96,9 @@ int bundle_unhex(const char *s, uint8_t *out, size_t n);
  */
 int bundle_open_file(const char *path, int flags, char *errmsg,
 		     size_t errlen);
+/* The same as a stdio stream for reading. NULL with errmsg. */
+FILE *bundle_open_stream(const char *path, int flags, char *errmsg,
+			 size_t errlen);
 /* SHA-256 of a whole regular file inside a bundle (no symbolic link);
  * *size gets its length (may be NULL). 0 or -1 with errmsg "PATH: why". */
 int bundle_sha256_file(const char *path, uint8_t out[32], uint64_t *size,

@@ -485,7 +485,9 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 		bundle_json_free(m);
 		return 0;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* a FIFO put there must not block the daemon's start, a link not
+	 * lead it elsewhere */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd); /* a live session */
 		bundle_json_free(m);
@@ -506,7 +508,13 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 		 ",\"tail_bytes\":%" PRIu64 ",\"tail_lines\":%" PRIu64,
 		 r.blocks, r.lines, r.tail_bytes, r.tail_lines);
 	int efd = path_join(path, sizeof(path), bdir, "events.jsonl") < 0 ? -1 :
-		  open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		  open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
+				     O_NONBLOCK | O_NOFOLLOW, 0640);
+	struct stat esb;
+	if (efd >= 0 && (fstat(efd, &esb) < 0 || !S_ISREG(esb.st_mode))) {
+		close(efd); /* verify names what is there instead */
+		efd = -1;
+	}
 	if (efd >= 0) {
 		char line[700], t[40], last = '\n';
 		struct stat sb;

@@ -13,6 +13,7 @@
  * (min/max/set/clear, a cycle's interval bounds) are drawn as well.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
@@ -488,7 +489,8 @@ static void decode_frames(struct report *r)
 		char name[64];
 		bundle_segment_name(seg, name, sizeof(name));
 		snprintf(path, sizeof(path), "%s/%s", r->dir, name);
-		FILE *fp = fopen(path, "r");
+		FILE *fp = bundle_open_stream(path, O_NOFOLLOW, err,
+					      sizeof(err));
 		if (!fp)
 			break;
 		char line[1024];

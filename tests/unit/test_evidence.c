@@ -424,13 +424,11 @@ static void test_atomic_write_dir_fsync_fails(void **state)
 	assert_non_null(strstr(err, strerror(EIO)));
 }
 
-/* A crash leaves the manifest open; the next session marks it interrupted
- * and verify says where it ends. */
-static void test_crash_recovery(void **state)
+/* A session that records n frames and crashes (exits without closing, in a
+ * child, so that its lock is gone); dir gets the bundle. */
+static void crash_session(struct fx *fx, uint64_t n, char dir[512])
 {
-	struct fx *fx = *state;
-	struct bundle_verify_result r;
-	char err[256], path[700], dir[512];
+	char err[256];
 	int pipefd[2];
 
 	assert_int_equal(pipe(pipefd), 0);
@@ -442,7 +440,7 @@ static void test_crash_recovery(void **state)
 		if (!ev)
 			_exit(3);
 		struct frame f;
-		for (uint64_t i = 0; i < 2500; i++) {
+		for (uint64_t i = 0; i < n; i++) {
 			make_frame(&f, i);
 			evidence_frame(ev, &f, "vcan0");
 		}
@@ -454,9 +452,20 @@ static void test_crash_recovery(void **state)
 	int wst;
 	assert_int_equal(waitpid(pid, &wst, 0), pid);
 	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
-	assert_int_equal(read(pipefd[0], dir, sizeof(dir)), sizeof(dir));
+	assert_int_equal(read(pipefd[0], dir, 512), 512);
 	close(pipefd[0]);
 	close(pipefd[1]);
+}
+
+/* A crash leaves the manifest open; the next session marks it interrupted
+ * and verify says where it ends. */
+static void test_crash_recovery(void **state)
+{
+	struct fx *fx = *state;
+	struct bundle_verify_result r;
+	char err[256], path[700], dir[512];
+
+	crash_session(fx, 2500, dir);
 
 	/* bytes the crashed writer had handed to the kernel after its last block */
 	snprintf(path, sizeof(path), "%s/frames.log", dir);
@@ -770,6 +779,40 @@ static void test_small_times_verify(void **state)
 	assert_int_equal(r.lines, 1);
 }
 
+/* Recovery at start meets a crashed bundle whose files were replaced by a
+ * FIFO (which blocks an open for reading) and a link out of the bundle
+ * (which an append would follow): the daemon must start (alarm() turns a
+ * hang into a failure) and write nothing through the link. */
+static void test_recovery_hostile(void **state)
+{
+	struct fx *fx = *state;
+	char path[700], dir[512], outside[700];
+	struct stat sb;
+
+	crash_session(fx, 1500, dir);
+	snprintf(path, sizeof(path), "%s/frames.chain", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/frames.log", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(outside, sizeof(outside), "%s/outside.txt", fx->tmp);
+	FILE *fp = fopen(outside, "w");
+	fputs("not evidence\n", fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(outside, path), 0);
+
+	alarm(20);
+	struct evidence *ev = open_session(fx, T0 + 10000000000ull);
+	alarm(0);
+	assert_non_null(ev);
+	assert_int_equal(stat(outside, &sb), 0);
+	assert_int_equal(sb.st_size, strlen("not evidence\n"));
+	evidence_close(ev, T0 + 11000000000ull, "{\"rules\":[]}", NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +822,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_segment_names_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_write_dir_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_times_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
