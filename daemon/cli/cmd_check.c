@@ -25,9 +25,11 @@
 
 #include "daemon/cli/commands.h"
 #include "daemon/cli/logscan.h"
+#include "daemon/core/bundle.h"
 #include "daemon/core/config.h"
 #include "daemon/core/evidence.h"
 #include "daemon/core/frame.h"
+#include "daemon/core/report.h"
 #include "daemon/core/rules.h"
 
 #define CHECK_UNKNOWN_IF_MAX 8
@@ -234,7 +236,7 @@ int cmd_check(int argc, char **argv)
 	char **logs = calloc((size_t)argc + 1, sizeof(*logs));
 	int n_logs = 0, rc = 2;
 	bool opts = true, any_bad_verdict = false;
-	char ebuf[600];
+	char ebuf[600], broot[PATH_MAX], breal[PATH_MAX];
 
 	memset(&c, 0, sizeof(c));
 	if (!logs) {
@@ -296,11 +298,22 @@ int cmd_check(int argc, char **argv)
 		goto usage;
 	}
 
-	c.cfg = config_load(config_path, &err);
-	if (!c.cfg || config_load_dbcs(c.cfg, &err) < 0) {
-		config_error_format(&err, ebuf, sizeof(ebuf));
-		fprintf(stderr, "%s\n", ebuf);
-		goto out;
+	if (bundle_root_of(config_path, broot, sizeof(broot), breal,
+			   sizeof(breal))) {
+		/* re-checking a bundle: its copies, not the live files its
+		 * config names */
+		c.cfg = report_bundle_config(broot, breal, ebuf, sizeof(ebuf));
+		if (!c.cfg) {
+			fprintf(stderr, "%s\n", ebuf);
+			goto out;
+		}
+	} else {
+		c.cfg = config_load(config_path, &err);
+		if (!c.cfg || config_load_dbcs(c.cfg, &err) < 0) {
+			config_error_format(&err, ebuf, sizeof(ebuf));
+			fprintf(stderr, "%s\n", ebuf);
+			goto out;
+		}
 	}
 	if (c.out_dir) {
 		char *d = strdup(c.out_dir);

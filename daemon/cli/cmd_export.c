@@ -266,7 +266,7 @@ int cmd_export(int argc, char **argv)
 	}
 	x->fmt = fmt;
 	/* The config gives channel order (ASC) and DBCs (CSV). */
-	x->cfg = report_bundle_config(dir, err, sizeof(err));
+	x->cfg = report_bundle_config(dir, NULL, err, sizeof(err));
 	if (!x->cfg && fmt->needs_config) {
 		fprintf(stderr, "cangate export: %s: %s\n", dir, err);
 		free(x);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1681,6 +1682,34 @@ out:
 	free(cs->blockbuf);
 	cs->blockbuf = NULL;
 	free(chain);
+}
+
+bool bundle_root_of(const char *file, char *root, size_t rootlen,
+		    char *real, size_t reallen)
+{
+	char buf[PATH_MAX], m[PATH_MAX + 16];
+	struct stat sb;
+	char *slash;
+
+	if (!realpath(file, buf) || strlen(buf) >= reallen)
+		return false;
+	snprintf(real, reallen, "%s", buf);
+	/* walk up to a directory named config whose parent has a manifest */
+	while ((slash = strrchr(buf, '/')) && slash != buf) {
+		*slash = '\0';
+		slash = strrchr(buf, '/');
+		if (!slash || strcmp(slash + 1, "config"))
+			continue;
+		*slash = '\0';
+		snprintf(m, sizeof(m), "%s/manifest.json", *buf ? buf : "");
+		if (lstat(m, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    strlen(buf) < rootlen) {
+			snprintf(root, rootlen, "%s", buf);
+			return true;
+		}
+		*slash = '/';
+	}
+	return false;
 }
 
 bool bundle_safe_relpath(const char *p)

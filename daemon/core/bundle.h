@@ -272,6 +272,12 @@ struct bundle_verify_result {
 int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 		  struct bundle_verify_result *r);
 
+/* Is file (a config) a copy inside a bundle's config/? Then root gets the
+ * bundle directory and real the file's path, both canonical (realpath),
+ * and it returns true. */
+bool bundle_root_of(const char *file, char *root, size_t rootlen,
+		    char *real, size_t reallen);
+
 /* A relative path without "..", "." or empty components. */
 bool bundle_safe_relpath(const char *p);
 

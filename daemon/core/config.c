@@ -374,6 +374,7 @@ struct parser {
 	char sec_label[128];
 
 	unsigned gateway_line, evidence_line;
+	const struct config_pathmap *map; /* reading a bundle's copy */
 	struct route_tmp *rt; /* parallel to cfg->routes */
 	unsigned *include_lines; /* parallel to cfg->includes */
 };
@@ -593,6 +594,32 @@ static int set_path(struct parser *p, char **dst, const char *v)
 	return *dst ? 0 : nomem(p);
 }
 
+/* An include or DBC: a file that is read. In a bundle, its copy. */
+static int set_input_path(struct parser *p, char **dst, const char *v)
+{
+	const struct config_pathmap *m = p->map;
+
+	if (set_path(p, dst, v) < 0 || !m)
+		return *dst ? 0 : -1;
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->source[i], *dst))
+			return set_str(p, dst, m->copy[i]);
+	return perr(p, p->lineno,
+		    "'%s' has no copy in the bundle's config_files (the live "
+		    "file is not read)",
+		    *dst);
+}
+
+/* Where the bundle's copy path was read from when recorded. */
+static const char *map_source(const struct config_pathmap *m,
+			      const char *copy)
+{
+	for (size_t i = 0; m && i < m->n; i++)
+		if (!strcmp(m->copy[i], copy))
+			return m->source[i];
+	return copy;
+}
+
 static int set_u32(struct parser *p, const char *key, const char *v,
 		   uint32_t *out, bool nonzero)
 {
@@ -636,7 +663,7 @@ static int gateway_key(struct parser *p, int k, const char *v)
 		slot = grow(&cfg->includes, &cfg->n_includes, sizeof(char *));
 		if (slot == NULL)
 			return nomem(p);
-		if (set_path(p, slot, v) < 0)
+		if (set_input_path(p, slot, v) < 0)
 			return -1;
 		for (size_t i = 0; i + 1 < cfg->n_includes; i++)
 			if (strcmp(cfg->includes[i], *slot) == 0)
@@ -761,7 +788,7 @@ static int bus_key(struct parser *p, int k, const char *v)
 		slot = grow(&b->dbc_paths, &b->n_dbc_paths, sizeof(char *));
 		if (slot == NULL)
 			return nomem(p);
-		return set_path(p, slot, v);
+		return set_input_path(p, slot, v);
 	}
 	case BK_TXQLEN:
 		return set_u32(p, "txqueue_len", v, &b->txqueue_len, true);
@@ -1226,7 +1253,7 @@ static int parse_file(struct parser *p, const char *path, bool is_include,
 	p->file = path;
 	p->is_include = is_include;
 	free(p->dir);
-	p->dir = dir_of(path);
+	p->dir = dir_of(map_source(p->map, path));
 	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer
 	 * (and freeze a reload); it is refused below as not regular. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -1309,6 +1336,7 @@ static void evidence_defaults(struct config_evidence *e)
 }
 
 static struct config *load(const char *path, const char *buf, size_t len,
+			   const struct config_pathmap *map,
 			   struct config_error *err)
 {
 	struct config_error dummy;
@@ -1324,6 +1352,7 @@ static struct config *load(const char *path, const char *buf, size_t len,
 		return NULL;
 	}
 	memset(&p, 0, sizeof(p));
+	p.map = map;
 	cfg = calloc(1, sizeof(*cfg));
 	p.cfg = cfg;
 	p.err = err;
@@ -1373,13 +1402,20 @@ out:
 
 struct config *config_load(const char *path, struct config_error *err)
 {
-	return load(path, NULL, 0, err);
+	return load(path, NULL, 0, NULL, err);
+}
+
+struct config *config_load_mapped(const char *path,
+				  const struct config_pathmap *map,
+				  struct config_error *err)
+{
+	return load(path, NULL, 0, map, err);
 }
 
 struct config *config_load_buffer(const char *name, const char *buf,
 				  size_t len, struct config_error *err)
 {
-	return load(name, buf ? buf : "", buf ? len : 0, err);
+	return load(name, buf ? buf : "", buf ? len : 0, NULL, err);
 }
 
 /* ------------------------------------------------------------------- DBCs */

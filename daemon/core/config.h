@@ -155,6 +155,24 @@ struct config *config_load(const char *path, struct config_error *err);
 struct config *config_load_buffer(const char *name, const char *buf,
 				  size_t len, struct config_error *err);
 
+/* The files of an evidence bundle's config/ (manifest.json config_files):
+ * the path each was read from when recorded, and its copy in the bundle. */
+struct config_pathmap {
+	size_t n;
+	const char *const *source;
+	const char *const *copy;
+};
+
+/*
+ * config_load() of a copy in a bundle (path is one of map->copy): includes
+ * and DBCs resolve as they did when recorded (against their file's source
+ * directory), then become their copies. A file the bundle has no copy of is
+ * an error: the live file is never read.
+ */
+struct config *config_load_mapped(const char *path,
+				  const struct config_pathmap *map,
+				  struct config_error *err);
+
 /* Load every bus's DBC files. -1 with *err naming the DBC file:line:col. */
 int config_load_dbcs(struct config *cfg, struct config_error *err);
 

@@ -158,9 +158,11 @@ static const char *basename_of(const char *p)
 	return s ? s + 1 : p;
 }
 
-/* Load config/<file> as recorded, and point each bus at the bundle's copy
- * of its DBCs (found by the name they were recorded from). */
-struct config *report_bundle_config(const char *bundle_dir, char *errmsg,
+/* The bundle's config (config_path, a copy in it, or the one its header
+ * names) loaded from its copies alone: config_load_mapped() with the
+ * manifest's config_files, then its DBCs. */
+struct config *report_bundle_config(const char *bundle_dir,
+				    const char *config_path, char *errmsg,
 				    size_t errlen)
 {
 	struct bundle_json *m = load_json(bundle_dir, "manifest.json");
@@ -169,6 +171,9 @@ struct config *report_bundle_config(const char *bundle_dir, char *errmsg,
 	const char *rel = bundle_json_str(h, "config");
 	struct config_error ce = {0};
 	struct config *cfg = NULL;
+	struct config_pathmap map = {0};
+	const char **source = NULL;
+	char **copy = NULL;
 	char path[4096];
 
 	if (!m) {
@@ -176,47 +181,48 @@ struct config *report_bundle_config(const char *bundle_dir, char *errmsg,
 			 bundle_dir);
 		return NULL;
 	}
-	if (!rel || !*rel || !bundle_safe_relpath(rel)) {
+	if (!config_path && (!rel || !*rel || !bundle_safe_relpath(rel))) {
 		snprintf(errmsg, errlen, "the bundle records no config file");
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s", bundle_dir, rel);
-	cfg = config_load(path, &ce);
-	if (!cfg) {
-		config_error_format(&ce, errmsg, errlen);
+	size_t n = cf && cf->type == BJ_ARRAY ? cf->n : 0;
+	source = calloc(n + 1, sizeof(*source));
+	copy = calloc(n + 1, sizeof(*copy));
+	if (!source || !copy) {
+		snprintf(errmsg, errlen, "out of memory");
 		goto out;
 	}
-	for (size_t b = 0; b < cfg->n_buses; b++) {
-		struct config_bus *bus = &cfg->buses[b];
-		for (size_t i = 0; i < bus->n_dbc_paths; i++) {
-			if (access(bus->dbc_paths[i], R_OK) == 0)
-				continue;
-			for (size_t k = 0; cf && k < cf->n; k++) {
-				const char *src = bundle_json_str(&cf->items[k],
-								  "source");
-				const char *p = bundle_json_str(&cf->items[k],
-								"path");
-				char np[4096];
-				if (!src || !p || !bundle_safe_relpath(p) ||
-				    strcmp(basename_of(src),
-					   basename_of(bus->dbc_paths[i])))
-					continue;
-				snprintf(np, sizeof(np), "%s/%s", bundle_dir, p);
-				char *dup = strdup(np);
-				if (dup) {
-					free(bus->dbc_paths[i]);
-					bus->dbc_paths[i] = dup;
-				}
-				break;
-			}
+	for (size_t k = 0; k < n; k++) {
+		const char *src = bundle_json_str(&cf->items[k], "source");
+		const char *p = bundle_json_str(&cf->items[k], "path");
+
+		if (!src || !p || !bundle_safe_relpath(p))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", bundle_dir, p);
+		copy[map.n] = strdup(path);
+		if (!copy[map.n]) {
+			snprintf(errmsg, errlen, "out of memory");
+			goto out;
 		}
+		source[map.n++] = src;
 	}
-	if (config_load_dbcs(cfg, &ce) < 0) {
+	map.source = source;
+	map.copy = (const char *const *)copy;
+	if (!config_path) {
+		snprintf(path, sizeof(path), "%s/%s", bundle_dir, rel);
+		config_path = path;
+	}
+	cfg = config_load_mapped(config_path, &map, &ce);
+	if (!cfg || config_load_dbcs(cfg, &ce) < 0) {
 		config_error_format(&ce, errmsg, errlen);
 		config_free(cfg);
 		cfg = NULL;
 	}
 out:
+	for (size_t k = 0; copy && k < map.n; k++)
+		free(copy[k]);
+	free(copy);
+	free(source);
 	bundle_json_free(m);
 	return cfg;
 }
@@ -225,7 +231,7 @@ static void load_config(struct report *r)
 {
 	struct config_error ce = {0};
 
-	r->cfg = report_bundle_config(r->dir, r->cfg_error,
+	r->cfg = report_bundle_config(r->dir, NULL, r->cfg_error,
 				      sizeof(r->cfg_error));
 	if (r->cfg && !(r->rules = rules_compile(r->cfg, NULL, &ce)))
 		config_error_format(&ce, r->cfg_error, sizeof(r->cfg_error));

@@ -19,10 +19,12 @@ int report_write(const char *bundle_dir, const char *out_path, char *errmsg,
 
 struct config;
 
-/* The bundle's own config (config/<file> as recorded) with its DBCs loaded
- * from the bundle's copies, for decoding its frames. The caller frees it
- * with config_free(). NULL with errmsg (file:line: msg). */
-struct config *report_bundle_config(const char *bundle_dir, char *errmsg,
+/* The bundle's own config (config_path, one of its copies, or NULL for
+ * config/<file> as recorded) with its includes and DBCs read from the
+ * bundle's copies only, never the live files the config names. The caller
+ * frees it with config_free(). NULL with errmsg (file:line: msg). */
+struct config *report_bundle_config(const char *bundle_dir,
+				    const char *config_path, char *errmsg,
 				    size_t errlen);
 
 #endif
