@@ -975,6 +975,42 @@ bad:
 	return 0;
 }
 
+/* "PREFIXKEY=VALUE\n" for a scalar member m: strings unescaped, numbers as
+ * written, true/false/null. -1 (errmsg names PREFIXKEY) for an array or
+ * object, a control character, or '=' in the key. */
+static int kv_put(struct bundle_buf *t, const char *prefix,
+		  const struct bundle_json *m, char *errmsg, size_t errlen)
+{
+	const char *key = m->key ? m->key : "";
+
+	for (const char *q = key; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == '=') {
+			snprintf(errmsg, errlen, "bad key %s%s", prefix, key);
+			return -1;
+		}
+	bundle_buf_printf(t, "%s%s=", prefix, key);
+	switch (m->type) {
+	case BJ_NULL: bundle_buf_puts(t, "null"); break;
+	case BJ_BOOL: bundle_buf_puts(t, m->b ? "true" : "false"); break;
+	case BJ_NUMBER: bundle_buf_puts(t, m->str); break;
+	case BJ_STRING:
+		for (const char *q = m->str; *q; q++)
+			if ((unsigned char)*q < 0x20) {
+				snprintf(errmsg, errlen,
+					 "%s%s holds a control character",
+					 prefix, key);
+				return -1;
+			}
+		bundle_buf_puts(t, m->str);
+		break;
+	default:
+		snprintf(errmsg, errlen, "%s%s is not a scalar", prefix, key);
+		return -1;
+	}
+	bundle_buf_puts(t, "\n");
+	return 0;
+}
+
 int bundle_header_h0(const struct bundle_json *header, uint8_t h0[32],
 		     char *errmsg, size_t errlen)
 {
@@ -985,36 +1021,9 @@ int bundle_header_h0(const struct bundle_json *header, uint8_t h0[32],
 		return -1;
 	}
 	bundle_buf_puts(&t, BUNDLE_FORMAT "\n");
-	for (size_t i = 0; i < header->n; i++) {
-		const struct bundle_json *m = &header->items[i];
-		bundle_buf_puts(&t, m->key);
-		bundle_buf_puts(&t, "=");
-		switch (m->type) {
-		case BJ_NULL: bundle_buf_puts(&t, "null"); break;
-		case BJ_BOOL: bundle_buf_puts(&t, m->b ? "true" : "false"); break;
-		case BJ_NUMBER: bundle_buf_puts(&t, m->str); break;
-		case BJ_STRING:
-			for (const char *q = m->str; *q; q++)
-				if ((unsigned char)*q < 0x20) {
-					snprintf(errmsg, errlen,
-						 "header.%s holds a control character",
-						 m->key);
-					goto err;
-				}
-			bundle_buf_puts(&t, m->str);
-			break;
-		default:
-			snprintf(errmsg, errlen, "header.%s is not a scalar",
-				 m->key);
+	for (size_t i = 0; i < header->n; i++)
+		if (kv_put(&t, "", &header->items[i], errmsg, errlen) < 0)
 			goto err;
-		}
-		bundle_buf_puts(&t, "\n");
-		for (const char *q = m->key; *q; q++)
-			if ((unsigned char)*q < 0x20 || *q == '=') {
-				snprintf(errmsg, errlen, "bad header key");
-				goto err;
-			}
-	}
 	if (t.failed) {
 		snprintf(errmsg, errlen, "out of memory");
 		goto err;
@@ -1025,6 +1034,85 @@ int bundle_header_h0(const struct bundle_json *header, uint8_t h0[32],
 err:
 	bundle_buf_free(&t);
 	return -1;
+}
+
+/* ========================================================= close record */
+
+int bundle_close_digest(const struct bundle_json *m, uint8_t digest[32],
+			char *errmsg, size_t errlen)
+{
+	static const char *const objects[] = {"chain", "counts", "recording"};
+	const struct bundle_json *end = bundle_json_get(m, "end_ns");
+	const struct bundle_json *cf = bundle_json_get(m, "config_files");
+	struct bundle_buf t = {0};
+	char prefix[64];
+
+	if (!end || end->type != BJ_NUMBER || !cf || cf->type != BJ_ARRAY) {
+		snprintf(errmsg, errlen, "no end_ns or config_files");
+		return -1;
+	}
+	bundle_buf_puts(&t, "close\n");
+	if (kv_put(&t, "", end, errmsg, errlen) < 0)
+		goto err;
+	for (size_t k = 0; k < sizeof(objects) / sizeof(*objects); k++) {
+		const struct bundle_json *o = bundle_json_get(m, objects[k]);
+
+		if (!o || o->type != BJ_OBJECT) {
+			snprintf(errmsg, errlen, "no %s object", objects[k]);
+			goto err;
+		}
+		snprintf(prefix, sizeof(prefix), "%s.", objects[k]);
+		for (size_t i = 0; i < o->n; i++) {
+			/* the head is what the close record makes */
+			if (!strcmp(objects[k], "chain") &&
+			    !strcmp(o->items[i].key, "head"))
+				continue;
+			if (kv_put(&t, prefix, &o->items[i], errmsg, errlen) < 0)
+				goto err;
+		}
+	}
+	for (size_t i = 0; i < cf->n; i++) {
+		if (cf->items[i].type != BJ_OBJECT) {
+			snprintf(errmsg, errlen, "config_files.%zu malformed", i);
+			goto err;
+		}
+		snprintf(prefix, sizeof(prefix), "config_files.%zu.", i);
+		for (size_t j = 0; j < cf->items[i].n; j++)
+			if (kv_put(&t, prefix, &cf->items[i].items[j], errmsg,
+				   errlen) < 0)
+				goto err;
+	}
+	if (t.failed) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto err;
+	}
+	crypto_hash_sha256(digest, (const unsigned char *)t.p, t.len);
+	bundle_buf_free(&t);
+	return 0;
+err:
+	bundle_buf_free(&t);
+	return -1;
+}
+
+size_t bundle_close_link(const uint8_t prev[32], uint64_t seq,
+			 const uint8_t digest[32], uint8_t h[32], char *buf,
+			 size_t size)
+{
+	crypto_hash_sha256_state st;
+	char dhex[BUNDLE_SHA256_HEX], hhex[BUNDLE_SHA256_HEX];
+	char p[128];
+	int n;
+
+	bundle_hex(digest, 32, dhex);
+	n = snprintf(p, sizeof(p), "close %" PRIu64 " %s", seq, dhex);
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, prev, 32);
+	crypto_hash_sha256_update(&st, digest, 32);
+	crypto_hash_sha256_update(&st, (const unsigned char *)p, (size_t)n);
+	crypto_hash_sha256_final(&st, h);
+	bundle_hex(h, 32, hhex);
+	n = snprintf(buf, size, "%s %s\n", p, hhex);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
 /* ============================================================ file walk */
@@ -1303,6 +1391,7 @@ struct vctx {
 	const char *dir;
 	const struct bundle_verify_opts *o;
 	struct bundle_verify_result *r;
+	const struct bundle_json *m; /* manifest.json */
 };
 
 static void note(struct vctx *v, enum bundle_note kind, const char *fmt, ...)
@@ -1394,6 +1483,7 @@ struct chain_state {
 	uint64_t seg_off;
 	bool failed;
 	bool incomplete_line;
+	bool close_seen; /* the close record checked out */
 	/* the open segment, and the last block's bytes */
 	int fd;
 	uint64_t segsize;
@@ -1620,6 +1710,62 @@ static void chain_count_tail(struct vctx *v, struct chain_state *cs,
 		cs->failed = true;
 }
 
+/* The close record (bundle.h), line ln: the last line, its SEQ after the
+ * blocks, its DIGEST that of the manifest's close text, its H linked. Only
+ * a closed bundle has one that counts (a crash may come right after it). */
+static void chain_close_record(struct vctx *v, struct chain_state *cs,
+			       const char *line, size_t len, uint64_t ln,
+			       bool closed, bool last)
+{
+	char text[256], dhex[BUNDLE_SHA256_HEX], hhex[BUNDLE_SHA256_HEX];
+	char mine[256], err[256];
+	uint8_t digest[32], want[32], h[32];
+	unsigned long long seq;
+	int used = 0;
+
+	if (len >= sizeof(text) ||
+	    (memcpy(text, line, len), text[len] = '\0',
+	     sscanf(text, "close %llu %64[0-9a-f] %64[0-9a-f]%n", &seq, dhex,
+		    hhex, &used) != 3) ||
+	    (size_t)used != len || bundle_unhex(dhex, digest, 32) < 0) {
+		chain_fail(v, cs, "frames.chain: line %" PRIu64
+				  ": malformed close record", ln);
+		return;
+	}
+	if (!last) {
+		chain_fail(v, cs, "frames.chain: line %" PRIu64
+				  ": lines after the close record", ln);
+		return;
+	}
+	if (!closed) {
+		note(v, BUNDLE_WARN,
+		     "frames.chain: line %" PRIu64 ": close record in a bundle "
+		     "that is not closed (ignored)", ln);
+		return;
+	}
+	if (seq != cs->blocks + 1) {
+		chain_fail(v, cs, "frames.chain: line %" PRIu64
+				  ": close record seq %llu, expected %" PRIu64,
+			   ln, seq, cs->blocks + 1);
+		return;
+	}
+	if (bundle_close_link(cs->head, seq, digest, h, mine, sizeof(mine)) !=
+		    len + 1 ||
+	    memcmp(mine, line, len)) {
+		chain_fail(v, cs, "frames.chain: close record chain value mismatch");
+		return;
+	}
+	/* the chain itself holds: the manifest's other checks still run */
+	memcpy(cs->head, h, 32);
+	cs->close_seen = true;
+	if (bundle_close_digest(v->m, want, err, sizeof(err)) < 0 ||
+	    memcmp(want, digest, 32))
+		note(v, BUNDLE_FAIL,
+		     "manifest.json: end time, counts, recording or "
+		     "config_files differ from the close record in "
+		     "frames.chain");
+}
+
 static void verify_chain(struct vctx *v, const uint8_t h0[32], bool closed,
 			 struct chain_state *cs)
 {
@@ -1661,6 +1807,13 @@ static void verify_chain(struct vctx *v, const uint8_t h0[32], bool closed,
 			     ": incomplete last line ignored (written when recording stopped)",
 			     ln);
 			cs->incomplete_line = true;
+			break;
+		}
+		if (len > 6 && !memcmp(chain + pos, "close ", 6)) {
+			chain_close_record(v, cs, chain + pos, len, ln, closed,
+					   pos + len + 1 == clen);
+			if (!cs->close_seen && !cs->failed)
+				pos += len + 1; /* ignored: not closed */
 			break;
 		}
 		if (bundle_chain_parse(chain + pos, len, &b, err, sizeof(err)) <
@@ -2067,6 +2220,7 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 		return 2;
 	}
 	m = bundle_json_parse(mtext, mlen, err, sizeof(err));
+	v.m = m;
 	if (!m || m->type != BJ_OBJECT) {
 		note(&v, BUNDLE_FAIL, "manifest.json: not a JSON object (%s)",
 		     m ? "wrong type" : err);
@@ -2100,6 +2254,23 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 		     "manifest.json: header fields edited (h0 differs)");
 	verify_config_files(&v, m);
 	verify_chain(&v, h0, closed, &cs);
+	if (closed && !cs.failed && !cs.close_seen) {
+		const struct bundle_json *cr =
+			bundle_json_get(bundle_json_get(m, "header"),
+					"close_record");
+
+		/* the header (bound by H_0) says whether one was written */
+		if (cr && cr->type == BJ_BOOL && cr->b)
+			note(&v, BUNDLE_FAIL,
+			     "frames.chain: no close record (removed?): end "
+			     "time, counts, recording and config sources are "
+			     "not bound");
+		else
+			note(&v, BUNDLE_WARN,
+			     "frames.chain: no close record (written by an older "
+			     "cangate): end time, counts, recording and config "
+			     "sources are not bound");
+	}
 	r->blocks = cs.blocks;
 	r->lines = cs.lines;
 	bundle_hex(cs.head, 32, r->head);

@@ -194,6 +194,25 @@ struct bundle_frames_cb {
 int bundle_frames_foreach(const char *dir, const struct bundle_frames_cb *cb,
 			  char *errmsg, size_t errlen);
 
+/*
+ * The close record: the last line of a closed bundle's frames.chain,
+ *   close SEQ DIGEST H
+ * SEQ = blocks + 1; DIGEST = SHA-256 of the close text; with P the line up
+ * to DIGEST, H = SHA-256(H_prev || DIGEST || P) as for a block. The close
+ * text binds what the manifest says that no file does: "close\n", then
+ * end_ns, the members of chain (but head), counts and recording, and every
+ * member of each config_files entry, each as a line PREFIX.KEY=VALUE
+ * (bundle_header_h0's rendering; config_files.N.path=...).
+ * bundle_close_digest computes DIGEST from a manifest object (0, or -1 with
+ * errmsg); bundle_close_link computes H and writes the line (with '\n')
+ * into buf, returning its length (0 if it does not fit).
+ */
+int bundle_close_digest(const struct bundle_json *m, uint8_t digest[32],
+			char *errmsg, size_t errlen);
+size_t bundle_close_link(const uint8_t prev[32], uint64_t seq,
+			 const uint8_t digest[32], uint8_t h[32], char *buf,
+			 size_t size);
+
 /* ------------------------------------------------------- manifest writer */
 
 struct bundle_manifest {

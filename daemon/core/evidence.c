@@ -742,6 +742,68 @@ static int ev_open_file(struct evidence *ev, const char *name, int flags,
 	return fd;
 }
 
+static void ev_counts(const struct evidence *ev, char *buf, size_t size)
+{
+	snprintf(buf, size,
+		 "\"frames\": %" PRIu64 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
+		 ", \"blocks\": %" PRIu64 ", \"events\": %" PRIu64
+		 ", \"violations\": %" PRIu64 ", \"not_recorded\": %" PRIu64,
+		 ev->lines, ev->rx, ev->tx, ev->blocks, ev->events,
+		 ev->violations, ev->not_recorded);
+}
+
+/*
+ * The close record (bundle.h): binds the end time, counts, recording state
+ * and config sources into the chain, whose head the manifest (and its
+ * signature, and whoever noted the head) then carries. The manifest
+ * written next must say exactly these values.
+ */
+static int ev_close_record(struct evidence *ev, uint64_t end_ns,
+			   char *errmsg, size_t errlen)
+{
+	struct bundle_buf j = {0};
+	struct bundle_json *m = NULL;
+	char counts[512], line[256];
+	uint8_t digest[32], h[32];
+	size_t n = 0;
+	int rc = -1;
+
+	ev_counts(ev, counts, sizeof(counts));
+	bundle_buf_printf(&j,
+			  "{\"end_ns\": %" PRIu64 ", \"chain\": {\"blocks\": %" PRIu64
+			  ", \"lines\": %" PRIu64 "}, \"counts\": {%s}, "
+			  "\"recording\": {\"stopped\": %s, \"error\": ",
+			  end_ns, ev->blocks, ev->lines, counts,
+			  ev->recording ? "false" : "true");
+	bundle_buf_json_str(&j, ev->error[0] ? ev->error : NULL);
+	bundle_buf_puts(&j, "}, \"config_files\": ");
+	bundle_buf_json(&j, ev->config_files);
+	bundle_buf_puts(&j, "}");
+	if (j.failed) {
+		snprintf(errmsg, errlen, "out of memory");
+		goto out;
+	}
+	m = bundle_json_parse(j.p, j.len, errmsg, errlen);
+	if (!m || bundle_close_digest(m, digest, errmsg, errlen) < 0)
+		goto out;
+	n = bundle_close_link(ev->head, ev->blocks + 1, digest, h, line,
+			      sizeof(line));
+	if (!n || ev->chain_fd < 0 ||
+	    bundle_write_all(ev->chain_fd, line, n) < 0 ||
+	    fdatasync(ev->chain_fd) < 0) {
+		snprintf(errmsg, errlen, "frames.chain: %s",
+			 strerror(n ? errno : EOVERFLOW));
+		goto out;
+	}
+	ev->chain_size += n;
+	memcpy(ev->head, h, 32);
+	rc = 0;
+out:
+	bundle_json_free(m);
+	bundle_buf_free(&j);
+	return rc;
+}
+
 static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
 		       uint64_t end_ns, bool hash_files,
 		       const struct bundle_json *files_cache, char *errmsg,
@@ -750,12 +812,7 @@ static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
 	struct bundle_manifest m = {0};
 	char counts[512];
 
-	snprintf(counts, sizeof(counts),
-		 "\"frames\": %" PRIu64 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
-		 ", \"blocks\": %" PRIu64 ", \"events\": %" PRIu64
-		 ", \"violations\": %" PRIu64 ", \"not_recorded\": %" PRIu64,
-		 ev->lines, ev->rx, ev->tx, ev->blocks, ev->events,
-		 ev->violations, ev->not_recorded);
+	ev_counts(ev, counts, sizeof(counts));
 	m.header = ev->header;
 	m.config_files = ev->config_files;
 	m.status = status;
@@ -963,7 +1020,8 @@ static void ev_header(const struct evidence *ev, const struct config *cfg,
 	header_str(hb, "config_sha256", hex);
 	bundle_buf_printf(hb,
 			  ",\"clock_synchronised\":%s,\"clock_maxerror_us\":%ld"
-			  ",\"clock_esterror_us\":%ld,\"clock_state\":%d}",
+			  ",\"clock_esterror_us\":%ld,\"clock_state\":%d"
+			  ",\"close_record\":true}",
 			  synced ? "true" : "false", (long)tx.maxerror,
 			  (long)tx.esterror, clk);
 }
@@ -1108,6 +1166,11 @@ int evidence_close(struct evidence *ev, uint64_t now_ns,
 	}
 	bundle_buf_free(&vb);
 
+	if (ev_close_record(ev, now_ns, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "close record: %s", err);
+		rc = -1;
+		goto out; /* the manifest stays open: recovery marks it interrupted */
+	}
 	if (ev_manifest(ev, "closed", true, now_ns, true, NULL, err,
 			sizeof(err)) < 0) {
 		snprintf(errmsg, errlen, "manifest.json: %s", err);
