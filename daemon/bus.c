@@ -197,6 +197,11 @@ void bus_flush(struct bus *b, unsigned timeout_ms)
 		b->ops->flush(b, timeout_ms);
 }
 
+bool bus_catch_up(struct bus *b, uint64_t horizon_ns)
+{
+	return b->ops->catch_up ? b->ops->catch_up(b, horizon_ns) : true;
+}
+
 void bus_go(struct bus *b)
 {
 	if (b->ops->start)

@@ -130,6 +130,11 @@ void bus_housekeep(struct bus *b, uint64_t mono_ns);
  * drop what is left (reported through tx_done). */
 void bus_flush(struct bus *b, unsigned timeout_ms);
 
+/* Before deadlines up to horizon_ns run: hand over the frames stamped up to
+ * then that still wait unread (the loop may have stalled). false when a
+ * flood left some unread: run the deadlines later. */
+bool bus_catch_up(struct bus *b, uint64_t horizon_ns);
+
 /* Start replaying (replay buses wait for this, so that evidence and rules
  * are ready before the first frame). No-op for other kinds. */
 void bus_go(struct bus *b);

@@ -47,6 +47,9 @@ struct bus_ops {
 	void (*flush)(struct bus *b, unsigned timeout_ms);
 	/* Write out what was queued during a receive batch. */
 	void (*drain)(struct bus *b);
+	/* Hand over every received frame stamped up to horizon_ns that still
+	 * waits in the kernel. false when it could not finish yet. */
+	bool (*catch_up)(struct bus *b, uint64_t horizon_ns);
 	uint32_t (*queue_len)(const struct bus *b);
 	/* The log's own clock at monotonic mono_ns (replay). */
 	uint64_t (*log_time)(const struct bus *b, uint64_t mono_ns);

@@ -33,6 +33,7 @@
 
 #define SC_RX_BATCH 32        /* frames per recvmmsg call */
 #define SC_RX_ROUNDS 8        /* recvmmsg calls per readiness, then yield */
+#define SC_CATCH_UP_ROUNDS 64 /* recvmmsg calls before a deadline may run */
 #define SC_TX_BATCH 256       /* queued frames written per drain */
 #define SC_MMSG 64            /* frames per sendmmsg call */
 #define SC_RCVBUF (32 << 20)  /* bytes, as candump -r: rides out bursts */
@@ -380,9 +381,14 @@ static void sc_error_frame(struct bus_socketcan *s,
 		sc_set_ctrl(s, st, t_ns, NULL);
 }
 
-static void sc_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * One recvmmsg() of up to SC_RX_BATCH frames, each handed to the gateway.
+ * Returns how many were read (the socket may hold more when that is
+ * SC_RX_BATCH), 0 when it was empty, -1 when reading failed or the bus went
+ * down. *t_last gets the timestamp of the last frame read.
+ */
+static int sc_rx_round(struct bus_socketcan *s, uint64_t *t_last)
 {
-	struct bus_socketcan *s = container_of(w, struct bus_socketcan, rx_w);
 	struct bus *b = &s->bus;
 	struct canfd_frame cf[SC_RX_BATCH];
 	struct iovec iov[SC_RX_BATCH];
@@ -392,85 +398,115 @@ static void sc_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 			 CMSG_SPACE(sizeof(uint32_t)) + 64];
 		struct cmsghdr align;
 	} ctrl[SC_RX_BATCH];
+	int n;
+
+	for (int i = 0; i < SC_RX_BATCH; i++) {
+		iov[i].iov_base = &cf[i];
+		iov[i].iov_len = sizeof(cf[i]);
+		memset(&msg[i].msg_hdr, 0, sizeof(msg[i].msg_hdr));
+		msg[i].msg_hdr.msg_iov = &iov[i];
+		msg[i].msg_hdr.msg_iovlen = 1;
+		msg[i].msg_hdr.msg_control = ctrl[i].buf;
+		msg[i].msg_hdr.msg_controllen = sizeof(ctrl[i].buf);
+	}
+	n = recvmmsg(s->sock, msg, SC_RX_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		if (sc_errno_is_gone(errno)) {
+			sc_go_down(s, errno);
+			return -1;
+		}
+		b->c.bad_frames++;
+		if (log_ratelimit(&s->err_rl, bus_mono_ns()))
+			log_warn("bus %s: read", b->name);
+		return -1;
+	}
+	bus_batch_begin(b->batch);
+	for (int i = 0; i < n; i++) {
+		struct msghdr *mh = &msg[i].msg_hdr;
+		struct cmsghdr *cm;
+		struct frame f;
+		uint64_t t_ns = 0;
+		unsigned len = msg[i].msg_len;
+
+		for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cm->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec ts;
+
+				memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+				t_ns = (uint64_t)ts.tv_sec * UINT64_C(1000000000) +
+				       (uint64_t)ts.tv_nsec;
+			} else if (cm->cmsg_type == SO_RXQ_OVFL) {
+				uint32_t ovfl;
+
+				memcpy(&ovfl, CMSG_DATA(cm), sizeof(ovfl));
+				/* cumulative per socket; unsigned difference
+				 * survives wrap-around */
+				b->c.kernel_dropped += (uint32_t)(ovfl - s->ovfl);
+				s->ovfl = ovfl;
+			}
+		}
+		if (len != CAN_MTU && len != CANFD_MTU) {
+			b->c.bad_frames++;
+			continue;
+		}
+		if (!t_ns)
+			t_ns = bus_real_ns();
+		if (cf[i].can_id & CAN_ERR_FLAG)
+			sc_error_frame(s, &cf[i], t_ns);
+		else
+			b->c.rx++;
+		*t_last = t_ns;
+		frame_from_can(&f, &cf[i], len == CANFD_MTU, t_ns);
+		f.dir = FRAME_DIR_RX;
+		bus_deliver(b, &f, b->ifname);
+		/* the handler may have taken the bus down (a send failing with
+		 * ENETDOWN) */
+		if (b->state != BUS_STATE_UP)
+			break;
+	}
+	bus_batch_end(b->batch);
+	return b->state == BUS_STATE_UP ? n : -1;
+}
+
+static void sc_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct bus_socketcan *s = container_of(w, struct bus_socketcan, rx_w);
+	uint64_t t_last;
 
 	(void)loop;
 	(void)revents;
-	for (int round = 0; round < SC_RX_ROUNDS; round++) {
-		int n;
-
-		for (int i = 0; i < SC_RX_BATCH; i++) {
-			iov[i].iov_base = &cf[i];
-			iov[i].iov_len = sizeof(cf[i]);
-			memset(&msg[i].msg_hdr, 0, sizeof(msg[i].msg_hdr));
-			msg[i].msg_hdr.msg_iov = &iov[i];
-			msg[i].msg_hdr.msg_iovlen = 1;
-			msg[i].msg_hdr.msg_control = ctrl[i].buf;
-			msg[i].msg_hdr.msg_controllen = sizeof(ctrl[i].buf);
-		}
-		n = recvmmsg(s->sock, msg, SC_RX_BATCH, MSG_DONTWAIT, NULL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			if (sc_errno_is_gone(errno)) {
-				sc_go_down(s, errno);
-				return;
-			}
-			b->c.bad_frames++;
-			if (log_ratelimit(&s->err_rl, bus_mono_ns()))
-				log_warn("bus %s: read", b->name);
+	/* After SC_RX_ROUNDS full batches the fd is still readable: libev
+	 * calls us again after the other watchers had their turn. */
+	for (int round = 0; round < SC_RX_ROUNDS; round++)
+		if (sc_rx_round(s, &t_last) < SC_RX_BATCH)
 			return;
-		}
-		bus_batch_begin(b->batch);
-		for (int i = 0; i < n; i++) {
-			struct msghdr *mh = &msg[i].msg_hdr;
-			struct cmsghdr *cm;
-			struct frame f;
-			uint64_t t_ns = 0;
-			unsigned len = msg[i].msg_len;
+}
 
-			for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-				if (cm->cmsg_level != SOL_SOCKET)
-					continue;
-				if (cm->cmsg_type == SCM_TIMESTAMPNS) {
-					struct timespec ts;
+/*
+ * Read what the socket holds up to a frame stamped after horizon_ns. The
+ * kernel queues a socket's frames in timestamp order, so once one is later
+ * than the horizon, or the socket is empty, every frame stamped before it
+ * has been handed over. false when SC_CATCH_UP_ROUNDS were not enough (a
+ * flood): the caller tries again on the next loop iteration.
+ */
+static bool sc_catch_up(struct bus *b, uint64_t horizon_ns)
+{
+	struct bus_socketcan *s = to_sc(b);
 
-					memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-					t_ns = (uint64_t)ts.tv_sec * UINT64_C(1000000000) +
-					       (uint64_t)ts.tv_nsec;
-				} else if (cm->cmsg_type == SO_RXQ_OVFL) {
-					uint32_t ovfl;
+	if (b->state != BUS_STATE_UP)
+		return true;
+	for (int round = 0; round < SC_CATCH_UP_ROUNDS; round++) {
+		uint64_t t_last = 0;
 
-					memcpy(&ovfl, CMSG_DATA(cm), sizeof(ovfl));
-					/* cumulative per socket; unsigned
-					 * difference survives wrap-around */
-					b->c.kernel_dropped += (uint32_t)(ovfl - s->ovfl);
-					s->ovfl = ovfl;
-				}
-			}
-			if (len != CAN_MTU && len != CANFD_MTU) {
-				b->c.bad_frames++;
-				continue;
-			}
-			if (!t_ns)
-				t_ns = bus_real_ns();
-			if (cf[i].can_id & CAN_ERR_FLAG)
-				sc_error_frame(s, &cf[i], t_ns);
-			else
-				b->c.rx++;
-			frame_from_can(&f, &cf[i], len == CANFD_MTU, t_ns);
-			f.dir = FRAME_DIR_RX;
-			bus_deliver(b, &f, b->ifname);
-			/* the handler may have taken the bus down (a send
-			 * failing with ENETDOWN) */
-			if (b->state != BUS_STATE_UP)
-				break;
-		}
-		bus_batch_end(b->batch);
-		if (n < SC_RX_BATCH || b->state != BUS_STATE_UP)
-			return;
+		if (sc_rx_round(s, &t_last) < SC_RX_BATCH ||
+		    t_last > horizon_ns)
+			return true;
 	}
-	/* Batch limit reached: the fd is still readable, libev calls us again
-	 * after the other watchers had their turn. */
+	return false;
 }
 
 /* Write one frame. 0, or -1 with errno. */
@@ -762,5 +798,6 @@ const struct bus_ops bus_socketcan_ops = {
 	.housekeep = sc_housekeep,
 	.flush = sc_flush,
 	.drain = sc_drain_op,
+	.catch_up = sc_catch_up,
 	.queue_len = sc_queue_len,
 };

@@ -47,6 +47,8 @@ struct gateway {
 	bool custom_sink;
 	struct rules_sink rsink;
 	uint64_t rules_deadline;
+	uint64_t rules_due_mono; /* when rules_w should fire: stall measure */
+	uint64_t stalls, stall_max_ns;
 
 	ev_timer house_w;
 	ev_timer rules_w;
@@ -342,16 +344,64 @@ static void gw_rules_arm(struct gateway *gw)
 	}
 	ev_timer_set(&gw->rules_w, delay, 0.);
 	ev_timer_start(gw->loop, &gw->rules_w);
+	gw->rules_due_mono = bus_mono_ns() + (uint64_t)(delay * 1e9);
+}
+
+/* The loop ran the rules timer later than the grace: a reload, a slow disk
+ * or a starved CPU held it up. Say so in the evidence, since everything
+ * received meanwhile waited in the kernel. */
+static void gw_note_stall(struct gateway *gw, uint64_t late_ns)
+{
+	char fields[64];
+	struct json j;
+
+	gw->stalls++;
+	if (late_ns > gw->stall_max_ns)
+		gw->stall_max_ns = late_ns;
+	json_init_buf(&j, fields, sizeof(fields));
+	json_members_begin(&j);
+	json_key(&j, "ms");
+	json_uint(&j, late_ns / 1000000);
+	json_members_end(&j);
+	if (json_finish(&j) == 0)
+		gateway_event(gw, gateway_now(gw), "stall", fields);
+}
+
+/*
+ * Every frame stamped up to the horizon must reach the rules before a
+ * deadline up to it runs, or live would report a timeout that `cangate
+ * check` of frames.log does not. After a stall many such frames still wait
+ * in the sockets: read them first.
+ */
+static bool gw_catch_up(struct gateway *gw, uint64_t horizon)
+{
+	bool done = true;
+
+	if (gw->replay_only)
+		return true;
+	for (size_t i = 0; i < gw->n_buses; i++)
+		if (!bus_catch_up(gw->buses[i], horizon))
+			done = false;
+	return done;
 }
 
 static void gw_rules_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct gateway *gw = container_of(w, struct gateway, rules_w);
 	uint64_t now = gw_rules_horizon(gw);
+	uint64_t mono = bus_mono_ns();
 
 	(void)loop;
 	(void)revents;
+	if (!gw->replay_only && mono > gw->rules_due_mono + GW_RULES_GRACE_NS)
+		gw_note_stall(gw, mono - gw->rules_due_mono);
 	if (gw->rules && gw->rules_deadline <= now) {
+		if (!gw_catch_up(gw, now)) {
+			/* a flood: let the bus watchers have the loop */
+			gw->rules_deadline = now;
+			gw_rules_arm(gw);
+			return;
+		}
 		rules_tick(gw->rules, now);
 		gw->rules_deadline = rules_next_deadline(gw->rules);
 	}
@@ -852,6 +902,10 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 	json_uint(&j, gw->reloads);
 	json_key(&j, "bad_requests");
 	json_uint(&j, gw->bad_requests);
+	json_key(&j, "stalls");
+	json_uint(&j, gw->stalls);
+	json_key(&j, "stall_max_ms");
+	json_uint(&j, gw->stall_max_ns / 1000000);
 
 	json_key(&j, "recording");
 	json_object_begin(&j);
