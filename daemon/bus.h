@@ -11,7 +11,8 @@
  *  - replay:PATH[,speed=N]: "received" frames come from a candump -l log with
  *    its own timing, N times faster, or as fast as possible (speed 0, in
  *    bounded batches per loop iteration). Frames keep the log's timestamps
- *    and interface column, so a recorded session equals the log. Lines with
+ *    and are recorded under the bus name, whatever interface the log was
+ *    taken on, so a bundle maps its frames to buses by name. Lines with
  *    direction T (the gateway's own transmissions in a recorded bundle) are
  *    not replayed. Frames sent to a replay bus are counted and discarded.
  *  - null: a sink that counts what is sent to it and never receives.

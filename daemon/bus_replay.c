@@ -78,7 +78,10 @@ static void replay_batch(struct bus_replay *rb)
 				b->c.err_frames++;
 			else
 				b->c.rx++;
-			bus_deliver(b, &f, ifname);
+			/* recorded under the bus name, whatever interface
+			 * the log was taken on: check, report and export map
+			 * frames.log to buses by that column */
+			bus_deliver(b, &f, b->ifname);
 			if (b->state != BUS_STATE_UP)
 				return; /* the handler freed nothing, but a
 					   reload may have stopped us */
