@@ -720,6 +720,32 @@ static void gw_control_event(struct gateway *gw, uint64_t now,
 		evidence_event(gw->session, now, "control", buf);
 }
 
+/*
+ * Rules hold per-session state and verdicts. A session's rules start fresh
+ * at its first frame, as `cangate check` of its frames.log does: nothing
+ * seen between sessions (violations open then, line numbers 0, deadlines
+ * running) may leak into the next one.
+ */
+static void gw_rules_renew(struct gateway *gw)
+{
+	struct rules *fresh;
+	struct config_error cerr;
+
+	if (!gw->rules)
+		return;
+	fresh = rules_compile(gw->cfg, &gw->rsink, &cerr);
+	if (!fresh) {
+		char msg[600];
+
+		config_error_format(&cerr, msg, sizeof(msg));
+		log_warnx("recompiling rules for the next session: %s", msg);
+	}
+	rules_free(gw->rules);
+	gw->rules = fresh;
+	gw->viol_active = 0;
+	gw->rules_deadline = fresh ? rules_next_deadline(fresh) : UINT64_MAX;
+}
+
 int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 			  long uid, char *errmsg, size_t errlen)
 {
@@ -739,6 +765,7 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 	if (!gw->session)
 		return -1;
 	gw->sessions++;
+	gw_rules_renew(gw);
 	/* evidence_open() wrote session_start; say who asked for it. */
 	if (uid >= 0)
 		gw_control_event(gw, now, "session start", uid);
@@ -750,8 +777,6 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 {
 	uint64_t now = gateway_now(gw);
 	char *verdicts = NULL;
-	struct rules *fresh;
-	struct config_error cerr;
 	int rc;
 
 	if (!gw->session) {
@@ -768,23 +793,7 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 			    errmsg, errlen);
 	gw->session = NULL;
 	free(verdicts);
-	/* Rules hold per-session state and final verdicts: the next session
-	 * starts from a fresh compile of the same config. */
-	if (gw->rules) {
-		fresh = rules_compile(gw->cfg, &gw->rsink, &cerr);
-		if (!fresh) {
-			char msg[600];
-
-			config_error_format(&cerr, msg, sizeof(msg));
-			log_warnx("recompiling rules for the next session: %s",
-				  msg);
-		}
-		rules_free(gw->rules);
-		gw->rules = fresh;
-		gw->viol_active = 0;
-		gw->rules_deadline =
-			fresh ? rules_next_deadline(fresh) : UINT64_MAX;
-	}
+	gw_rules_renew(gw);
 	return rc;
 }
 
