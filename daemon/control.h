@@ -42,6 +42,9 @@ struct gateway;
 int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		    long uid, FILE *out);
 
+/* {"error":"msg"} and a newline. */
+void control_reply_error(FILE *out, const char *msg);
+
 struct control;
 
 /* Listen on path. NULL with errmsg on failure. */

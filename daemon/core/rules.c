@@ -1591,6 +1591,42 @@ uint64_t rules_violations(const struct rules *r, size_t i)
 	return r->rules[i].n_viol;
 }
 
+int rules_live_state(const struct rules *r, size_t i,
+		     struct rules_live_state *st)
+{
+	const struct rule *u;
+
+	if (!r || i >= r->n_rules)
+		return -1;
+	u = &r->rules[i];
+	st->verdict = rules_verdict(r, i);
+	st->kind = u->kind->name;
+	st->violations = u->n_viol;
+	st->worst = u->n_viol ? u->v.worst : NAN;
+	st->margin = u->n_viol ? u->v.margin : NAN;
+	st->t_start = u->n_viol ? u->v.t_start : 0;
+	if (u->v.open)
+		st->live = RULES_LIVE_VIOLATED;
+	else if (u->exercised)
+		st->live = RULES_LIVE_OK;
+	else if (u->determined)
+		st->live = RULES_LIVE_IDLE;
+	else
+		st->live = RULES_LIVE_WAITING;
+	return 0;
+}
+
+const char *rules_live_name(enum rules_live l)
+{
+	switch (l) {
+	case RULES_LIVE_WAITING: return "waiting";
+	case RULES_LIVE_IDLE: return "not_exercised";
+	case RULES_LIVE_OK: return "ok";
+	case RULES_LIVE_VIOLATED: return "violated";
+	}
+	return "?";
+}
+
 /* Why rule i is INCONCLUSIVE ("" otherwise). */
 static const char *reason_of(const struct rules *r, size_t i)
 {
