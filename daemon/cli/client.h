@@ -17,4 +17,8 @@ char *client_request(const char *prog, const char *path, const char *request);
  * into a malloc'd string; NULL otherwise. */
 char *client_json_string(const char *json, const char *key);
 
+/* s as a "quoted" request value (control.h grammar) into out: its length,
+ * or -1 when it does not fit or holds control characters. */
+int client_quote(const char *s, char *out, size_t size);
+
 #endif

@@ -297,7 +297,7 @@ static int client_run(const char *prog, const char *path, const char *request)
 
 /* A session start value as a "quoted" string (control.h grammar). Its
  * length, or -1 when it does not fit or holds control characters. */
-static int client_quote(const char *s, char *out, size_t size)
+int client_quote(const char *s, char *out, size_t size)
 {
 	size_t n = 0;
 
