@@ -61,6 +61,7 @@ struct stream_sub {
 	struct control_cmd sel;
 	uint32_t *picks; /* watch: catalog indexes, in the order named */
 	size_t n_picks;
+	bool due;        /* to be served in this publishing round */
 };
 
 struct stream_bus {
@@ -79,6 +80,9 @@ struct stream {
 	struct ev_loop *loop;
 	struct gateway *gw;
 	ev_timer tick_w;
+	ev_idle pub_w;             /* a publishing round in progress */
+	char *common;              /* its snapshot, without the signals */
+	size_t clen;
 	uint64_t prev_mono;
 	struct stream_sub *subs[STREAM_MAX_SUBS];
 	size_t n_subs;
@@ -654,6 +658,13 @@ static void stream_signals(struct stream *s, struct stream_sub *sub, FILE *m)
 
 /* ------------------------------------------------------------ subscribers */
 
+static void stream_round_end(struct stream *s)
+{
+	ev_idle_stop(s->loop, &s->pub_w);
+	free(s->common);
+	s->common = NULL;
+}
+
 static void stream_sub_free(struct stream_sub *sub)
 {
 	struct stream *s = sub->s;
@@ -670,8 +681,10 @@ static void stream_sub_free(struct stream_sub *sub)
 	free(sub->out);
 	free(sub->picks);
 	free(sub);
-	if (!s->n_subs)
+	if (!s->n_subs) {
 		ev_timer_stop(s->loop, &s->tick_w);
+		stream_round_end(s);
+	}
 }
 
 /* Send what is buffered without blocking; -1 when sub was freed. */
@@ -807,33 +820,69 @@ static void stream_refresh(struct stream *s)
 	}
 }
 
-static void stream_publish(struct stream *s, struct stream_sub *only)
+/* One subscriber that just subscribed gets a snapshot right away. */
+static void stream_publish_one(struct stream *s, struct stream_sub *sub)
 {
 	char *common;
 	size_t clen;
 
 	stream_refresh(s);
-	if (!only)
-		stream_rates(s, bus_mono_ns());
 	common = stream_common(s, &clen);
 	if (!common)
 		return;
-	if (only) {
-		stream_sub_publish(s, only, common, clen);
-	} else {
-		/* backwards: a dropped subscriber moves the last one into
-		 * its place */
-		for (size_t i = s->n_subs; i-- > 0;)
-			stream_sub_publish(s, s->subs[i], common, clen);
-	}
+	stream_sub_publish(s, sub, common, clen);
 	free(common);
+}
+
+/*
+ * A publishing round runs from an idle watcher of the lowest priority, a
+ * few subscribers at a time: it only uses time in which the loop has no
+ * frame, timer or request waiting, so live views never delay forwarding.
+ * Under a load that leaves no such time the views skip snapshots instead.
+ */
+static void stream_pub_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct stream *s = container_of(w, struct stream, pub_w);
+	unsigned done = 0;
+
+	(void)loop;
+	(void)revents;
+	if (!s->common) {
+		stream_refresh(s);
+		stream_rates(s, bus_mono_ns());
+		s->common = stream_common(s, &s->clen);
+		if (!s->common) {
+			for (size_t i = 0; i < s->n_subs; i++)
+				s->subs[i]->due = false;
+			stream_round_end(s);
+			return;
+		}
+	}
+	/* backwards: a dropped subscriber moves the last one (already
+	 * served) into its place */
+	for (size_t i = s->n_subs; i-- > 0;) {
+		struct stream_sub *sub = s->subs[i];
+
+		if (!sub->due)
+			continue;
+		sub->due = false;
+		stream_sub_publish(s, sub, s->common, s->clen);
+		if (++done == STREAM_PER_IDLE)
+			return;
+	}
+	stream_round_end(s);
 }
 
 static void stream_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)loop;
+	struct stream *s = container_of(w, struct stream, tick_w);
+
 	(void)revents;
-	stream_publish(container_of(w, struct stream, tick_w), NULL);
+	if (ev_is_active(&s->pub_w))
+		return; /* the last round is not over: skip this one */
+	for (size_t i = 0; i < s->n_subs; i++)
+		s->subs[i]->due = true;
+	ev_idle_start(loop, &s->pub_w);
 }
 
 static void stream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -936,7 +985,7 @@ int stream_add(struct stream *s, int fd, const struct control_cmd *cmd,
 		s->prev_mono = 0;
 		ev_timer_again(s->loop, &s->tick_w);
 	}
-	stream_publish(s, sub);
+	stream_publish_one(s, sub);
 	return 0;
 }
 
@@ -952,6 +1001,8 @@ struct stream *stream_new(struct ev_loop *loop, struct gateway *gw)
 	s->gw = gw;
 	ev_init(&s->tick_w, stream_tick_cb);
 	s->tick_w.repeat = 1. / STREAM_HZ;
+	ev_idle_init(&s->pub_w, stream_pub_cb);
+	ev_set_priority(&s->pub_w, EV_MINPRI);
 	return s;
 }
 
@@ -962,6 +1013,7 @@ void stream_free(struct stream *s)
 	while (s->n_subs)
 		stream_sub_free(s->subs[0]);
 	ev_timer_stop(s->loop, &s->tick_w);
+	stream_round_end(s);
 	stream_tables_free(s);
 	free(s);
 }

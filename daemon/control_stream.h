@@ -5,7 +5,9 @@
  *   subscribe [filter=TEXT] [watch=NAME,NAME...] [rows=N]
  *
  * turns the connection into a stream: the daemon writes one JSON snapshot
- * line right away and then STREAM_HZ times a second:
+ * line right away and then up to STREAM_HZ times a second (snapshots are
+ * made in time the gateway has nothing else to do: under a load that
+ * leaves none, they are skipped, never the frames):
  *
  *   {"t":..,"gateway":..,"recording":bool,"bundle":..,
  *    "buses":[{"name","state","rx","tx","rx_fps","tx_fps","load_pct",
@@ -46,6 +48,7 @@
 #define STREAM_BUF_MAX (256u << 10)
 #define STREAM_ROWS 50
 #define STREAM_EVENTS 8 /* recent violations and markers kept */
+#define STREAM_PER_IDLE 4 /* subscribers served per idle call */
 
 struct gateway;
 struct frame;

@@ -10,6 +10,7 @@
  * does not drop us). Without a terminal on stdout it prints one plain line
  * per second instead.
  */
+#define _GNU_SOURCE /* memrchr */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -146,21 +147,30 @@ static struct bundle_json *mon_next(struct mon_stream *ms)
 	}
 }
 
-/* Newest snapshot of what has arrived; an {"error":...} line is returned
- * as it is (the caller shows it). */
+/* Newest snapshot of what has arrived, the older ones skipped unparsed; an
+ * {"error":...} line wins (the caller shows it). NULL when no line is
+ * complete yet. */
 static struct bundle_json *mon_latest(struct mon_stream *ms)
 {
-	struct bundle_json *last = NULL, *j;
+	char *last = ms->len ? memrchr(ms->buf, '\n', ms->len) : NULL;
+	size_t keep;
 
-	while ((j = mon_next(ms))) {
-		if (bundle_json_str(j, "error")) {
-			bundle_json_free(last);
-			return j;
-		}
-		bundle_json_free(last);
-		last = j;
+	if (!last)
+		return NULL;
+	/* drop every complete line but the last, unless one is an error */
+	for (char *p = ms->buf; p < last;) {
+		char *nl = memchr(p, '\n', (size_t)(last - p) + 1);
+
+		if (!strncmp(p, "{\"error\"", 8) || nl == last)
+			break;
+		p = nl + 1;
+		keep = ms->len - (size_t)(p - ms->buf);
+		memmove(ms->buf, p, keep);
+		last -= p - ms->buf;
+		ms->len = keep;
+		p = ms->buf;
 	}
-	return last;
+	return mon_next(ms);
 }
 
 /* ------------------------------------------------------------ formatting */
@@ -334,6 +344,10 @@ static int mon_plain(struct mon_stream *ms)
 				"connection\n");
 			return 1;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec <= last.tv_sec &&
+		    !(ms->len >= 8 && !strncmp(ms->buf, "{\"error\"", 8)))
+			continue; /* not due: parse nothing, keep reading */
 		snap = mon_latest(ms);
 		if (!snap)
 			continue;
@@ -343,7 +357,6 @@ static int mon_plain(struct mon_stream *ms)
 			bundle_json_free(snap);
 			return 1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec > last.tv_sec) {
 			mon_plain_line(snap, stdout);
 			last = now;
