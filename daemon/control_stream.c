@@ -29,6 +29,8 @@
 #include "daemon/log.h"
 #include "dbc/dbc.h"
 
+#define STREAM_CACHE 4 /* selections whose signals text a round keeps */
+
 #define container_of(ptr, type, member)                                        \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -76,6 +78,13 @@ struct stream_event {
 	char text[160];
 };
 
+/* The signals part of one selection, made once per round. */
+struct stream_cached {
+	struct control_cmd sel;
+	char *text;
+	size_t len;
+};
+
 struct stream {
 	struct ev_loop *loop;
 	struct gateway *gw;
@@ -83,12 +92,14 @@ struct stream {
 	ev_idle pub_w;             /* a publishing round in progress */
 	char *common;              /* its snapshot, without the signals */
 	size_t clen;
+	struct stream_cached cache[STREAM_CACHE];
 	uint64_t prev_mono;
 	struct stream_sub *subs[STREAM_MAX_SUBS];
 	size_t n_subs;
 	uint64_t dropped;
 
 	const struct config *cfg; /* what the tables below were made for */
+	uint32_t gen;             /* its gateway_config_gen() */
 	struct stream_last **last; /* per bus, per DBC: messages of that DBC */
 	size_t n_last;             /* buses */
 	struct stream_sig *cat;
@@ -366,7 +377,7 @@ void stream_frame(struct stream *s, int bus, const struct frame *f)
 	size_t off = 0;
 
 	if (!s || !s->n_subs || f->err || f->rtr || !s->cfg ||
-	    s->cfg != gateway_config(s->gw) || bus < 0 ||
+	    s->gen != gateway_config_gen(s->gw) || bus < 0 ||
 	    (size_t)bus >= s->n_last)
 		return;
 	/* Classic frame bits without stuffing: an estimate of load. */
@@ -414,17 +425,19 @@ void stream_violation(struct stream *s, const char *rule, const char *json)
 	const char *msg = json ? strstr(json, ",\"msg\":\"") : NULL;
 	char text[160];
 	double ts = t ? strtod(t + 10, NULL) : 0;
-	int n = 0;
+	size_t n = (size_t)snprintf(text, sizeof(text), "%s: ", rule);
 
 	if (!s)
 		return;
-	if (msg) {
-		msg += 8;
-		n = (int)strlen(msg);
-		if (n >= 2 && !strcmp(msg + n - 2, "\"}"))
-			n -= 2;
+	/* the message as text: its JSON escapes undone (\" and \\; others
+	 * are control characters the rules never write) */
+	for (msg = msg ? msg + 8 : ""; *msg && *msg != '"' &&
+				       n + 1 < sizeof(text); msg++) {
+		if (*msg == '\\' && msg[1])
+			msg++;
+		text[n++] = *msg;
 	}
-	snprintf(text, sizeof(text), "%s: %.*s", rule, n, msg ? msg : "");
+	text[n < sizeof(text) ? n : sizeof(text) - 1] = '\0';
 	stream_note(s, ts > 0 ? (uint64_t)(ts * 1e9 + 0.5) : 0, "violation",
 		    text);
 }
@@ -663,6 +676,10 @@ static void stream_round_end(struct stream *s)
 	ev_idle_stop(s->loop, &s->pub_w);
 	free(s->common);
 	s->common = NULL;
+	for (size_t i = 0; i < STREAM_CACHE; i++) {
+		free(s->cache[i].text);
+		s->cache[i].text = NULL;
+	}
 }
 
 static void stream_sub_free(struct stream_sub *sub)
@@ -751,25 +768,67 @@ static void stream_sub_reply_error(struct stream_sub *sub, const char *msg)
 }
 
 /* One snapshot to sub; common is shared by every subscriber of the tick. */
-static int stream_sub_publish(struct stream *s, struct stream_sub *sub,
-			      const char *common, size_t clen)
+static bool stream_same_selection(const struct control_cmd *a,
+				  const struct control_cmd *b)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&text, &len);
-	int rc;
+	return a->has_filter == b->has_filter &&
+	       a->has_watch == b->has_watch && a->has_rows == b->has_rows &&
+	       !strcmp(a->filter, b->filter) && !strcmp(a->watch, b->watch) &&
+	       !strcmp(a->rows, b->rows);
+}
 
+/* The signals part of sub's snapshot (malloc'd, or from the round's cache:
+ * monitors mostly ask for the same selection). NULL when out of memory. */
+static const char *stream_signals_text(struct stream *s, struct stream_sub *sub,
+				       size_t *len, char **own)
+{
+	struct stream_cached *slot = NULL;
+	char *text = NULL;
+	FILE *m;
+
+	*own = NULL;
+	for (size_t i = 0; s->common && i < STREAM_CACHE; i++) {
+		struct stream_cached *c = &s->cache[i];
+
+		if (c->text && stream_same_selection(&c->sel, &sub->sel)) {
+			*len = c->len;
+			return c->text;
+		}
+		if (!c->text && !slot)
+			slot = c;
+	}
+	m = open_memstream(&text, len);
 	if (!m)
-		return 0;
+		return NULL;
 	stream_signals(s, sub, m);
 	if (fclose(m) != 0) {
 		free(text);
-		return 0;
+		return NULL;
 	}
+	if (slot) {
+		slot->sel = sub->sel;
+		slot->text = text;
+		slot->len = *len;
+	} else {
+		*own = text;
+	}
+	return text;
+}
+
+static int stream_sub_publish(struct stream *s, struct stream_sub *sub,
+			      const char *common, size_t clen)
+{
+	size_t len = 0;
+	char *own;
+	const char *text = stream_signals_text(s, sub, &len, &own);
+	int rc;
+
+	if (!text)
+		return 0;
 	rc = stream_sub_put(sub, common, clen);
 	if (rc == 0)
 		rc = stream_sub_put(sub, text, len);
-	free(text);
+	free(own);
 	if (rc == 0)
 		rc = stream_sub_flush(sub);
 	return rc;
@@ -805,9 +864,12 @@ static void stream_refresh(struct stream *s)
 {
 	char err[256];
 
-	if (s->cfg == gateway_config(s->gw) && s->cat)
+	/* the generation, not the pointer: a new config may be allocated
+	 * where the old one was */
+	if (s->cfg && s->gen == gateway_config_gen(s->gw))
 		return;
 	stream_tables_build(s, gateway_config(s->gw));
+	s->gen = gateway_config_gen(s->gw);
 	s->prev_mono = 0;
 	for (size_t i = s->n_subs; i-- > 0;) {
 		struct stream_sub *sub = s->subs[i];

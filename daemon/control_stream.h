@@ -48,7 +48,7 @@
 #define STREAM_BUF_MAX (256u << 10)
 #define STREAM_ROWS 50
 #define STREAM_EVENTS 8 /* recent violations and markers kept */
-#define STREAM_PER_IDLE 4 /* subscribers served per idle call */
+#define STREAM_PER_IDLE 1 /* subscribers served per idle call */
 
 struct gateway;
 struct frame;

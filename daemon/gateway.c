@@ -827,6 +827,11 @@ const struct config *gateway_config(const struct gateway *gw)
 	return gw->cfg;
 }
 
+uint32_t gateway_config_gen(const struct gateway *gw)
+{
+	return gw->gen;
+}
+
 const struct rules *gateway_rules(const struct gateway *gw)
 {
 	return gw->rules;

@@ -137,6 +137,8 @@ void gateway_count_bad_request(struct gateway *gw);
 bool gateway_replay_done(const struct gateway *gw);
 
 const struct config *gateway_config(const struct gateway *gw);
+/* Changes whenever gateway_configure() installs a config. */
+uint32_t gateway_config_gen(const struct gateway *gw);
 const struct rules *gateway_rules(const struct gateway *gw);
 size_t gateway_bus_count(const struct gateway *gw);
 const struct bus *gateway_bus(const struct gateway *gw, size_t i);

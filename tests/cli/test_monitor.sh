@@ -124,6 +124,14 @@ tmux send-keys -t "$pane" / V e h S p d
 expect_screen "filter as typed (the alias of it too)" "^SIGNALS  filter: VehSpd  \(2 of 2\)"
 expect_screen "filtered alias" "^  speed +[0-9.]+ km/h +vehicle"
 expect_screen "filtered signal" "^  ESC_Status\.VehSpd +[0-9.]+ km/h +vehicle"
+# a reload (SIGHUP) gives the daemon a new config: the view goes on
+kill -HUP "$dpid"
+sleep 0.3
+tmux capture-pane -p -t "$pane" | head -n 1 > "$tmp/before"
+sleep 0.5
+expect_screen "after a reload" "^  ESC_Status\.VehSpd +[0-9.]+ km/h +vehicle"
+tmux capture-pane -p -t "$pane" | head -n 1 > "$tmp/after"
+if cmp -s "$tmp/before" "$tmp/after"; then bad "no update after a reload"; else ok; fi
 tmux send-keys -t "$pane" Enter p
 expect_screen "pause" "\[PAUSED\]"
 tmux capture-pane -p -t "$pane" | head -n 1 > "$tmp/frozen1"
