@@ -16,31 +16,42 @@ static unsigned suggest_min3(unsigned a, unsigned b, unsigned c)
 	return m < c ? m : c;
 }
 
-/* Levenshtein distance, case insensitive, with one row of state. */
+/* Edit distance with adjacent swaps counted as one edit (optimal string
+ * alignment), case insensitive: typos are mostly one of those. */
 static unsigned suggest_distance(const char *a, const char *b)
 {
-	unsigned row[SUGGEST_LEN_MAX + 1];
+	unsigned rows[3][SUGGEST_LEN_MAX + 1];
+	unsigned *two = rows[0], *one = rows[1], *cur = rows[2];
 	size_t la = strlen(a), lb = strlen(b);
 
 	if (la > SUGGEST_LEN_MAX || lb > SUGGEST_LEN_MAX)
 		return ~0u;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = (unsigned)j;
+		one[j] = (unsigned)j;
 	for (size_t i = 1; i <= la; i++) {
-		unsigned diag = row[0];
+		int ca = tolower((unsigned char)a[i - 1]);
 
-		row[0] = (unsigned)i;
+		cur[0] = (unsigned)i;
 		for (size_t j = 1; j <= lb; j++) {
-			unsigned up = row[j];
-			unsigned cost = tolower((unsigned char)a[i - 1]) !=
-					tolower((unsigned char)b[j - 1]);
+			int cb = tolower((unsigned char)b[j - 1]);
 
-			row[j] = suggest_min3(row[j] + 1, row[j - 1] + 1,
-					      diag + cost);
-			diag = up;
+			cur[j] = suggest_min3(one[j] + 1, cur[j - 1] + 1,
+					      one[j - 1] + (ca != cb));
+			if (i > 1 && j > 1 &&
+			    ca == tolower((unsigned char)b[j - 2]) &&
+			    cb == tolower((unsigned char)a[i - 2]) &&
+			    two[j - 2] + 1 < cur[j])
+				cur[j] = two[j - 2] + 1;
+		}
+		{
+			unsigned *t = two;
+
+			two = one;
+			one = cur;
+			cur = t;
 		}
 	}
-	return row[lb];
+	return one[lb];
 }
 
 void suggest_init(struct suggest *s, const char *word)
