@@ -27,9 +27,11 @@ CANGATED=$ROOT/$BUILD/cangated
 
 tmp=$(mktemp -d)
 pane=cgmon$$
+# a tmux server of our own: never another user's sessions
+tmux() { command tmux -L "cgmon$$" "$@"; }
 dpid=
 cleanup() {
-	tmux kill-session -t "$pane" 2>/dev/null
+	tmux kill-server 2>/dev/null
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
 	rm -rf "$tmp"
 }
