@@ -94,9 +94,12 @@ $(BUILD)/cangated: $(BUILD)/daemon/cangated.o $(BUILD)/libdaemon.a \
 		$(BUILD)/libcore.a $(BUILD)/libdbc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# ncurses (cangate monitor) goes into cangate only, never into the daemon.
+CURSES_LIBS = $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
+
 $(BUILD)/cangate: $(BUILD)/daemon/cli/cangate.o $(BUILD)/libcli.a \
 		$(BUILD)/libcore.a $(BUILD)/libdbc.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURSES_LIBS)
 
 # The core stays pure: no libev (ev_*) and no daemon log (log_*) symbol may
 # be referenced from it.

@@ -16,7 +16,9 @@
 #include <sys/un.h>
 
 #include "daemon/control.h"
+#include "daemon/control_stream.h"
 #include "daemon/gateway.h"
+#include "daemon/core/bundle.h"
 #include "daemon/core/json.h"
 #include "daemon/log.h"
 
@@ -27,7 +29,7 @@
 #define container_of(ptr, type, member)                                        \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-static void ctl_reply_error(FILE *out, const char *msg)
+void control_reply_error(FILE *out, const char *msg)
 {
 	struct json j;
 
@@ -40,15 +42,75 @@ static void ctl_reply_error(FILE *out, const char *msg)
 	json_finish(&j);
 }
 
-static void ctl_reply_ok(FILE *out)
+/* {"ok":true,"bundle":DIR[,"verdicts":{...}]}: where the session records
+ * (start) or recorded (stop), with the verdict counts of its verdicts.json
+ * (stop). */
+static void ctl_reply_bundle(FILE *out, const char *dir, bool verdicts)
 {
-	fputs("{\"ok\":true}\n", out);
+	static const char *const names[] = { "PASS", "FAIL", "NOT_EXERCISED",
+					     "INCONCLUSIVE" };
+	uint64_t counts[4] = { 0, 0, 0, 0 };
+	struct bundle_json *vj = NULL;
+	struct json j;
+
+	if (verdicts) {
+		char path[600], err[128];
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/verdicts.json", dir);
+		f = fopen(path, "re");
+		if (f) {
+			FILE *m = open_memstream(&text, &len);
+			char buf[4096];
+			size_t n;
+
+			while (m && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+				fwrite(buf, 1, n, m);
+			if (m)
+				fclose(m);
+			fclose(f);
+		}
+		if (text)
+			vj = bundle_json_parse(text, len, err, sizeof(err));
+		free(text);
+	}
+	json_init_file(&j, out);
+	json_object_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, true);
+	json_key(&j, "bundle");
+	json_string(&j, dir);
+	if (vj) {
+		const struct bundle_json *rules = bundle_json_get(vj, "rules");
+
+		for (size_t i = 0; rules && i < rules->n; i++) {
+			const char *v = bundle_json_str(&rules->items[i],
+							"verdict");
+
+			for (size_t k = 0; v && k < 4; k++)
+				counts[k] += !strcmp(v, names[k]);
+		}
+		json_key(&j, "verdicts");
+		json_object_begin(&j);
+		for (size_t k = 0; k < 4; k++) {
+			json_key(&j, names[k]);
+			json_uint(&j, counts[k]);
+		}
+		json_object_end(&j);
+	}
+	json_object_end(&j);
+	json_newline(&j);
+	json_finish(&j);
+	bundle_json_free(vj);
 }
 
 int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		    long uid, FILE *out)
 {
 	char err[512];
+	struct evidence_status es;
 
 	switch (cmd->op) {
 	case CONTROL_STATUS_JSON:
@@ -62,7 +124,7 @@ int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		struct json j;
 
 		if (!m) {
-			ctl_reply_error(out, "out of memory");
+			control_reply_error(out, "out of memory");
 			return -1;
 		}
 		gateway_status_text(gw, m);
@@ -77,11 +139,21 @@ int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		free(text);
 		return 0;
 	}
-	case CONTROL_MARK:
-		if (gateway_mark(gw, cmd->text, uid, err, sizeof(err)) < 0)
+	case CONTROL_MARK: {
+		uint64_t t;
+
+		if (gateway_mark(gw, cmd->text, uid, &t, err, sizeof(err)) < 0)
 			break;
-		ctl_reply_ok(out);
+		/* the mark follows the last frame line written so far */
+		if (gateway_evidence_status(gw, &es) < 0)
+			es.frames = 0;
+		fprintf(out,
+			"{\"ok\":true,\"t\":%llu.%06llu,\"line\":%llu}\n",
+			(unsigned long long)(t / 1000000000u),
+			(unsigned long long)(t % 1000000000u / 1000u),
+			(unsigned long long)es.frames);
 		return 0;
+	}
 	case CONTROL_SESSION_START: {
 		struct evidence_meta meta = {
 			.vin = cmd->has_vin ? cmd->vin : NULL,
@@ -93,20 +165,28 @@ int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		if (gateway_session_start(gw, &meta, uid, err, sizeof(err)) < 0)
 			break;
 		log_info("session started by uid %ld", uid);
-		ctl_reply_ok(out);
+		if (gateway_evidence_status(gw, &es) < 0)
+			es.dir[0] = '\0';
+		ctl_reply_bundle(out, es.dir, false);
 		return 0;
 	}
 	case CONTROL_SESSION_STOP:
+		if (gateway_evidence_status(gw, &es) < 0)
+			es.dir[0] = '\0';
 		if (gateway_session_stop(gw, uid, err, sizeof(err)) < 0)
 			break;
 		log_info("session stopped by uid %ld", uid);
-		ctl_reply_ok(out);
+		ctl_reply_bundle(out, es.dir, true);
 		return 0;
+	case CONTROL_SUBSCRIBE:
+		snprintf(err, sizeof(err),
+			 "subscribe needs a connection of its own");
+		break;
 	default:
 		snprintf(err, sizeof(err), "unknown command");
 		break;
 	}
-	ctl_reply_error(out, err);
+	control_reply_error(out, err);
 	return -1;
 }
 
@@ -126,11 +206,13 @@ struct ctl_conn {
 	char *out;       /* pending response bytes */
 	size_t out_len, out_off;
 	bool closing;    /* close once out is written */
+	bool streaming;  /* fd handed to the stream: not ours to close */
 };
 
 struct control {
 	struct ev_loop *loop;
 	struct gateway *gw;
+	struct stream *stream;
 	char *path;
 	int fd;
 	ev_io accept_w;
@@ -148,7 +230,8 @@ static void ctl_conn_free(struct ctl_conn *cn)
 	ev_io_stop(c->loop, &cn->w_w);
 	ev_timer_stop(c->loop, &cn->idle_w);
 	ev_timer_stop(c->loop, &cn->line_w);
-	close(cn->fd);
+	if (!cn->streaming)
+		close(cn->fd);
 	free(cn->out);
 	for (size_t i = 0; i < c->n_conns; i++) {
 		if (c->conns[i] == cn) {
@@ -208,7 +291,18 @@ static void ctl_conn_reply(struct ctl_conn *cn, const char *line)
 	if (control_parse(line, &cmd, err, sizeof(err)) < 0) {
 		gateway_count_bad_request(c->gw);
 		log_debug("control: uid %ld: bad request: %s", cn->uid, err);
-		ctl_reply_error(m, err);
+		control_reply_error(m, err);
+	} else if (cmd.op == CONTROL_SUBSCRIBE) {
+		/* The stream takes the connection over (it writes the
+		 * snapshots); earlier replies still pending would be lost. */
+		if (cn->out)
+			control_reply_error(m, "subscribe must wait for the replies "
+					   "before it");
+		else if (stream_add(c->stream, cn->fd, &cmd, err,
+				    sizeof(err)) < 0)
+			control_reply_error(m, err);
+		else
+			cn->streaming = cn->closing = true;
 	} else {
 		control_execute(c->gw, &cmd, cn->uid, m);
 	}
@@ -243,7 +337,7 @@ static void ctl_conn_drop(struct ctl_conn *cn, const char *msg)
 
 	gateway_count_bad_request(cn->ctl->gw);
 	if (m) {
-		ctl_reply_error(m, msg);
+		control_reply_error(m, msg);
 		fclose(m);
 		if (send(cn->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("control: uid %ld: error reply failed",
@@ -348,6 +442,8 @@ static void ctl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char *nl = memchr(cn->in, '\n', cn->in_len);
 		size_t used;
 
+		if (cn->streaming)
+			break;
 		if (!nl) {
 			ctl_line_progress(cn, completed);
 			break;
@@ -369,7 +465,7 @@ static void ctl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			FILE *m = open_memstream(&buf, &len);
 
 			if (m) {
-				ctl_reply_error(m, "request line too long");
+				control_reply_error(m, "request line too long");
 				fclose(m);
 				free(cn->out);
 				cn->out = buf;
@@ -536,6 +632,14 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 	ev_timer_init(&c->accept_retry_w, ctl_accept_retry_cb,
 		      CTL_ACCEPT_RETRY_S, 0.);
 	ev_io_start(loop, &c->accept_w);
+	c->stream = stream_new(loop, gw);
+	if (!c->stream) {
+		snprintf(errmsg, errlen, "out of memory");
+		ev_io_stop(loop, &c->accept_w);
+		unlink(path);
+		goto err;
+	}
+	gateway_set_stream(gw, c->stream);
 	return c;
 err:
 	if (c->fd >= 0)
@@ -561,6 +665,8 @@ void control_free(struct control *c)
 		return;
 	while (c->n_conns)
 		ctl_conn_free(c->conns[0]);
+	gateway_set_stream(c->gw, NULL);
+	stream_free(c->stream);
 	ev_io_stop(c->loop, &c->accept_w);
 	ev_timer_stop(c->loop, &c->accept_retry_w);
 	close(c->fd);

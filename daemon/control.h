@@ -4,11 +4,17 @@
  * One request per line, one JSON object per response line:
  *   status                        {"text":"<readable table>"}
  *   status json                   the status object (gateway_status_json)
- *   mark TEXT                     {"ok":true}
- *   session start [k=v ...]       {"ok":true}; keys vin, procedure, operator;
- *                                 v is a bare word or a "double-quoted"
- *                                 string with \" and \\ escapes
- *   session stop                  {"ok":true}
+ *   mark TEXT                     {"ok":true,"t":SECONDS,"line":N}: when,
+ *                                 and the frames.log line it follows
+ *   session start [k=v ...]       {"ok":true,"bundle":DIR}; keys vin,
+ *                                 procedure, operator; v is a bare word or
+ *                                 a "double-quoted" string with \" and \\
+ *                                 escapes
+ *   session stop                  {"ok":true,"bundle":DIR,"verdicts":
+ *                                 {"PASS":N,"FAIL":N,"NOT_EXERCISED":N,
+ *                                 "INCONCLUSIVE":N}}
+ *   subscribe [k=v ...]           the connection becomes a stream of
+ *                                 snapshot lines (control_stream.h)
  * Anything else gets {"error":"..."} and is counted; the connection stays
  * open. A line longer than CONTROL_LINE_MAX closes the connection after the
  * error. The caller's uid (SO_PEERCRED) goes into the events that mark and
@@ -56,6 +62,9 @@ struct gateway;
  * response holds the error). */
 int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		    long uid, FILE *out);
+
+/* {"error":"msg"} and a newline. */
+void control_reply_error(FILE *out, const char *msg);
 
 struct control;
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/gateway.h"
+#include "daemon/control_stream.h"
 #include "daemon/core/json.h"
 #include "daemon/log.h"
 
@@ -32,6 +33,7 @@ struct gateway {
 	struct router *router;
 	struct rules *rules;
 	struct evidence *session; /* recording, or NULL */
+	struct stream *stream;    /* live views, or NULL */
 
 	struct bus **buses;      /* cfg->n_buses, or NULL without buses */
 	size_t n_buses;
@@ -146,6 +148,7 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 			break;
 		}
 	}
+	stream_frame(gw->stream, bus, f);
 	if (f->err)
 		return;
 	if (n == 0 && bus >= 0 && (size_t)bus < gw->cfg->n_buses)
@@ -253,7 +256,7 @@ static void gw_violation_start(void *ctx, const char *rule, const char *json)
 {
 	struct gateway *gw = ctx;
 
-	(void)json;
+	stream_violation(gw->stream, rule, json);
 	gw->viol_active++;
 	gw->viol_total++;
 	if (log_ratelimit(&gw->viol_rl, gw_mono()))
@@ -798,8 +801,9 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 }
 
 int gateway_mark(struct gateway *gw, const char *text, long uid,
-		 char *errmsg, size_t errlen)
+		 uint64_t *t_ns, char *errmsg, size_t errlen)
 {
+	uint64_t now = gateway_now(gw);
 	char fields[GW_MARK_QUOTED_MAX + 64];
 	struct json j;
 
@@ -822,7 +826,10 @@ int gateway_mark(struct gateway *gw, const char *text, long uid,
 		snprintf(errmsg, errlen, "marker text too long");
 		return -1;
 	}
-	evidence_event(gw->session, gateway_now(gw), "mark", fields);
+	evidence_event(gw->session, now, "mark", fields);
+	stream_note(gw->stream, now, "mark", text);
+	if (t_ns)
+		*t_ns = now;
 	return 0;
 }
 
@@ -877,6 +884,41 @@ bool gateway_replay_done(const struct gateway *gw)
 const struct config *gateway_config(const struct gateway *gw)
 {
 	return gw->cfg;
+}
+
+uint32_t gateway_config_gen(const struct gateway *gw)
+{
+	return gw->gen;
+}
+
+const struct rules *gateway_rules(const struct gateway *gw)
+{
+	return gw->rules;
+}
+
+size_t gateway_bus_count(const struct gateway *gw)
+{
+	return gw->n_buses;
+}
+
+const struct bus *gateway_bus(const struct gateway *gw, size_t i)
+{
+	return i < gw->n_buses ? gw->buses[i] : NULL;
+}
+
+void gateway_set_stream(struct gateway *gw, struct stream *s)
+{
+	gw->stream = s;
+}
+
+int gateway_evidence_status(const struct gateway *gw,
+			    struct evidence_status *st)
+{
+	if (!gw->session)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	evidence_get_status(gw->session, st);
+	return 0;
 }
 
 static const char *gw_bus_cfg_name(const struct gateway *gw, int i)
@@ -949,6 +991,12 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 	json_key(&j, "rules");
 	json_uint(&j, gw->rules ? rules_count(gw->rules) : 0);
 	json_object_end(&j);
+	json_key(&j, "rules");
+	stream_rules_json(gw->rules, &j);
+	json_key(&j, "subscribers");
+	json_uint(&j, stream_subscribers(gw->stream));
+	json_key(&j, "subscribers_dropped");
+	json_uint(&j, stream_dropped(gw->stream));
 
 	json_key(&j, "buses");
 	json_array_begin(&j);
@@ -1109,6 +1157,7 @@ void gateway_status_text(struct gateway *gw, FILE *out)
 			st.name, dir, st.in, st.forwarded, st.filtered,
 			st.rate_limited, st.dropped, st.queued);
 	}
+	stream_rules_text(gw->rules, out);
 }
 
 void gateway_status_line(struct gateway *gw, char *buf, size_t size)

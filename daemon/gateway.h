@@ -40,6 +40,7 @@
 #include "daemon/core/rules.h"
 
 struct gateway;
+struct stream;
 
 /* How routed frames leave. The default sends through the buses. route_tag
  * is opaque: hand it back to gateway_tx_done() for a queued frame. */
@@ -102,9 +103,13 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 			  long uid, char *errmsg, size_t errlen);
 int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 			 size_t errlen);
-/* A marker in events.jsonl. -1 when no session is recording. */
+/* A marker in events.jsonl, at *t_ns (may be NULL). -1 when no session is
+ * recording. */
 int gateway_mark(struct gateway *gw, const char *text, long uid,
-		 char *errmsg, size_t errlen);
+		 uint64_t *t_ns, char *errmsg, size_t errlen);
+/* The recording session's status; -1 when none is recording. */
+int gateway_evidence_status(const struct gateway *gw,
+			    struct evidence_status *st);
 
 /* Drain tx queues for up to timeout_ms (at exit). */
 void gateway_flush(struct gateway *gw, unsigned timeout_ms);
@@ -132,5 +137,13 @@ void gateway_count_bad_request(struct gateway *gw);
 bool gateway_replay_done(const struct gateway *gw);
 
 const struct config *gateway_config(const struct gateway *gw);
+/* Changes whenever gateway_configure() installs a config. */
+uint32_t gateway_config_gen(const struct gateway *gw);
+const struct rules *gateway_rules(const struct gateway *gw);
+size_t gateway_bus_count(const struct gateway *gw);
+const struct bus *gateway_bus(const struct gateway *gw, size_t i);
+/* Live views (control_stream.h) fed per frame, violation and marker; NULL
+ * for none. */
+void gateway_set_stream(struct gateway *gw, struct stream *s);
 
 #endif

@@ -240,6 +240,10 @@ const struct dbc_signal *dbc_signal_by_name(const struct dbc_message *msg,
 
 /* Value name for a raw value of sig, or NULL. */
 const char *dbc_value_name(const struct dbc_signal *sig, int64_t raw);
+/* The value-table name of a raw value as dbc_signal_raw() returns it, or
+ * NULL. VAL_ numbers are raw values: for float signals, the IEEE value
+ * before factor and offset (as the rules engine and cantools read them). */
+const char *dbc_choice(const struct dbc_signal *sig, uint64_t raw);
 
 /* Looks up an attribute value for an object; returns the definition's
  * default when unset, or NULL when the attribute is not defined at all.

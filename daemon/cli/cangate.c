@@ -16,7 +16,9 @@ static const struct {
 	{"report", cmd_report, "report BUNDLE [-o FILE]"},
 	{"export", cmd_export, "export BUNDLE --asc|--csv [-o FILE]"},
 	{"keygen", cmd_keygen, "keygen [-o PREFIX]"},
-	{"status", cmd_status, "status [-s SOCKET] [--json]"},
+	{"status", cmd_status, "status [-s SOCKET | --all] [--json]"},
+	{"monitor", cmd_monitor, "monitor [-s SOCKET] [--filter TEXT] [--plain]"},
+	{"watch", cmd_watch, "watch [-s SOCKET] SIGNAL..."},
 	{"mark", cmd_mark, "mark [-s SOCKET] TEXT"},
 	{"session", cmd_session, "session [-s SOCKET] start [--vin V --procedure P --operator O] | stop"},
 };

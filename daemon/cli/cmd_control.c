@@ -5,27 +5,81 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
+#include "daemon/cli/client.h"
 #include "daemon/cli/commands.h"
+#include "daemon/core/bundle.h"
 #include "daemon/core/control_proto.h"
 
 #define CLIENT_REPLY_MAX (4u << 20) /* bytes: status of a large gateway */
 
-static const char *client_default_path(void)
+const char *client_default_path(void)
 {
 	const char *env = getenv("CANGATE_CONTROL");
 
 	return env && *env ? env : CONTROL_DEFAULT_PATH;
 }
 
-static int client_connect(const char *prog, const char *path)
+/* Why connecting to path failed, in one line: the three cases an operator
+ * fixes differently are told apart. */
+static void client_connect_error(const char *path, int err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		fprintf(stderr,
+			"cangate: no such socket: %s (is cangated running?)\n",
+			path);
+	} else if (err == EACCES || err == EPERM) {
+		struct passwd *pw = NULL;
+		struct group *gr = NULL;
+
+		if (stat(path, &st) == 0) {
+			pw = getpwuid(st.st_uid);
+			gr = getgrgid(st.st_gid);
+		}
+		if (pw && gr && (st.st_mode & S_IWGRP))
+			fprintf(stderr,
+				"cangate: permission denied on %s (owner %s, "
+				"group %s, mode %04o: are you in group %s?)\n",
+				path, pw->pw_name, gr->gr_name,
+				(unsigned)(st.st_mode & 07777), gr->gr_name);
+		else if (pw && gr)
+			fprintf(stderr,
+				"cangate: permission denied on %s (owner %s, "
+				"group %s, mode %04o: only %s may connect)\n",
+				path, pw->pw_name, gr->gr_name,
+				(unsigned)(st.st_mode & 07777), pw->pw_name);
+		else
+			fprintf(stderr,
+				"cangate: permission denied on %s (or on a "
+				"directory above it)\n",
+				path);
+	} else if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "cangate: %s is not a socket\n", path);
+	} else if (err == ECONNREFUSED) {
+		fprintf(stderr,
+			"cangate: no daemon is listening on %s (a stale "
+			"socket: is cangated running?)\n",
+			path);
+	} else {
+		fprintf(stderr, "cangate: cannot connect to %s: %s\n", path,
+			strerror(err));
+	}
+}
+
+int client_connect(const char *prog, const char *path)
 {
 	struct sockaddr_un sun;
 	int fd;
@@ -46,25 +100,13 @@ static int client_connect(const char *prog, const char *path)
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
 		return fd;
-	if (errno == ECONNREFUSED || errno == ENOENT)
-		fprintf(stderr,
-			"cangate: no daemon is listening on %s (is cangated "
-			"running?)\n",
-			path);
-	else if (errno == EACCES || errno == EPERM)
-		fprintf(stderr,
-			"cangate: permission denied on %s (are you in the "
-			"cangate group?)\n",
-			path);
-	else
-		fprintf(stderr, "cangate: cannot connect to %s: %s\n", path,
-			strerror(errno));
+	client_connect_error(path, errno);
 	close(fd);
 	return -1;
 }
 
 /* Send one request line, read one response line into a malloc'd string. */
-static char *client_request(const char *prog, const char *path,
+char *client_request(const char *prog, const char *path,
 			    const char *request)
 {
 	size_t len = strlen(request), off = 0, cap = 4096, n = 0;
@@ -130,7 +172,7 @@ static char *client_request(const char *prog, const char *path,
 /* Minimal reader for the daemon's replies: the string value of a top-level
  * key, unescaped into a malloc'd string, or NULL. The daemon writes these
  * objects itself (json.c), so only the escapes it emits are handled. */
-static char *client_json_string(const char *json, const char *key)
+char *client_json_string(const char *json, const char *key)
 {
 	char pat[64];
 	const char *p;
@@ -198,9 +240,64 @@ static int client_report(const char *prog, const char *reply)
 	return 0;
 }
 
+/* What an {"ok":true,...} reply of mark or session says, for people:
+ *   mark recorded at 1764400004.272682 (after frames.log line 1029)
+ *   bundle /var/lib/cangate/sessions/...
+ *   verdicts: 20 PASS, 2 FAIL, 5 NOT_EXERCISED, 0 INCONCLUSIVE */
+static void client_print_reply(const char *reply)
+{
+	static const char *const names[] = { "PASS", "FAIL", "NOT_EXERCISED",
+					     "INCONCLUSIVE" };
+	char err[128];
+	struct bundle_json *j = bundle_json_parse(reply, strlen(reply), err,
+						  sizeof(err));
+	const struct bundle_json *t, *v;
+	const char *bundle;
+	uint64_t line;
+
+	if (!j)
+		return;
+	t = bundle_json_get(j, "t");
+	if (t && t->type == BJ_NUMBER &&
+	    bundle_json_u64(j, "line", &line) == 0)
+		printf("mark recorded at %s (after frames.log line %llu)\n",
+		       t->str, (unsigned long long)line);
+	bundle = bundle_json_str(j, "bundle");
+	if (bundle)
+		printf("bundle %s\n", bundle);
+	v = bundle_json_get(j, "verdicts");
+	if (v && v->type == BJ_OBJECT) {
+		printf("verdicts:");
+		for (size_t i = 0; i < 4; i++) {
+			uint64_t n = 0;
+
+			bundle_json_u64(v, names[i], &n);
+			printf("%s %llu %s", i ? "," : "",
+			       (unsigned long long)n, names[i]);
+		}
+		printf("\n");
+	}
+	bundle_json_free(j);
+}
+
+/* Send request, print the reply; the exit code. */
+static int client_run(const char *prog, const char *path, const char *request)
+{
+	char *reply = client_request(prog, path, request);
+	int rc;
+
+	if (!reply)
+		return 2;
+	rc = client_report(prog, reply);
+	if (rc == 0)
+		client_print_reply(reply);
+	free(reply);
+	return rc;
+}
+
 /* A session start value as a "quoted" string (control.h grammar). Its
  * length, or -1 when it does not fit or holds control characters. */
-static int client_quote(const char *s, char *out, size_t size)
+int client_quote(const char *s, char *out, size_t size)
 {
 	size_t n = 0;
 
@@ -229,6 +326,7 @@ static int client_quote(const char *s, char *out, size_t size)
 static const struct option client_opts[] = {
 	{"socket", required_argument, NULL, 's'},
 	{"json", no_argument, NULL, 'j'},
+	{"all", no_argument, NULL, 'a'},
 	{"vin", required_argument, NULL, 'V'},
 	{"procedure", required_argument, NULL, 'P'},
 	{"operator", required_argument, NULL, 'O'},
@@ -236,35 +334,12 @@ static const struct option client_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-int cmd_status(int argc, char **argv)
+/* One daemon's status on stdout; the exit code. */
+static int client_status(const char *path, bool json)
 {
-	const char *path = client_default_path();
-	bool json = false;
 	char *reply, *text;
-	int c, rc;
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:jh", client_opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			path = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			printf("usage: cangate status [-s SOCKET] [--json]\n");
-			return 0;
-		default:
-			fprintf(stderr,
-				"usage: cangate status [-s SOCKET] [--json]\n");
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "usage: cangate status [-s SOCKET] [--json]\n");
-		return 2;
-	}
 	reply = client_request("status", path,
 			       json ? "status json\n" : "status\n");
 	if (!reply)
@@ -286,13 +361,84 @@ int cmd_status(int argc, char **argv)
 	return rc;
 }
 
+/* status --all: every socket next to the default one (one daemon per
+ * cangated@ instance). The worst exit code of them. */
+static int client_status_all(bool json)
+{
+	char dir[256], pattern[300];
+	const char *slash;
+	glob_t g;
+	int rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", client_default_path());
+	slash = strrchr(dir, '/');
+	if (slash)
+		dir[slash - dir] = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	snprintf(pattern, sizeof(pattern), "%s/*.sock", dir);
+	if (glob(pattern, 0, NULL, &g) != 0) {
+		fprintf(stderr, "cangate status: no control socket under %s\n",
+			dir);
+		return 2;
+	}
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		int r;
+
+		if (!json)
+			printf("%s== %s\n", i ? "\n" : "", g.gl_pathv[i]);
+		fflush(stdout);
+		r = client_status(g.gl_pathv[i], json);
+		if (r > rc)
+			rc = r;
+	}
+	globfree(&g);
+	return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: cangate status [-s SOCKET | --all] [--json]\n";
+	const char *path = client_default_path();
+	bool json = false, all = false, have_path = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:jah", client_opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			have_path = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || (all && have_path)) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	return all ? client_status_all(json) : client_status(path, json);
+}
+
 int cmd_mark(int argc, char **argv)
 {
 	const char *path = client_default_path();
 	char line[CONTROL_LINE_MAX];
 	size_t len;
-	char *reply;
-	int c, rc;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+s:h", client_opts, NULL)) != -1) {
@@ -335,12 +481,7 @@ int cmd_mark(int argc, char **argv)
 	}
 	line[len++] = '\n';
 	line[len] = '\0';
-	reply = client_request("mark", path, line);
-	if (!reply)
-		return 2;
-	rc = client_report("mark", reply);
-	free(reply);
-	return rc;
+	return client_run("mark", path, line);
 }
 
 int cmd_session(int argc, char **argv)
@@ -352,8 +493,7 @@ int cmd_session(int argc, char **argv)
 	const char *vin = NULL, *proc = NULL, *op = NULL;
 	char line[CONTROL_LINE_MAX], q[3 * CONTROL_META_MAX];
 	size_t len;
-	char *reply;
-	int c, rc;
+	int c;
 	bool start;
 
 	optind = 1;
@@ -413,10 +553,5 @@ int cmd_session(int argc, char **argv)
 		}
 	}
 	snprintf(line + len, sizeof(line) - len, "\n");
-	reply = client_request("session", path, line);
-	if (!reply)
-		return 2;
-	rc = client_report("session", reply);
-	free(reply);
-	return rc;
+	return client_run("session", path, line);
 }

@@ -17,5 +17,7 @@ int cmd_keygen(int argc, char **argv);  /* cmd_verify.c */
 int cmd_status(int argc, char **argv);  /* cmd_control.c */
 int cmd_mark(int argc, char **argv);    /* cmd_control.c */
 int cmd_session(int argc, char **argv); /* cmd_control.c */
+int cmd_monitor(int argc, char **argv); /* cmd_monitor.c */
+int cmd_watch(int argc, char **argv);   /* cmd_monitor.c */
 
 #endif

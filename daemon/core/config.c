@@ -25,6 +25,7 @@
 
 #include "daemon/core/bundle.h"
 #include "daemon/core/config.h"
+#include "daemon/core/suggest.h"
 #include "dbc/dbc.h"
 
 /* ------------------------------------------------------------------ errors */
@@ -216,6 +217,46 @@ int config_parse_duration_ns(const char *s, uint64_t *ns)
 		return -1;
 	*ns = v * scale;
 	return 0;
+}
+
+int config_parse_duration_kv(const char *key, const char *value, uint64_t *ns,
+			     char *msg, size_t msglen)
+{
+	size_t n = strlen(key);
+	uint64_t ms = 0;
+	const char *v = value, *digits;
+
+	if (n < 3 || strcmp(key + n - 3, "_ms") != 0) {
+		if (config_parse_duration_ns(value, ns) == 0)
+			return 0;
+		snprintf(msg, msglen,
+			 "%s: expected a whole number and a unit (s, ms, us, "
+			 "ns), e.g. %s = 500ms, not \"%s\"",
+			 key, key, value);
+		return -1;
+	}
+	while (*v == ' ' || *v == '\t')
+		v++;
+	for (digits = v; *v >= '0' && *v <= '9' && ms <= 1000000000000ull; v++)
+		ms = ms * 10 + (uint64_t)(*v - '0');
+	bool none = v == digits;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (none || *v || ms > 1000000000000ull) {
+		snprintf(msg, msglen,
+			 "%s: expected a whole number of milliseconds, not "
+			 "\"%s\" (for other units write %.*s = 2500us)",
+			 key, value, (int)(n - 3), key);
+		return -1;
+	}
+	*ns = ms * 1000000u;
+	return 0;
+}
+
+bool config_duration_ms_key(const char *name, char *buf, size_t size)
+{
+	return (size_t)snprintf(buf, size, "%s_ms", name) < size;
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -502,11 +543,23 @@ static int section_begin(struct parser *p, char *text)
 		return 0;
 	}
 	if (strcmp(kind, "bus") && strcmp(kind, "route") &&
-	    strcmp(kind, "signal") && strcmp(kind, "rule"))
+	    strcmp(kind, "signal") && strcmp(kind, "rule")) {
+		static const char *const kinds[] = { "gateway", "bus", "route",
+						     "signal", "rule",
+						     "evidence" };
+		struct suggest sg;
+		char hint[96];
+
+		suggest_init(&sg, kind);
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			suggest_offer(&sg, kinds[i]);
 		return perr(p, p->lineno,
 			    "unknown section [%s%s%s] (expected gateway, bus "
-			    "NAME, route NAME, signal NAME, rule NAME, evidence)",
-			    kind, *name ? " " : "", name);
+			    "NAME, route NAME, signal NAME, rule NAME, "
+			    "evidence)%s",
+			    kind, *name ? " " : "", name,
+			    suggest_hint(&sg, hint, sizeof(hint)));
+	}
 	if (*name == '\0')
 		return perr(p, p->lineno, "section [%s] needs a name", kind);
 	if (!valid_name(name))
@@ -1056,10 +1109,50 @@ static int generic_key(struct parser *p, const char *name, const char *v)
 	return 0;
 }
 
+/*
+ * Durations have one syntax: a key NAME_ms takes a whole number of
+ * milliseconds, and the same key written NAME takes a whole number with a
+ * unit (config_parse_duration_ns), e.g. restart = 100ms or block = 2s.
+ * For NAME: the index of NAME_ms, with *value rewritten to whole ms in buf;
+ * -1 when there is no NAME_ms key; -2 after an error.
+ */
+static int unit_form_key(struct parser *p, const char *name,
+			 const char **value, char *buf, size_t size)
+{
+	char ms_name[64];
+	uint64_t ns;
+	int k;
+
+	if (!config_duration_ms_key(name, ms_name, sizeof(ms_name)))
+		return -1;
+	for (k = 0; p->keys[k].name; k++)
+		if (strcmp(p->keys[k].name, ms_name) == 0)
+			break;
+	if (!p->keys[k].name)
+		return -1;
+	if (config_parse_duration_ns(*value, &ns) < 0) {
+		perr(p, p->lineno,
+		     "bad duration '%s' for %s (a whole number and a unit: "
+		     "s, ms, us, ns; e.g. %s = 100ms)",
+		     *value, name, name);
+		return -2;
+	}
+	if (ns % 1000000u) {
+		perr(p, p->lineno,
+		     "%s = %s: not a whole number of milliseconds", name,
+		     *value);
+		return -2;
+	}
+	snprintf(buf, size, "%llu", (unsigned long long)(ns / 1000000u));
+	*value = buf;
+	return k;
+}
+
 static int ini_handler_cb(void *user, const char *section, const char *name,
 			  const char *value)
 {
 	struct parser *p = user;
+	char ms_buf[24];
 	int k;
 	int rc;
 
@@ -1077,8 +1170,19 @@ static int ini_handler_cb(void *user, const char *section, const char *name,
 		if (strcmp(p->keys[k].name, name) == 0)
 			break;
 	if (p->keys[k].name == NULL) {
-		perr(p, p->lineno, "unknown key '%s' in %s", name,
-		     p->sec_label);
+		k = unit_form_key(p, name, &value, ms_buf, sizeof(ms_buf));
+		if (k == -2)
+			return 0;
+	}
+	if (k < 0) {
+		struct suggest sg;
+		char hint[96];
+
+		suggest_init(&sg, name);
+		for (k = 0; p->keys[k].name; k++)
+			suggest_offer(&sg, p->keys[k].name);
+		perr(p, p->lineno, "unknown key '%s' in %s%s", name,
+		     p->sec_label, suggest_hint(&sg, hint, sizeof(hint)));
 		return 0;
 	}
 	if (p->key_line[k] && !p->keys[k].repeatable) {

@@ -202,5 +202,14 @@ int config_parse_id(const char *s, uint32_t *id, bool *ext, char *msg,
 		    size_t msglen);
 /* "10ms", "250 us", "2s", "100ns": a non-negative integer and a unit. */
 int config_parse_duration_ns(const char *s, uint64_t *ns);
+/* The one syntax of duration keys: NAME_ms takes a whole number of
+ * milliseconds ("settle_ms = 500"), the same key written NAME a whole number
+ * and a unit ("settle = 500ms", "within = 2s", "debounce = 2500us"). The
+ * value of key in ns; -1 with a one-line msg (a fractional ms is an error,
+ * never rounded). */
+int config_parse_duration_kv(const char *key, const char *value, uint64_t *ns,
+			     char *msg, size_t msglen);
+/* NAME_ms for a unit-form key NAME into buf; false when it does not fit. */
+bool config_duration_ms_key(const char *name, char *buf, size_t size);
 
 #endif

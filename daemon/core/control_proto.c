@@ -2,7 +2,9 @@
  * control_proto.c: the control socket's request grammar. Pure: shared by
  * the daemon (control.c) and its fuzz target. See control_proto.h.
  */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/core/control_proto.h"
@@ -77,15 +79,44 @@ static const char *ctl_value(const char *s, char *out, size_t size,
 	return s;
 }
 
-static int ctl_session_args(const char *s, struct control_cmd *cmd,
-			    char *errmsg, size_t errlen)
+struct ctl_key {
+	const char *name;
+	size_t off_val, off_has, size;
+};
+
+#define CTL_KEY(name, field)                                                   \
+	{ #name, offsetof(struct control_cmd, field),                          \
+	  offsetof(struct control_cmd, has_##field),                           \
+	  sizeof(((struct control_cmd *)0)->field) }
+
+static const struct ctl_key ctl_session_keys[] = {
+	{ "vin", offsetof(struct control_cmd, vin),
+	  offsetof(struct control_cmd, has_vin), CONTROL_META_MAX },
+	{ "procedure", offsetof(struct control_cmd, procedure),
+	  offsetof(struct control_cmd, has_procedure), CONTROL_META_MAX },
+	{ "operator", offsetof(struct control_cmd, operator_name),
+	  offsetof(struct control_cmd, has_operator), CONTROL_META_MAX },
+	{ NULL, 0, 0, 0 },
+};
+
+static const struct ctl_key ctl_subscribe_keys[] = {
+	CTL_KEY(filter, filter),
+	CTL_KEY(watch, watch),
+	CTL_KEY(rows, rows),
+	{ NULL, 0, 0, 0 },
+};
+
+/* key=value arguments of `what` from the keys table. */
+static int ctl_args(const char *s, const char *what,
+		    const struct ctl_key *keys, struct control_cmd *cmd,
+		    char *errmsg, size_t errlen)
 {
 	for (;;) {
-		char key[32];
+		char key[32], names[96];
+		const struct ctl_key *k;
 		const char *eq;
-		char *dst;
+		size_t klen, n = 0;
 		bool *has;
-		size_t klen;
 
 		s = ctl_skip_ws(s);
 		if (!*s)
@@ -94,34 +125,31 @@ static int ctl_session_args(const char *s, struct control_cmd *cmd,
 		klen = eq ? (size_t)(eq - s) : 0;
 		if (!eq || klen == 0 || klen >= sizeof(key) ||
 		    memchr(s, ' ', klen) || memchr(s, '\t', klen)) {
-			snprintf(errmsg, errlen,
-				 "session start: expected key=value");
+			snprintf(errmsg, errlen, "%s: expected key=value",
+				 what);
 			return -1;
 		}
 		memcpy(key, s, klen);
 		key[klen] = '\0';
-		if (!strcmp(key, "vin")) {
-			dst = cmd->vin;
-			has = &cmd->has_vin;
-		} else if (!strcmp(key, "procedure")) {
-			dst = cmd->procedure;
-			has = &cmd->has_procedure;
-		} else if (!strcmp(key, "operator")) {
-			dst = cmd->operator_name;
-			has = &cmd->has_operator;
-		} else {
-			snprintf(errmsg, errlen,
-				 "session start: unknown key '%s' (vin, "
-				 "procedure, operator)",
-				 key);
+		for (k = keys; k->name && strcmp(k->name, key); k++)
+			;
+		if (!k->name) {
+			names[0] = '\0';
+			for (k = keys; k->name; k++)
+				n += (size_t)snprintf(names + n,
+						      sizeof(names) - n, "%s%s",
+						      n ? ", " : "", k->name);
+			snprintf(errmsg, errlen, "%s: unknown key '%s' (%s)",
+				 what, key, names);
 			return -1;
 		}
+		has = (bool *)((char *)cmd + k->off_has);
 		if (*has) {
-			snprintf(errmsg, errlen, "session start: duplicate %s",
-				 key);
+			snprintf(errmsg, errlen, "%s: duplicate %s", what, key);
 			return -1;
 		}
-		s = ctl_value(eq + 1, dst, CONTROL_META_MAX, errmsg, errlen);
+		s = ctl_value(eq + 1, (char *)cmd + k->off_val, k->size,
+			      errmsg, errlen);
 		if (!s)
 			return -1;
 		*has = true;
@@ -175,7 +203,8 @@ int control_parse(const char *line, struct control_cmd *cmd, char *errmsg,
 
 		if (q && !strcmp(w2, "start")) {
 			cmd->op = CONTROL_SESSION_START;
-			return ctl_session_args(q, cmd, errmsg, errlen);
+			return ctl_args(q, "session start", ctl_session_keys,
+					cmd, errmsg, errlen);
 		}
 		if (q && !strcmp(w2, "stop") && !*ctl_skip_ws(q)) {
 			cmd->op = CONTROL_SESSION_STOP;
@@ -184,6 +213,25 @@ int control_parse(const char *line, struct control_cmd *cmd, char *errmsg,
 		snprintf(errmsg, errlen,
 			 "usage: session start [k=v ...] | session stop");
 		return -1;
+	}
+	if (!strcmp(w1, "subscribe")) {
+		char *end;
+		unsigned long rows;
+
+		cmd->op = CONTROL_SUBSCRIBE;
+		if (ctl_args(p, "subscribe", ctl_subscribe_keys, cmd, errmsg,
+			     errlen) < 0)
+			return -1;
+		if (cmd->has_rows) {
+			rows = strtoul(cmd->rows, &end, 10);
+			if (*end || end == cmd->rows || rows > CONTROL_ROWS_MAX) {
+				snprintf(errmsg, errlen,
+					 "subscribe: rows must be 0..%d",
+					 CONTROL_ROWS_MAX);
+				return -1;
+			}
+		}
+		return 0;
 	}
 	snprintf(errmsg, errlen, "unknown command '%s'", w1);
 	return -1;

@@ -11,6 +11,7 @@
 #define CONTROL_LINE_MAX 1024
 #define CONTROL_DEFAULT_PATH "/run/cangate/control.sock"
 #define CONTROL_META_MAX 128
+#define CONTROL_ROWS_MAX 1000 /* signals per snapshot, at most */
 
 enum control_op {
 	CONTROL_STATUS,
@@ -18,6 +19,7 @@ enum control_op {
 	CONTROL_MARK,
 	CONTROL_SESSION_START,
 	CONTROL_SESSION_STOP,
+	CONTROL_SUBSCRIBE,
 };
 
 struct control_cmd {
@@ -27,6 +29,11 @@ struct control_cmd {
 	char procedure[CONTROL_META_MAX];
 	char operator_name[CONTROL_META_MAX];
 	bool has_vin, has_procedure, has_operator;
+	/* subscribe: signal selection (control.h) */
+	char filter[CONTROL_META_MAX];
+	char watch[CONTROL_LINE_MAX];
+	char rows[8];
+	bool has_filter, has_watch, has_rows;
 };
 
 /* Parse one request line (without its newline). 0, or -1 with errmsg. */

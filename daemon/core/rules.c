@@ -74,6 +74,7 @@
 #include "daemon/core/frame.h"
 #include "daemon/core/json.h"
 #include "daemon/core/rules.h"
+#include "daemon/core/suggest.h"
 #include "daemon/core/rules_impl.h"
 #include "dbc/dbc.h"
 
@@ -331,7 +332,14 @@ static int resolve_msg_sig(struct compiler *c, int bus, const char *mname,
 	}
 	s = find_signal(m, sname);
 	if (!s) {
-		snprintf(msg, msglen, "unknown signal %s.%s", mname, sname);
+		struct suggest sg;
+		char hint[96];
+
+		suggest_init(&sg, sname);
+		for (size_t i = 0; i < m->n_signals; i++)
+			suggest_offer(&sg, m->signals[i].name);
+		snprintf(msg, msglen, "unknown signal %s.%s%s", mname, sname,
+			 suggest_hint(&sg, hint, sizeof(hint)));
 		return -1;
 	}
 	mi = get_rmsg(c, b, m);
@@ -383,9 +391,18 @@ static int resolve_cb(void *ctx, const char *name, const char *member,
 			return 0;
 		}
 	}
-	snprintf(msg, msglen,
-		 "unknown signal %s (not a [signal] alias; use Message.Signal)",
-		 name);
+	{
+		struct suggest sg;
+		char hint[96];
+
+		suggest_init(&sg, name);
+		for (size_t i = 0; i < r->n_aliases; i++)
+			suggest_offer(&sg, r->aliases[i].name);
+		snprintf(msg, msglen,
+			 "unknown signal %s (not a [signal] alias; use "
+			 "Message.Signal)%s",
+			 name, suggest_hint(&sg, hint, sizeof(hint)));
+	}
 	return -1;
 }
 
@@ -499,26 +516,44 @@ int rules_num_kv(struct compiler *c, const struct config_section *s,
 	return 1;
 }
 
+/* A duration key (key is NAME_ms) or its unit form NAME: one syntax, see
+ * config_parse_duration_kv(). */
 int rules_ms_kv(struct compiler *c, const struct config_section *s,
 		const char *key, bool required, bool positive, uint64_t *ns)
 {
-	double ms = 0;
-	int rc = rules_num_kv(c, s, key, required, 0, &ms);
+	const char *file = rules_sec_file(c, s);
+	char unit[64], msg[200];
+	const struct config_kv *kv = rules_kv(s, key), *ku;
 
-	if (rc < 0)
-		return -1;
-	if (rc == 1 && (ms > 1e12 || (positive && ms <= 0))) {
-		const struct config_kv *kv = rules_kv(s, key);
-		const char *file = rules_sec_file(c, s);
-
-		rules_set_err(c->err, file, kv->line,
-			      rules_value_col(file, kv->line, kv->key),
-			      "%s: must be %s", key,
-			      positive ? "> 0" : "a sane number of ms");
+	snprintf(unit, sizeof(unit), "%.*s", (int)strlen(key) - 3, key);
+	ku = rules_kv(s, unit);
+	if (kv && ku) {
+		rules_set_err(c->err, file, ku->line, 0,
+			      "rule %s: %s and %s both given (one of them)",
+			      s->name, key, unit);
 		return -1;
 	}
-	*ns = (uint64_t)llround(ms * 1e6);
-	return rc;
+	if (!kv)
+		kv = ku;
+	if (!kv) {
+		if (required) {
+			rules_set_err(c->err, file, s->line, 0,
+				      "rule %s: missing key '%s' (or %s = N "
+				      "UNIT)",
+				      s->name, key, unit);
+			return -1;
+		}
+		return 0;
+	}
+	if (config_parse_duration_kv(kv->key, kv->value, ns, msg,
+				     sizeof(msg)) == 0) {
+		if (!positive || *ns)
+			return 1;
+		snprintf(msg, sizeof(msg), "%s: must be > 0", kv->key);
+	}
+	rules_set_err(c->err, file, kv->line,
+		      rules_value_col(file, kv->line, kv->key), "%s", msg);
+	return -1;
 }
 
 int32_t rules_message_kv(struct compiler *c, const struct config_section *s,
@@ -559,17 +594,29 @@ static int check_keys(struct compiler *c, const struct config_section *s,
 
 	for (size_t i = 0; i < s->n_kv; i++) {
 		const char *k = s->kv[i].key;
+		char as_ms[64], hint[96];
+		struct suggest sg;
 		bool ok = false;
 
-		for (size_t j = 0; j < sizeof(common) / sizeof(common[0]); j++)
+		/* a duration's unit form: settle = 500ms for settle_ms */
+		if (!config_duration_ms_key(k, as_ms, sizeof(as_ms)))
+			as_ms[0] = '\0';
+		suggest_init(&sg, k);
+		for (size_t j = 0; j < sizeof(common) / sizeof(common[0]); j++) {
 			ok |= strcmp(k, common[j]) == 0;
-		for (size_t j = 0; kind->keys[j]; j++)
-			ok |= strcmp(k, kind->keys[j]) == 0;
+			suggest_offer(&sg, common[j]);
+		}
+		for (size_t j = 0; kind->keys[j]; j++) {
+			ok |= strcmp(k, kind->keys[j]) == 0 ||
+			      strcmp(as_ms, kind->keys[j]) == 0;
+			suggest_offer(&sg, kind->keys[j]);
+		}
 		if (!ok) {
 			rules_set_err(c->err, rules_sec_file(c, s),
 				      s->kv[i].line, 0,
-				      "rule %s: unknown key '%s' for kind %s",
-				      s->name, k, kind->name);
+				      "rule %s: unknown key '%s' for kind %s%s",
+				      s->name, k, kind->name,
+				      suggest_hint(&sg, hint, sizeof(hint)));
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)
@@ -708,16 +755,26 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 			}
 		if (strcmp(kv->key, "source") == 0) {
 			src = kv;
-		} else if (strcmp(kv->key, "stale_ms") == 0) {
-			double ms;
-
-			if (parse_num(kv->value, &ms) < 0 || ms <= 0 || ms > 1e12) {
-				rules_set_err(c->err, file, kv->line,
-					rules_value_col(file, kv->line, kv->key),
-					"stale_ms: expected a number of ms > 0");
+		} else if (strcmp(kv->key, "stale_ms") == 0 ||
+			   strcmp(kv->key, "stale") == 0) {
+			if (stale) {
+				rules_set_err(c->err, file, kv->line, 0,
+					"signal %s: stale_ms and stale both "
+					"given (one of them)",
+					s->name);
 				return -1;
 			}
-			stale = (uint64_t)llround(ms * 1e6);
+			if (config_parse_duration_kv(kv->key, kv->value, &stale,
+						     msg, sizeof(msg)) == 0 &&
+			    stale == 0)
+				snprintf(msg, sizeof(msg), "%s: must be > 0",
+					 kv->key);
+			if (stale == 0) {
+				rules_set_err(c->err, file, kv->line,
+					rules_value_col(file, kv->line, kv->key),
+					"%s", msg);
+				return -1;
+			}
 		} else if (strcmp(kv->key, "bus") == 0) {
 			bus = config_bus_index(r->cfg, kv->value);
 			if (bus < 0) {
@@ -727,10 +784,18 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 				return -1;
 			}
 		} else {
+			struct suggest sg;
+			char hint[96];
+
+			suggest_init(&sg, kv->key);
+			suggest_offer(&sg, "source");
+			suggest_offer(&sg, "stale_ms");
+			suggest_offer(&sg, "bus");
 			rules_set_err(c->err, file, kv->line, 0,
 				"signal %s: unknown key '%s' (source, stale_ms, "
-				"bus)",
-				s->name, kv->key);
+				"bus)%s",
+				s->name, kv->key,
+				suggest_hint(&sg, hint, sizeof(hint)));
 			return -1;
 		}
 	}
@@ -1589,6 +1654,42 @@ const char *rules_verdict_name(enum rules_verdict v)
 uint64_t rules_violations(const struct rules *r, size_t i)
 {
 	return r->rules[i].n_viol;
+}
+
+int rules_live_state(const struct rules *r, size_t i,
+		     struct rules_live_state *st)
+{
+	const struct rule *u;
+
+	if (!r || i >= r->n_rules)
+		return -1;
+	u = &r->rules[i];
+	st->verdict = rules_verdict(r, i);
+	st->kind = u->kind->name;
+	st->violations = u->n_viol;
+	st->worst = u->n_viol ? u->v.worst : NAN;
+	st->margin = u->n_viol ? u->v.margin : NAN;
+	st->t_start = u->n_viol ? u->v.t_start : 0;
+	if (u->v.open)
+		st->live = RULES_LIVE_VIOLATED;
+	else if (u->exercised)
+		st->live = RULES_LIVE_OK;
+	else if (u->determined)
+		st->live = RULES_LIVE_IDLE;
+	else
+		st->live = RULES_LIVE_WAITING;
+	return 0;
+}
+
+const char *rules_live_name(enum rules_live l)
+{
+	switch (l) {
+	case RULES_LIVE_WAITING: return "waiting";
+	case RULES_LIVE_IDLE: return "not_exercised";
+	case RULES_LIVE_OK: return "ok";
+	case RULES_LIVE_VIOLATED: return "violated";
+	}
+	return "?";
 }
 
 /* Why rule i is INCONCLUSIVE ("" otherwise). */

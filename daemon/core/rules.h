@@ -96,6 +96,27 @@ struct rules_info {
 };
 void rules_info(const struct rules *r, size_t i, struct rules_info *info);
 
+/* What rule i is doing now, for live views (status, monitor). */
+enum rules_live {
+	RULES_LIVE_WAITING,   /* no decision yet: inputs not received */
+	RULES_LIVE_IDLE,      /* its condition has not held yet */
+	RULES_LIVE_OK,        /* exercised, not violated now */
+	RULES_LIVE_VIOLATED,  /* a violation is open now */
+};
+struct rules_live_state {
+	enum rules_live live;
+	enum rules_verdict verdict; /* so far */
+	const char *kind;
+	uint64_t violations;
+	double worst, margin;       /* of the open (else last) violation;
+				       NAN before the first */
+	uint64_t t_start;           /* ns: when that violation started */
+};
+/* -1 when i is out of range. */
+int rules_live_state(const struct rules *r, size_t i,
+		     struct rules_live_state *st);
+const char *rules_live_name(enum rules_live l);
+
 /* verdicts.json content: {"rules":[{"rule":..,"ref":..,"verdict":..,...}]}
  * into a malloc'd string the caller frees. */
 char *rules_verdicts_json(const struct rules *r);

@@ -239,6 +239,7 @@ static int cycle_compile(struct compiler *c, const struct config_section *s,
 	const char *file = rules_sec_file(c, s);
 	const struct config_kv *kv = rules_kv(s, "message");
 	double tol = 10, period = 0;
+	uint64_t period_ns = 0;
 	int rc;
 
 	if (!kv) {
@@ -248,8 +249,9 @@ static int cycle_compile(struct compiler *c, const struct config_section *s,
 	}
 	if ((u->msg = rules_message_kv(c, s, kv)) < 0)
 		return -1;
-	if ((rc = rules_num_kv(c, s, "period_ms", false, 0, &period)) < 0)
+	if ((rc = rules_ms_kv(c, s, "period_ms", false, true, &period_ns)) < 0)
 		return -1;
+	period = (double)period_ns / 1e6;
 	if (rc == 0) {
 		period = c->r->msgs[u->msg].msg->cycle_time_ms;
 		if (period <= 0) {
@@ -259,10 +261,6 @@ static int cycle_compile(struct compiler *c, const struct config_section *s,
 				      s->name, kv->value);
 			return -1;
 		}
-	} else if (period <= 0) {
-		rules_set_err(c->err, file, rules_kv(s, "period_ms")->line, 0,
-			      "period_ms: must be > 0");
-		return -1;
 	}
 	if (rules_num_kv(c, s, "tol_pct", false, 0, &tol) < 0)
 		return -1;

@@ -72,7 +72,7 @@ static const char full_ini[] =
 	"name = rig-03                         ; recorded in evidence\n"
 	"control = run/control.sock\n"
 	"user = cangate\n"
-	"watchdog_ms = 5000\n"
+	"watchdog = 5s                         ; watchdog_ms in its unit form\n"
 	"\n"
 	"[bus vehicle]\n"
 	"interface = can0          ; SocketCAN name\n"
@@ -303,6 +303,16 @@ static const struct bad bads[] = {
 	{ "[gateway]\n\nwords\nfoo = 1\n", 3, "syntax error" },
 	/* keys */
 	{ "[gateway]\nfoo = 1\n", 2, "unknown key 'foo' in [gateway]" },
+	{ "[bus a]\ninterface = can0\nbitrat = 5\n", 3,
+	  "unknown key 'bitrat' in [bus a] (did you mean 'bitrate'?)" },
+	{ "[buss a]\n", 1, "(did you mean 'bus'?)" },
+	/* durations: NAME_ms whole ms, or NAME with a unit */
+	{ "[bus a]\ninterface = can0\nrestart = 1500us\n", 3,
+	  "restart = 1500us: not a whole number of milliseconds" },
+	{ "[bus a]\ninterface = can0\nrestart = 100\n", 3,
+	  "bad duration '100' for restart (a whole number and a unit" },
+	{ "[bus a]\ninterface = can0\nrestart_ms = 5\nrestart = 5ms\n", 4,
+	  "duplicate key 'restart' in [bus a] (first at line 3)" },
 	{ BUSES "[route r]\nfrom = a\nto = b\nfilter = 1\n", 8,
 	  "unknown key 'filter' in [route r]" },
 	{ "[bus a]\ninterface = can0\ninterface = can1\n", 3,

@@ -331,12 +331,21 @@ static const char implies_rule[] =
 	"expect = AVAS.Cmd == 1\n"
 	"settle_ms = 500\n";
 
+/* The same rule with its duration in the unit form. */
+static const char implies_rule_unit[] =
+	"[rule avas]\n"
+	"ref = CMVSS 141 (proxy: alert commanded)\n"
+	"kind = implies\n"
+	"when = ESP_21.VehSpd < 30 && Gear.Position != \"P\"\n"
+	"expect = AVAS.Cmd == 1\n"
+	"settle = 500000us\n";
+
 static void test_implies_settle_deadline(void **state)
 {
 	struct world w;
 
 	(void)state;
-	load_ok(&w, implies_rule);
+	load_ok(&w, *state ? implies_rule_unit : implies_rule);
 	feed(&w, 0, GEAR, 1, 3);
 	speed(&w, 10, 20);
 	feed(&w, 20, AVAS, 1, 0);
@@ -930,8 +939,29 @@ static const struct bad_rule bad_rules[] = {
 	  4, 7, "unknown bus rig" },
 	{ "[signal speed]\nsource = ESP_21.Nope\n", 2, 10,
 	  "unknown signal ESP_21.Nope" },
-	{ "[signal speed]\nsource = ESP_21.VehSpd\nstale = 5\n", 3, 0,
-	  "unknown key 'stale'" },
+	{ "[signal speed]\nsource = ESP_21.VehSpd\nstale = 5\n", 3, 9,
+	  "stale: expected a whole number and a unit" },
+	{ "[signal speed]\nsource = ESP_21.VehSpd\nstael_ms = 5\n", 3, 0,
+	  "unknown key 'stael_ms' (source, stale_ms, bus) (did you mean "
+	  "'stale_ms'?)" },
+	{ "[signal speed]\nsource = ESP_21.VehSpd\nstale_ms = 0.5\n", 3, 12,
+	  "stale_ms: expected a whole number of milliseconds, not \"0.5\"" },
+	{ "[signal speed]\nsource = ESP_21.VehSpd\nstale_ms = 5\n"
+	  "stale = 5ms\n", 4, 0, "stale_ms and stale both given" },
+	{ "[rule a]\nref = x\nkind = implies\nwhen = ESP_21.VehSpd > 1\n"
+	  "expect = AVAS.Cmd == 1\nsettle_ms = 2.5\n", 6, 13,
+	  "settle_ms: expected a whole number of milliseconds, not \"2.5\" "
+	  "(for other units write settle = 2500us)" },
+	{ "[rule a]\nref = x\nkind = implies\nwhen = ESP_21.VehSpd > 1\n"
+	  "expect = AVAS.Cmd == 1\nsettle_ms = 2\nsettle = 2ms\n", 7, 0,
+	  "settle_ms and settle both given" },
+	{ "[rule a]\nref = x\nkind = implies\nwhen = ESP_21.VehSpd > 1\n"
+	  "expect = AVAS.Cmd == 1\nsetle_ms = 2\n", 6, 0,
+	  "unknown key 'setle_ms' for kind implies (did you mean "
+	  "'settle_ms'?)" },
+	{ "[rule a]\nref = x\nkind = range\nsignal = ESP_21.VehSpdd\n"
+	  "max = 1\n", 4, 0, "unknown signal ESP_21.VehSpdd (did you mean "
+	  "'VehSpd'?)" },
 	{ "[signal my-speed]\nsource = ESP_21.VehSpd\n", 1, 0,
 	  "letters, digits and _" },
 	{ "[rule a]\nref = x\nkind = hysteresis\nsignal = ESP_21.VehSpd\n"
@@ -1278,6 +1308,9 @@ int main(void)
 		cmocka_unit_test(test_range),
 		cmocka_unit_test(test_range_when),
 		cmocka_unit_test(test_implies_settle_deadline),
+		/* prestate non-NULL: settle = 500000us instead of settle_ms */
+		cmocka_unit_test_prestate(test_implies_settle_deadline,
+					  (void *)implies_rule_unit),
 		cmocka_unit_test(test_implies_settles_in_time),
 		cmocka_unit_test(test_implies_debounce),
 		cmocka_unit_test(test_response_time),
