@@ -1210,7 +1210,9 @@ static void update_next(struct translate *t)
 			t->next = t->outs[i].due;
 }
 
-/* Deadlines up to now, in time order (ties: output order). */
+/* Deadlines up to now, in time order (ties: output order). The engine's
+ * time moves to each deadline it runs, not to now: a frame that was stamped
+ * before now but is read after this tick keeps its own time. */
 static void run_due(struct translate *t, uint64_t now)
 {
 	while (t->next <= now) {
@@ -1221,40 +1223,25 @@ static void run_due(struct translate *t, uint64_t now)
 				o = &t->outs[i];
 				break;
 			}
-		if (o->mode == TM_CYCLE) {
-			evaluate(t, o, o->due);
+		if (o->due > t->now)
+			t->now = o->due;
+		evaluate(t, o, o->due);
+		if (o->mode == TM_CYCLE)
 			o->due += o->period_ns;
-		} else {
-			evaluate(t, o, o->due);
-		}
 		update_next(t);
 	}
 }
 
-/* The engine's time for a frame or tick at t_ns: on the grid, never back. */
-static uint64_t advance(struct translate *t, uint64_t t_ns)
+static uint64_t on_grid(const struct translate *t, uint64_t t_ns)
 {
-	uint64_t now = t_ns - t_ns % t->res;
-
-	if (!t->started) {
-		t->started = true;
-		t->now = now;
-		for (size_t i = 0; i < t->n_outs; i++)
-			if (t->outs[i].mode == TM_CYCLE)
-				t->outs[i].due = now + t->outs[i].period_ns;
-		update_next(t);
-	}
-	if (now < t->now)
-		now = t->now;
-	run_due(t, now);
-	t->now = now;
-	return now;
+	return t_ns - t_ns % t->res;
 }
 
 void translate_tick(struct translate *t, uint64_t now_ns)
 {
-	if (t && t->n_outs)
-		advance(t, now_ns);
+	/* before the first frame there is no clock: nothing is due */
+	if (t && t->started)
+		run_due(t, on_grid(t, now_ns));
 }
 
 uint64_t translate_next_deadline(const struct translate *t)
@@ -1314,7 +1301,20 @@ void translate_frame(struct translate *t, int bus, const struct frame *f)
 	if (!t || !t->n_outs || f->err || f->rtr || bus < 0 ||
 	    (size_t)bus >= t->n_buses)
 		return;
-	now = advance(t, f->t_ns);
+	now = on_grid(t, f->t_ns);
+	if (!t->started) {
+		/* time starts here: cyclic outputs one period later */
+		t->started = true;
+		t->now = now;
+		for (size_t i = 0; i < t->n_outs; i++)
+			if (t->outs[i].mode == TM_CYCLE)
+				t->outs[i].due = now + t->outs[i].period_ns;
+		update_next(t);
+	}
+	run_due(t, now);
+	if (now < t->now)
+		now = t->now; /* time never goes back */
+	t->now = now;
 	t->epoch++;
 	if (!f->ext) {
 		for (int32_t i = f->id < 2048 ? t->std[bus][f->id] : -1; i >= 0;

@@ -12,10 +12,12 @@
  * frame's time. Times are taken on the evidence's grid (1 us, or 1 ns with
  * [evidence] timestamps = ns), as frames.log records them.
  *
- * Time starts with the first frame fed (translate_frame() or a
- * translate_tick()): cyclic outputs send their first frame one period later.
- * Every frame received before a deadline is seen by it; a frame at the
- * deadline itself is not (deadlines up to a frame's time run first).
+ * Time starts with the first frame fed to translate_frame(): cyclic outputs
+ * send their first frame one period later. Every frame received before a
+ * deadline is seen by it; a frame at the deadline itself is not (deadlines
+ * up to a frame's time run first). A tick moves the engine's time only to
+ * the deadlines it runs, so a frame read after a tick keeps its own time
+ * unless a deadline after it has already run.
  */
 #ifndef CANGATE_TRANSLATE_H
 #define CANGATE_TRANSLATE_H
@@ -61,7 +63,8 @@ size_t translate_count(const struct translate *t);
 /* A frame received on bus (config index). Runs due deadlines first, then
  * updates inputs and sends the outputs it triggers (send = each:, change). */
 void translate_frame(struct translate *t, int bus, const struct frame *f);
-/* Run every deadline up to now_ns (cycle sends, inputs going stale). */
+/* Run every deadline up to now_ns (cycle sends, inputs going stale);
+ * nothing before the first frame. */
 void translate_tick(struct translate *t, uint64_t now_ns);
 /* Earliest pending deadline, or UINT64_MAX. */
 uint64_t translate_next_deadline(const struct translate *t);

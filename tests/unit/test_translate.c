@@ -559,6 +559,34 @@ static void test_tick_independent(void **state)
 	assert_true(n_first > 20);
 }
 
+/* The daemon's timer ticks to its clock; a frame stamped earlier but read
+ * after that tick keeps its own time (as check sees it), and a tick before
+ * the first frame starts nothing. */
+static void test_late_frame(void **state)
+{
+	struct world w;
+
+	(void)state;
+	must_load(&w, "[output f]\nbus = rig\nmessage = R_F\nsend = each:VEH_A\n"
+		      "set = F1 = spd\n"
+		      "[output c]\nbus = rig\nmessage = R_I\nset = Spd = spd\n");
+	translate_tick(w.t, T0 - 5 * MS);
+	assert_int_equal(translate_next_deadline(w.t), UINT64_MAX);
+	veh_a(&w, 0, 1, 0, 0);
+	assert_int_equal(w.n_out, 1);
+	translate_tick(w.t, T0 + 8 * MS);
+	veh_a(&w, 6, 2, 0, 0);
+	assert_int_equal(w.n_out, 2);
+	assert_int_equal(w.out[1].t_ns, T0 + 6 * MS);
+	/* the cycle deadline at 10 ms has run: a frame from before it is
+	 * taken at 10 ms (time never goes back) */
+	translate_tick(w.t, T0 + 12 * MS);
+	assert_int_equal(w.n_out, 3);
+	veh_a(&w, 9, 3, 0, 0);
+	assert_int_equal(w.out[3].t_ns, T0 + 10 * MS);
+	unload(&w);
+}
+
 /* Times are taken on the microsecond grid: a run with nanosecond stamps
  * and one from a log with microseconds give the same frames. */
 static void test_microsecond_grid(void **state)
@@ -744,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_multiplexed),
 		cmocka_unit_test(test_change),
 		cmocka_unit_test(test_tick_independent),
+		cmocka_unit_test(test_late_frame),
 		cmocka_unit_test(test_microsecond_grid),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_is_output),
