@@ -232,18 +232,6 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
 	return q;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		*--e = '\0';
-	return s;
-}
-
 static const struct dbc_message *bus_message(const struct config_bus *b,
 					     const char *name)
 {
@@ -560,11 +548,17 @@ static int split_sig(struct tcomp *c, const struct config_kv *kv, char sep,
 		return terr(c, kv->line, "%s: expected SIGNAL %c ..., not \"%s\"",
 			    kv->key, sep, kv->value);
 	*p = '\0';
-	*rest = trim(p + 1);
-	*sig = dbc_signal_by_name(o->msg, trim(buf));
+	*rest = p + 1 + strspn(p + 1, " \t"); /* inih trimmed its end */
+	p = buf + strcspn(buf, " \t");
+	if (p[strspn(p, " \t")] != '\0')
+		return terr(c, kv->line, "%s: expected one signal name before "
+					 "'%c', not \"%s\"",
+			    kv->key, sep, buf);
+	*p = '\0';
+	*sig = dbc_signal_by_name(o->msg, buf);
 	if (!*sig)
 		return terr(c, kv->line, "%s: unknown rig signal %s.%s",
-			    kv->key, o->msg->name, trim(buf));
+			    kv->key, o->msg->name, buf);
 	return 0;
 }
 
@@ -689,16 +683,15 @@ static int compile_send(struct tcomp *c, struct tout *o,
 	} else if (strcmp(kv->value, "change") == 0) {
 		o->mode = TM_CHANGE;
 	} else if (strncmp(kv->value, "each:", 5) == 0) {
-		char name[256];
+		const char *name = kv->value + 5 + strspn(kv->value + 5, " \t");
 		const struct dbc_message *m;
 		int64_t rc;
 		int b = -1;
 
-		snprintf(name, sizeof(name), "%s", kv->value + 5);
-		m = find_message(c->t->cfg, -1, trim(name), &b);
+		m = find_message(c->t->cfg, -1, name, &b);
 		if (!m)
 			return terr(c, kv->line, "send: unknown message %s",
-				    trim(name));
+				    name);
 		rc = input_slot(c, b, m, NULL);
 		if (rc < 0)
 			return terr(c, kv->line, "out of memory");

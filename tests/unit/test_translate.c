@@ -684,6 +684,8 @@ static const struct bad bads[] = {
 	  "duplicate key 'message' (first at line" },
 	{ "[output o]\nbus = rig\nmessage = R_I\nset Spd 1\n", 4,
 	  "syntax error" },
+	{ "[output o]\nbus = rig\nmessage = R_I\nset = Sp d = 1\n", 4,
+	  "set: expected one signal name before '=', not \"Sp d \"" },
 	{ "[output o]\nbus = rig\nmessage = R_I\nset = Spd 1\n", 4,
 	  "set: expected SIGNAL = ..., not \"Spd 1\"" },
 };
