@@ -150,6 +150,7 @@ p[1] == "502" { printf "%s 502 wheel=%.6g motor=%.6g\n", t,
 	f32(B[0] + B[1] * 256 + B[2] * 65536 + B[3] * 16777216),
 	f32(B[4] + B[5] * 256 + B[6] * 65536 + B[7] * 16777216) }
 $NF == "R" { print t, "rx" }
+$NF == "T" { print t, "tx" }
 p[1] == "0C4" && $NF == "R" { printf "%s 0C4 h=%d\n", t, B[0] * 256 + B[1] }
 p[1] == "503" { printf "%s 503 page=%d iso=%d state=%d crc=%d want=%d\n", t, B[0],
 	(B[1] + B[2] * 256) * 1000, B[3] % 4, B[6] + B[7] * 256, crc16(6) }
@@ -182,7 +183,7 @@ dropped_cyc=$(sed 's/.*"outputs"://; s/},{/}\n{/g' "$TEST_TMP/status.json" |
 $AWK -f "$TEST_TMP/dec.awk" "$b/frames.log" | $AWK -v dropped="$dropped_cyc" '
 	$2 == 500 || $2 == 501 { split($1, a, "."); per = $2 == 500 ? 20000 : 100000
 		# no leading 0 in a number: busybox awk reads it as octal
-		us = substr(a[1], length(a[1]) - 2) * 1000000 + ("1" a[2]) - 1000000
+		us = (("1" substr(a[1], length(a[1]) - 2)) - 1000) * 1000000 + ("1" a[2]) - 1000000
 		c = $0; sub(/.* cnt=/, "", c); c += 0
 		if ($2 in last) { gap = us - last[$2]
 			if (gap <= 0 || gap % per) { print "T line period: " $0; bad++ }
@@ -218,20 +219,30 @@ $AWK -v p="$(pct "$TEST_TMP/devs" 95)" -v r="$(pct "$TEST_TMP/ref.devs" 95)" \
 n500=$($AWK '$2 == 500' "$TEST_TMP/mine.txt" | wc -l)
 assert_ge 480 "$n500" "RIG_VehicleData frames in 10 s at 20 ms"
 
-# values: each T line of RIG_VehicleData carries the speed of the last
-# ESC_Status taken before it (Motorola, bytes 0-1, 0.01 km/h), or the
-# substitute 999.9 once that is older than the alias's stale_ms (100 ms).
-# Taken in frames.log order, as the engine took them: a frame read after a
-# later deadline ran (a loaded VM) is taken at that deadline's time.
+# values: a model of the engine over frames.log, as cangate check reads it:
+# RIG_VehicleData is due every 20 ms from the first frame; every line first
+# runs the deadlines up to its time (a received frame: up to the engine's
+# time if that is later), and a received ESC_Status is taken at that time.
+# Each deadline carries the speed of the last ESC_Status taken (Motorola,
+# bytes 0-1, 0.01 km/h, to 0.1 km/h), or the substitute 999.9 once that is
+# older than the alias's stale_ms (100 ms). Times in us.
 $AWK -f "$TEST_TMP/dec.awk" "$b/frames.log" > "$TEST_TMP/sent.txt"
 $AWK '
-	{ t = $1 + 0 }
-	$2 == "rx" { if (t > now) now = t; next }
-	$2 == "0C4" { sub("h=", "", $3); last = $3 + 0; lt = t > now ? t : now; have = 1; next }
-	$2 == 500 { if (t > now) now = t
-		got = $3; sub("spd=", "", got); graw = int(got * 10 + 0.5)
-		wraw = (!have || t - lt > 0.1000005) ? 9999 : int((last + 5) / 10)
-		if (graw != wraw) { print "at " $1 ": speed " got ", want " wraw / 10; bad++ }
+	function us(ts,   a) { split(ts, a, ".")
+		# no leading 0 in a number: busybox awk reads it as octal
+		return (("1" substr(a[1], length(a[1]) - 4)) - 100000) * 1000000 + ("1" a[2]) - 1000000 }
+	function run(upto) { while (started && dnext <= upto) {
+			want[dnext] = (!have || dnext - lt > 100000) ? 9999 : int(last * 0.01 / 0.1 + 0.5) # as the C doubles do
+			if (dnext > now) now = dnext
+			dnext += 20000 } }
+	{ u = us($1) }
+	$2 == "rx" { if (!started) { started = 1; dnext = u + 20000; now = u }
+		run(u > now ? u : now); if (u > now) now = u; next }
+	$2 == "0C4" { sub("h=", "", $3); last = $3 + 0; lt = now; have = 1; next }
+	$2 == "tx" { run(u); next }
+	$2 == 500 { got = $3; sub("spd=", "", got); graw = int(got * 10 + 0.5)
+		if (!(u in want)) { print "at " $1 ": no deadline"; bad++; next }
+		if (graw != want[u]) { print "at " $1 ": speed " got ", want " want[u] / 10; bad++ }
 		if (graw == 9999) { sub_n++; if (back) late++ } else if (sub_n) back++ }
 	END { printf "# %d frames with the substitute, %d after recovery\n", sub_n, back > "/dev/stderr"
 		if (sub_n < 40 || back < 200 || late) bad++
