@@ -140,6 +140,9 @@ function f32(v,   e, m, x) { e = int(v / 8388608) % 256; m = v % 8388608
 /^\(/ { split($3, p, "#"); d = p[2]; n = length(d) / 2
 	for (i = 0; i < n; i++) B[i] = hexval(substr(d, 2 * i + 1, 2))
 	t = substr($1, 2, length($1) - 2) }
+# first: a line's time moves the model's clock before its frame counts
+$NF == "R" { print t, "rx" }
+$NF == "T" { print t, "tx" }
 p[1] == "500" { printf "%s 500 spd=%.1f gear=%d ready=%d trq=%d cnt=%d crc=%d want=%d\n", t,
 	(B[0] + B[1] * 256) * 0.1, B[2] % 8, int(B[2] / 8) % 2,
 	s(int(B[2] / 16) + B[3] * 16, 12), B[6] % 16, B[7], crc8(29, 7) }
@@ -149,8 +152,6 @@ p[1] == "501" { printf "%s 501 volt=%.2f cur=%.2f soc=%.1f cnt=%d crc=%d want=%d
 p[1] == "502" { printf "%s 502 wheel=%.6g motor=%.6g\n", t,
 	f32(B[0] + B[1] * 256 + B[2] * 65536 + B[3] * 16777216),
 	f32(B[4] + B[5] * 256 + B[6] * 65536 + B[7] * 16777216) }
-$NF == "R" { print t, "rx" }
-$NF == "T" { print t, "tx" }
 p[1] == "0C4" && $NF == "R" { printf "%s 0C4 h=%d\n", t, B[0] * 256 + B[1] }
 p[1] == "503" { printf "%s 503 page=%d iso=%d state=%d crc=%d want=%d\n", t, B[0],
 	(B[1] + B[2] * 256) * 1000, B[3] % 4, B[6] + B[7] * 256, crc16(6) }
@@ -232,21 +233,25 @@ $AWK '
 	function us(ts,   a) { split(ts, a, ".")
 		# no leading 0 in a number: busybox awk reads it as octal
 		return (("1" substr(a[1], length(a[1]) - 4)) - 100000) * 1000000 + ("1" a[2]) - 1000000 }
-	function run(upto) { while (started && dnext <= upto) {
-			want[dnext] = (!have || dnext - lt > 100000) ? 9999 : int(last * 0.01 / 0.1 + 0.5) # as the C doubles do
-			if (dnext > now) now = dnext
-			dnext += 20000 } }
+	# deadline k is at start + 20000 k (small keys: busybox awk turns
+	# large numbers into "%.6g" array keys)
+	function run(upto) { while (started && start + 20000 * k <= upto) {
+			want[k] = (!have || start + 20000 * k - lt > 100000) ? 9999 : int(last * 0.01 / 0.1 + 0.5) # as the C doubles do
+			if (start + 20000 * k > now) now = start + 20000 * k
+			k++ } }
 	{ u = us($1) }
-	$2 == "rx" { if (!started) { started = 1; dnext = u + 20000; now = u }
+	$2 == "rx" { if (!started) { started = 1; start = u; k = 1; now = u }
 		run(u > now ? u : now); if (u > now) now = u; next }
 	$2 == "0C4" { sub("h=", "", $3); last = $3 + 0; lt = now; have = 1; next }
 	$2 == "tx" { run(u); next }
 	$2 == 500 { got = $3; sub("spd=", "", got); graw = int(got * 10 + 0.5)
-		if (!(u in want)) { print "at " $1 ": no deadline"; bad++; next }
-		if (graw != want[u]) { print "at " $1 ": speed " got ", want " want[u] / 10; bad++ }
-		if (graw == 9999) { sub_n++; if (back) late++ } else if (sub_n) back++ }
+		i = (u - start) / 20000
+		if (i != int(i) || !(i in want)) { print "at " $1 ": no deadline"; bad++; next }
+		if (graw != want[i]) { print "at " $1 ": speed " got ", want " want[i] / 10; bad++ }
+		# every value is checked above; here only that both states occur
+		if (graw == 9999) sub_n++; else if (sub_n) back++ }
 	END { printf "# %d frames with the substitute, %d after recovery\n", sub_n, back > "/dev/stderr"
-		if (sub_n < 40 || back < 200 || late) bad++
+		if (sub_n < 40 || back < 200) bad++
 		exit bad > 0 }' "$TEST_TMP/sent.txt" > "$TEST_TMP/bad.txt" 2> "$TEST_TMP/subst.txt" || {
 	cat "$TEST_TMP/subst.txt" >&2
 	head -n 10 "$TEST_TMP/bad.txt" >&2
