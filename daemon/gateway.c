@@ -1229,6 +1229,15 @@ static void gw_translate_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!gw->replay_only)
 		now = now > GW_TRANSLATE_GRACE_NS ? now - GW_TRANSLATE_GRACE_NS
 						  : 0;
+	/* frames stamped before the deadline first, as check sees them; a
+	 * flood the catch-up cannot finish gets the loop, the deadline waits */
+	if (translate_next_deadline(gw->translate) <= now &&
+	    !gw_catch_up(gw, now)) {
+		ev_timer_stop(gw->loop, &gw->translate_w); /* rx may re-arm */
+		ev_timer_set(&gw->translate_w, 1e-4, 0.);
+		ev_timer_start(gw->loop, &gw->translate_w);
+		return;
+	}
 	translate_tick(gw->translate, now);
 	gw_translate_arm(gw);
 }
