@@ -185,12 +185,13 @@ demo: deps
 INST_UNITS := cangated.service cangated@.service
 INST_RULES := $(notdir $(wildcard configs/rules/*.ini))
 INST_VEHICLES := demo-ev.dbc demo-ev.ini demo-drive.log demo-expected-verdicts.txt
-INST_EXAMPLES := demo.ini rig-example.ini vcan-example.ini
+INST_RIGS := demo-rig.dbc
+INST_EXAMPLES := demo.ini demo-translate.ini rig-example.ini vcan-example.ini
 INST_MAN1 := cangate.1
 INST_MAN5 := cangate.conf.5
 INST_MAN8 := cangated.8
 # deepest first: removed by uninstall when empty
-INST_DIRS := $(DATADIR)/rules $(DATADIR)/vehicles $(DATADIR)/examples \
+INST_DIRS := $(DATADIR)/rules $(DATADIR)/vehicles $(DATADIR)/rigs $(DATADIR)/examples \
 	$(DATADIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8 $(MANDIR) \
 	$(UNITDIR) $(SYSUSERSDIR) $(TMPFILESDIR) $(BINDIR) $(SBINDIR) \
 	$(PREFIX)/share $(PREFIX)/lib/systemd $(PREFIX)/lib $(PREFIX)
@@ -199,6 +200,7 @@ UNIT_SED := -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 EXAMPLE_SED := -e 's|^include = vehicles/|include = $(DATADIR)/vehicles/|' \
 	-e 's|^include = rules/|include = $(DATADIR)/rules/|' \
 	-e 's|^dbc = vehicles/|dbc = $(DATADIR)/vehicles/|' \
+	-e 's|^dbc = rigs/|dbc = $(DATADIR)/rigs/|' \
 	-e 's|replay:vehicles/|replay:$(DATADIR)/vehicles/|' \
 	-e 's|/usr/share/cangate/|$(DATADIR)/|g' \
 	-e 's|^dir = \.\./build/|dir = /tmp/cangate-|' \
@@ -210,7 +212,8 @@ install: all
 	install -m 0755 $(BUILD)/cangate $(DESTDIR)$(BINDIR)/cangate
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)/rules \
-		$(DESTDIR)$(DATADIR)/vehicles $(DESTDIR)$(DATADIR)/examples \
+		$(DESTDIR)$(DATADIR)/vehicles $(DESTDIR)$(DATADIR)/rigs \
+		$(DESTDIR)$(DATADIR)/examples \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8
 	for u in $(INST_UNITS); do \
@@ -222,6 +225,7 @@ install: all
 	install -m 0644 systemd/cangate-tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/cangate.conf
 	install -m 0644 $(addprefix configs/rules/,$(INST_RULES)) $(DESTDIR)$(DATADIR)/rules/
 	install -m 0644 $(addprefix configs/vehicles/,$(INST_VEHICLES)) $(DESTDIR)$(DATADIR)/vehicles/
+	install -m 0644 $(addprefix configs/rigs/,$(INST_RIGS)) $(DESTDIR)$(DATADIR)/rigs/
 	for e in $(INST_EXAMPLES); do \
 		sed $(EXAMPLE_SED) configs/$$e > $(DESTDIR)$(DATADIR)/examples/$$e && \
 		chmod 0644 $(DESTDIR)$(DATADIR)/examples/$$e || exit 1; \
@@ -237,6 +241,7 @@ uninstall:
 		$(DESTDIR)$(TMPFILESDIR)/cangate.conf \
 		$(addprefix $(DESTDIR)$(DATADIR)/rules/,$(INST_RULES)) \
 		$(addprefix $(DESTDIR)$(DATADIR)/vehicles/,$(INST_VEHICLES)) \
+		$(addprefix $(DESTDIR)$(DATADIR)/rigs/,$(INST_RIGS)) \
 		$(addprefix $(DESTDIR)$(DATADIR)/examples/,$(INST_EXAMPLES)) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(INST_MAN1)) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(INST_MAN5)) \

@@ -43,6 +43,7 @@
 #include "daemon/log.h"
 #include "daemon/core/router.h"
 #include "daemon/core/rules.h"
+#include "daemon/core/translate.h"
 
 #define FLUSH_MS 200           /* tx queue drain at exit */
 #define NOTIFY_STATUS_S 5.     /* sd_notify STATUS= period */
@@ -77,18 +78,22 @@ static const struct rules_sink check_sink = {
 
 /*
  * Load and check everything a config needs to run: the file, DBCs, routes,
- * rules, replay logs. On success the caller owns *cfg, *router, *rules.
+ * rules, outputs, replay logs. On success the caller owns *cfg, *router,
+ * *rules, *trp.
  */
 /* old: the running config (its signing key is reused), or NULL. */
 static int load_config(const char *path, const struct config *old,
-		       const struct rules_sink *sink, struct config **cfgp,
-		       struct router **routerp, struct rules **rulesp,
+		       const struct rules_sink *sink,
+		       const struct translate_sink *tsink,
+		       struct config **cfgp, struct router **routerp,
+		       struct rules **rulesp, struct translate **trp,
 		       char *msg, size_t msglen)
 {
 	struct config_error err;
 	struct config *cfg;
 	struct router *router = NULL;
 	struct rules *rules = NULL;
+	struct translate *tr;
 
 	memset(&err, 0, sizeof(err));
 	cfg = config_load(path, &err);
@@ -113,9 +118,15 @@ static int load_config(const char *path, const struct config *old,
 	rules = rules_compile(cfg, sink, &err);
 	if (!rules)
 		goto fail;
+	tr = translate_compile(cfg, tsink, &err);
+	if (!tr) {
+		rules_free(rules);
+		goto fail;
+	}
 	*cfgp = cfg;
 	*routerp = router;
 	*rulesp = rules;
+	*trp = tr;
 	return 0;
 fail:
 	config_error_format(&err, msg, msglen);
@@ -167,6 +178,7 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct config *cfg = NULL;
 	struct router *router;
 	struct rules *rules;
+	struct translate *tr = NULL;
 	char msg[600];
 
 	(void)loop;
@@ -175,14 +187,18 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	sd_notify(0, "RELOADING=1");
 	log_info("received SIGHUP, reloading %s", d.config_path);
 	if (load_config(d.config_path, gateway_config(d.gw),
-			gateway_rules_sink(d.gw), &cfg, &router, &rules, msg,
-			sizeof(msg)) == 0 &&
-	    gateway_configure(d.gw, cfg, router, rules, true, msg,
-			      sizeof(msg)) < 0) {
-		rules_free(rules);
-		router_free(router);
-		config_free(cfg);
-		cfg = NULL;
+			gateway_rules_sink(d.gw), gateway_translate_sink(d.gw),
+			&cfg, &router, &rules, &tr, msg, sizeof(msg)) == 0) {
+		if (gateway_configure(d.gw, cfg, router, rules, true, msg,
+				      sizeof(msg)) < 0) {
+			rules_free(rules);
+			router_free(router);
+			translate_free(tr);
+			config_free(cfg);
+			cfg = NULL;
+		} else {
+			gateway_set_translate(d.gw, tr);
+		}
 	}
 	if (!cfg) {
 		/* room for msg with every byte escaped as \u00XX */
@@ -272,6 +288,7 @@ int main(int argc, char **argv)
 	struct config *cfg;
 	struct router *router;
 	struct rules *rules;
+	struct translate *tr;
 	char msg[600];
 	const char *ctl_path;
 	uint64_t wd_usec = 0;
@@ -310,12 +327,13 @@ int main(int argc, char **argv)
 	log_init(verbose, "cangated");
 
 	if (check) {
-		if (load_config(d.config_path, NULL, &check_sink, &cfg,
-				&router, &rules, msg, sizeof(msg)) < 0) {
+		if (load_config(d.config_path, NULL, &check_sink, NULL, &cfg,
+				&router, &rules, &tr, msg, sizeof(msg)) < 0) {
 			fprintf(stderr, "%s\n", msg);
 			return 1;
 		}
 		rules_free(rules);
+		translate_free(tr);
 		router_free(router);
 		config_free(cfg);
 		printf("configuration OK\n");
@@ -339,8 +357,9 @@ int main(int argc, char **argv)
 	if (!d.gw)
 		fatalx("out of memory");
 	/* the signing key too: it is read here, as root, and kept */
-	if (load_config(d.config_path, NULL, gateway_rules_sink(d.gw), &cfg,
-			&router, &rules, msg, sizeof(msg)) < 0)
+	if (load_config(d.config_path, NULL, gateway_rules_sink(d.gw),
+			gateway_translate_sink(d.gw), &cfg, &router, &rules, &tr,
+			msg, sizeof(msg)) < 0)
 		fatalx("%s", msg);
 	if (geteuid() == 0 && !allow_root && !cfg->user)
 		fatalx("refusing to run as root: set [gateway] user (the "
@@ -349,6 +368,7 @@ int main(int argc, char **argv)
 	if (gateway_configure(d.gw, cfg, router, rules, true, msg,
 			      sizeof(msg)) < 0)
 		fatalx("%s", msg);
+	gateway_set_translate(d.gw, tr);
 	cfg = NULL; /* the gateway owns it */
 
 	ctl_path = gateway_config(d.gw)->control_path

@@ -32,6 +32,7 @@ struct gateway {
 	struct config *cfg;
 	struct router *router;
 	struct rules *rules;
+	struct translate *translate;
 	struct evidence *session; /* recording, or NULL */
 	struct stream *stream;    /* live views, or NULL */
 
@@ -48,6 +49,7 @@ struct gateway {
 	struct gateway_sink sink;
 	bool custom_sink;
 	struct rules_sink rsink;
+	struct translate_sink tsink;
 	uint64_t rules_deadline;
 	uint64_t rules_due_mono; /* when rules_w should fire: stall measure */
 	uint64_t stalls, stall_max_ns;
@@ -55,6 +57,8 @@ struct gateway {
 	ev_timer house_w;
 	ev_timer rules_w;
 	ev_timer evidence_tick_w;
+	ev_timer translate_w;
+	uint64_t translate_deadline;
 	bool started;
 
 	uint64_t start_real_ns, start_mono_ns;
@@ -118,6 +122,9 @@ static void gw_record(struct gateway *gw, const struct frame *f,
 		*line = l;
 }
 
+static void gw_translate_rx(struct gateway *gw, int bus,
+			    const struct frame *f);
+
 void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 		const char *ifname)
 {
@@ -151,6 +158,8 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 	stream_frame(gw->stream, bus, f);
 	if (f->err)
 		return;
+	if (gw->translate)
+		gw_translate_rx(gw, bus, f);
 	if (n == 0 && bus >= 0 && (size_t)bus < gw->cfg->n_buses)
 		gw->bus_filtered[bus]++;
 	if (!gw->rules)
@@ -174,9 +183,13 @@ void gateway_tx_done(struct gateway *gw, int bus, int route_tag,
 	 * frames.log holds every frame sent. (bus is its bus's index now.) */
 	if (sent)
 		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
-	if (GW_ROUTE_TAG_GEN(route_tag) != (gw->gen & 0x7fff) || r < 0 ||
-	    (size_t)r >= gw->n_routes)
+	if (GW_ROUTE_TAG_GEN(route_tag) != (gw->gen & 0x7fff) || r < 0)
 		return; /* queued under the previous config: no route of ours */
+	if ((size_t)r >= gw->n_routes) {
+		translate_tx_result(gw->translate, (size_t)r - gw->n_routes,
+				    sent);
+		return;
+	}
 	if (sent)
 		gw->routes[r].sent++;
 	else
@@ -455,6 +468,8 @@ static double gw_load(const struct gateway *gw, unsigned seconds)
 /* ------------------------------------------------------------------ */
 /* life cycle */
 
+static void gw_translate_init(struct gateway *gw);
+
 struct gateway *gateway_new(struct ev_loop *loop)
 {
 	struct gateway *gw = calloc(1, sizeof(*gw));
@@ -479,6 +494,7 @@ struct gateway *gateway_new(struct ev_loop *loop)
 	/* below the bus watchers: frames already readable run first */
 	ev_set_priority(&gw->rules_w, EV_MINPRI);
 	ev_timer_init(&gw->evidence_tick_w, gw_evidence_tick_cb, 1., 1.);
+	gw_translate_init(gw);
 	return gw;
 }
 
@@ -597,6 +613,8 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 		free(verdicts);
 		rules_free(gw->rules);
 		router_free(gw->router);
+		/* it reads the old config's DBCs: gone with them */
+		gateway_set_translate(gw, NULL);
 		config_free(gw->cfg);
 		/* Buses not taken over: their queued frames belong to the old
 		 * generation and are not counted against new routes. */
@@ -650,6 +668,8 @@ err:
 	return -1;
 }
 
+static void gw_translate_arm(struct gateway *gw);
+
 void gateway_start(struct gateway *gw)
 {
 	double block_s = 1.;
@@ -661,6 +681,7 @@ void gateway_start(struct gateway *gw)
 	ev_timer_set(&gw->evidence_tick_w, block_s, block_s);
 	ev_timer_start(gw->loop, &gw->evidence_tick_w);
 	gw_rules_arm(gw);
+	gw_translate_arm(gw);
 	for (size_t i = 0; i < gw->n_buses; i++)
 		bus_go(gw->buses[i]);
 	/* The house timer keeps the loop alive; these must not: a replay-only
@@ -684,6 +705,7 @@ void gateway_free(struct gateway *gw)
 	ev_timer_stop(gw->loop, &gw->house_w);
 	ev_timer_stop(gw->loop, &gw->rules_w);
 	ev_timer_stop(gw->loop, &gw->evidence_tick_w);
+	gateway_set_translate(gw, NULL);
 	gw_free_buses(gw->buses, gw->n_buses);
 	rules_free(gw->rules);
 	router_free(gw->router);
@@ -928,6 +950,8 @@ static const char *gw_bus_cfg_name(const struct gateway *gw, int i)
 	return "?";
 }
 
+static void gw_translate_status_json(struct gateway *gw, struct json *j);
+
 void gateway_status_json(struct gateway *gw, FILE *out)
 {
 	struct json j;
@@ -1087,9 +1111,12 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 		json_object_end(&j);
 	}
 	json_array_end(&j);
+	gw_translate_status_json(gw, &j);
 	json_object_end(&j);
 	json_finish(&j);
 }
+
+static void gw_translate_status_text(struct gateway *gw, FILE *out);
 
 void gateway_status_text(struct gateway *gw, FILE *out)
 {
@@ -1158,6 +1185,7 @@ void gateway_status_text(struct gateway *gw, FILE *out)
 			st.rate_limited, st.dropped, st.queued);
 	}
 	stream_rules_text(gw->rules, out);
+	gw_translate_status_text(gw, out);
 }
 
 void gateway_status_line(struct gateway *gw, char *buf, size_t size)
@@ -1180,4 +1208,161 @@ void gateway_status_line(struct gateway *gw, char *buf, size_t size)
 		 " violations active, %s",
 		 up, gw->n_buses, rx, tx, drop, gw_load(gw, 1), gw->viol_active,
 		 gw->session ? "recording" : "not recording");
+}
+
+/* ------------------------------------------------------------------ */
+/* translation ([output] sections): frames built by the pure core, sent
+ * through the same sink as routed frames, recorded as T lines */
+
+/*
+ * Deadlines run this far behind the clock, so that a frame the kernel
+ * stamped before a deadline has been read when it runs (as `cangate check`
+ * of frames.log sees it). Short: the rig gets its cyclic frames this much
+ * late, at the same period.
+ */
+#define GW_TRANSLATE_GRACE_NS (2 * 1000000ULL)
+
+static void gw_translate_send(void *ctx, int bus, const struct frame *f,
+			      size_t output)
+{
+	struct gateway *gw = ctx;
+	int tag = GW_ROUTE_TAG(gw, gw->n_routes + output);
+
+	switch (gw->sink.send(gw->sink.ctx, bus, f, tag)) {
+	case BUS_TX_SENT:
+		translate_tx_result(gw->translate, output, true);
+		gw_record(gw, f, gw_bus_ifname(gw, bus), NULL);
+		break;
+	case BUS_TX_QUEUED:
+		break;
+	case BUS_TX_DROPPED:
+		translate_tx_result(gw->translate, output, false);
+		break;
+	}
+}
+
+const struct translate_sink *gateway_translate_sink(struct gateway *gw)
+{
+	return &gw->tsink;
+}
+
+static void gw_translate_arm(struct gateway *gw)
+{
+	uint64_t now;
+	double delay;
+
+	ev_timer_stop(gw->loop, &gw->translate_w);
+	gw->translate_deadline = translate_next_deadline(gw->translate);
+	if (!gw->started || gw->translate_deadline == UINT64_MAX)
+		return;
+	ev_now_update(gw->loop);
+	now = gateway_now(gw);
+	if (gw->replay_only)
+		delay = GW_RULES_MAX_S; /* frames carry the replay's clock */
+	else if (gw->translate_deadline + GW_TRANSLATE_GRACE_NS > now)
+		delay = (double)(gw->translate_deadline +
+				 GW_TRANSLATE_GRACE_NS - now) / 1e9;
+	else
+		delay = 1e-5;
+	ev_timer_set(&gw->translate_w, delay, 0.);
+	ev_timer_start(gw->loop, &gw->translate_w);
+}
+
+static void gw_translate_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gateway *gw = container_of(w, struct gateway, translate_w);
+	uint64_t now = gateway_now(gw);
+
+	(void)loop;
+	(void)revents;
+	if (!gw->replay_only)
+		now = now > GW_TRANSLATE_GRACE_NS ? now - GW_TRANSLATE_GRACE_NS
+						  : 0;
+	/* frames stamped before the deadline first, as check sees them; a
+	 * flood the catch-up cannot finish gets the loop, the deadline waits */
+	if (translate_next_deadline(gw->translate) <= now &&
+	    !gw_catch_up(gw, now)) {
+		ev_timer_stop(gw->loop, &gw->translate_w); /* rx may re-arm */
+		ev_timer_set(&gw->translate_w, 1e-4, 0.);
+		ev_timer_start(gw->loop, &gw->translate_w);
+		return;
+	}
+	translate_tick(gw->translate, now);
+	gw_translate_arm(gw);
+}
+
+static void gw_translate_init(struct gateway *gw)
+{
+	ev_timer_init(&gw->translate_w, gw_translate_cb, 0., 0.);
+	/* below the bus watchers: frames already readable run first */
+	ev_set_priority(&gw->translate_w, EV_MINPRI);
+	gw->translate_deadline = UINT64_MAX;
+	gw->tsink.send = gw_translate_send;
+	gw->tsink.ctx = gw;
+}
+
+static void gw_translate_rx(struct gateway *gw, int bus, const struct frame *f)
+{
+	translate_frame(gw->translate, bus, f);
+	if (translate_next_deadline(gw->translate) != gw->translate_deadline)
+		gw_translate_arm(gw);
+}
+
+void gateway_set_translate(struct gateway *gw, struct translate *t)
+{
+	translate_free(gw->translate);
+	gw->translate = t;
+	gw_translate_arm(gw);
+}
+
+static void gw_translate_status_json(struct gateway *gw, struct json *j)
+{
+	struct translate_stats st;
+
+	json_key(j, "outputs");
+	json_array_begin(j);
+	for (size_t i = 0; translate_stats(gw->translate, i, &st) == 0; i++) {
+		json_object_begin(j);
+		json_key(j, "name");
+		json_string(j, st.name);
+		json_key(j, "bus");
+		json_string(j, gw_bus_cfg_name(gw, st.bus));
+		json_key(j, "built");
+		json_uint(j, st.built);
+		json_key(j, "sent");
+		json_uint(j, st.sent);
+		json_key(j, "dropped");
+		json_uint(j, st.dropped);
+		json_key(j, "clamped");
+		json_uint(j, st.clamped);
+		json_key(j, "unencodable");
+		json_uint(j, st.unencodable);
+		json_key(j, "substituted");
+		json_uint(j, st.substituted);
+		json_key(j, "held");
+		json_uint(j, st.held);
+		json_key(j, "stopped");
+		json_uint(j, st.stopped);
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
+static void gw_translate_status_text(struct gateway *gw, FILE *out)
+{
+	struct translate_stats st;
+
+	if (!translate_count(gw->translate))
+		return;
+	fprintf(out, "\n%-20s %-8s %12s %9s %9s %11s %11s %9s %9s\n", "OUTPUT",
+		"BUS", "SENT", "DROPPED", "CLAMPED", "UNENCODABLE",
+		"SUBSTITUTED", "HELD", "STOPPED");
+	for (size_t i = 0; translate_stats(gw->translate, i, &st) == 0; i++)
+		fprintf(out,
+			"%-20s %-8s %12" PRIu64 " %9" PRIu64 " %9" PRIu64
+			" %11" PRIu64 " %11" PRIu64 " %9" PRIu64 " %9" PRIu64
+			"\n",
+			st.name, gw_bus_cfg_name(gw, st.bus), st.sent,
+			st.dropped, st.clamped, st.unencodable, st.substituted,
+			st.held, st.stopped);
 }

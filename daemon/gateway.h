@@ -38,6 +38,7 @@
 #include "daemon/core/frame.h"
 #include "daemon/core/router.h"
 #include "daemon/core/rules.h"
+#include "daemon/core/translate.h"
 
 struct gateway;
 struct stream;
@@ -66,6 +67,15 @@ void gateway_free(struct gateway *gw);
 /* The sink rules_compile() must get for rules fed by this gateway:
  * violations are counted, logged (rate limited) and recorded. */
 const struct rules_sink *gateway_rules_sink(struct gateway *gw);
+
+/* The sink translate_compile() must get for a translation installed with
+ * gateway_set_translate(): frames go out like routed ones, counted and
+ * recorded as T lines. */
+const struct translate_sink *gateway_translate_sink(struct gateway *gw);
+/* Install the translation of the current config (ownership passes; NULL
+ * for none). Call it right after gateway_configure(): a reload drops the
+ * old translation with the old config. */
+void gateway_set_translate(struct gateway *gw, struct translate *t);
 
 /*
  * Install a validated configuration with its router and rules (ownership

@@ -6,6 +6,10 @@
  * name is in its interface column (for a replay bus, the bus name, which is
  * what the daemon logs), or else to the replay bus whose log is this file.
  * Lines marked 'T' (the gateway's own transmissions) are not fed to rules.
+ * [output] translation runs as in the daemon: every line moves its clock,
+ * received frames feed it, and the frames it makes replace the log's T
+ * lines of its outputs (with --out they are written to the new bundle, so
+ * a bundle's translated frames are reproduced byte for byte).
  * Line numbers count every line across the logs in order, like the
  * segments of one frames.log; with --out they are the lines of the new
  * bundle's frames.log instead, so violations point into the bundle.
@@ -31,17 +35,20 @@
 #include "daemon/core/frame.h"
 #include "daemon/core/report.h"
 #include "daemon/core/rules.h"
+#include "daemon/core/translate.h"
 
 #define CHECK_UNKNOWN_IF_MAX 8
 
 struct check {
 	struct config *cfg;
 	struct rules *rules;
+	struct translate *tr;
 	struct evidence *ev;
 	const char *out_dir;
 	uint64_t line;          /* lines read, across logs */
 	uint64_t frames;        /* frames fed to the rules */
 	uint64_t bad;           /* malformed or unmappable lines */
+	uint64_t translated;    /* frames translation made */
 	uint64_t last_t;
 	bool have_t;
 	bool write_error;
@@ -80,6 +87,21 @@ static void check_event(void *ctx, uint64_t t_ns, const char *type,
 
 	if (c->ev)
 		evidence_event(c->ev, t_ns, type, fields_json);
+}
+
+static int check_open_evidence(struct check *c, uint64_t t);
+
+static void check_translated(void *ctx, int bus, const struct frame *f,
+			     size_t output)
+{
+	struct check *c = ctx;
+
+	(void)output;
+	c->translated++;
+	if (!c->out_dir || (!c->ev && check_open_evidence(c, f->t_ns) < 0))
+		return;
+	if (!evidence_frame(c->ev, f, c->cfg->buses[bus].interface))
+		c->bad++; /* evidence_frame() keeps the reason for the close */
 }
 
 /* The bus for a frame line: by interface name, else the replay bus that
@@ -179,6 +201,11 @@ static int check_file(struct check *c, const char *path)
 			continue;
 		}
 		line = c->line;
+		if (f.dir == FRAME_DIR_TX &&
+		    translate_is_output(c->tr, bus, &f)) {
+			translate_tick(c->tr, f.t_ns); /* made again here */
+			continue;
+		}
 		if (c->out_dir) {
 			if (!c->ev && check_open_evidence(c, f.t_ns) < 0) {
 				rc = -1;
@@ -207,8 +234,11 @@ static int check_file(struct check *c, const char *path)
 		if (!c->have_t || f.t_ns > c->last_t)
 			c->last_t = f.t_ns;
 		c->have_t = true;
-		if (f.dir == FRAME_DIR_TX)
+		if (f.dir == FRAME_DIR_TX) {
+			translate_tick(c->tr, f.t_ns);
 			continue;
+		}
+		translate_frame(c->tr, bus, &f);
 		rules_frame(c->rules, bus, &f, line);
 		c->frames++;
 	}
@@ -232,6 +262,7 @@ int cmd_check(int argc, char **argv)
 	struct rules_sink sink = { .violation_end = check_violation_end,
 				   .ctx = &c,
 				   .event = check_event };
+	struct translate_sink tsink = { check_translated, &c };
 	const char *config_path = NULL;
 	char **logs = calloc((size_t)argc + 1, sizeof(*logs));
 	int n_logs = 0, rc = 2;
@@ -331,6 +362,12 @@ int cmd_check(int argc, char **argv)
 		fprintf(stderr, "%s\n", ebuf);
 		goto out;
 	}
+	c.tr = translate_compile(c.cfg, &tsink, &err);
+	if (!c.tr) {
+		config_error_format(&err, ebuf, sizeof(ebuf));
+		fprintf(stderr, "%s\n", ebuf);
+		goto out;
+	}
 	for (int i = 0; i < n_logs; i++)
 		if (check_file(&c, logs[i]) < 0) {
 			c.bad++;
@@ -371,6 +408,8 @@ int cmd_check(int argc, char **argv)
 		c.frames, c.line, n_logs, n_logs == 1 ? "" : "s");
 	if (c.bad)
 		fprintf(stderr, ", %" PRIu64 " bad", c.bad);
+	if (translate_count(c.tr))
+		fprintf(stderr, ", %" PRIu64 " frames translated", c.translated);
 	fputc('\n', stderr);
 	rules_print_table(c.rules, stderr);
 	for (size_t i = 0; i < rules_count(c.rules); i++) {
@@ -398,6 +437,7 @@ out:
 		evidence_close(c.ev, c.last_t, NULL, errmsg, sizeof(errmsg));
 	}
 	rules_free(c.rules);
+	translate_free(c.tr);
 	config_free(c.cfg);
 	free(logs);
 	return rc;

@@ -337,6 +337,7 @@ enum sec_type {
 	SEC_ROUTE,
 	SEC_SIGNAL,
 	SEC_RULE,
+	SEC_OUTPUT,
 	SEC_EVIDENCE,
 };
 
@@ -543,9 +544,10 @@ static int section_begin(struct parser *p, char *text)
 		return 0;
 	}
 	if (strcmp(kind, "bus") && strcmp(kind, "route") &&
-	    strcmp(kind, "signal") && strcmp(kind, "rule")) {
+	    strcmp(kind, "signal") && strcmp(kind, "rule") &&
+	    strcmp(kind, "output")) {
 		static const char *const kinds[] = { "gateway", "bus", "route",
-						     "signal", "rule",
+						     "signal", "rule", "output",
 						     "evidence" };
 		struct suggest sg;
 		char hint[96];
@@ -555,8 +557,8 @@ static int section_begin(struct parser *p, char *text)
 			suggest_offer(&sg, kinds[i]);
 		return perr(p, p->lineno,
 			    "unknown section [%s%s%s] (expected gateway, bus "
-			    "NAME, route NAME, signal NAME, rule NAME, "
-			    "evidence)%s",
+			    "NAME, route NAME, signal NAME, rule NAME, output "
+			    "NAME, evidence)%s",
 			    kind, *name ? " " : "", name,
 			    suggest_hint(&sg, hint, sizeof(hint)));
 	}
@@ -580,6 +582,11 @@ static int section_begin(struct parser *p, char *text)
 	}
 	if (p->is_include)
 		goto not_in_include;
+	if (strcmp(kind, "output") == 0) {
+		p->type = SEC_OUTPUT;
+		return generic_section_begin(p, &cfg->outputs, &cfg->n_outputs,
+					     kind, name);
+	}
 
 	if (kind[0] == 'b') {
 		struct config_bus *b;
@@ -1096,7 +1103,9 @@ static int generic_key(struct parser *p, const char *name, const char *v)
 {
 	struct config_section *s = p->type == SEC_SIGNAL
 					   ? &p->cfg->signals[p->idx]
-					   : &p->cfg->rules[p->idx];
+				   : p->type == SEC_RULE
+					   ? &p->cfg->rules[p->idx]
+					   : &p->cfg->outputs[p->idx];
 	struct config_kv *kv = grow(&s->kv, &s->n_kv, sizeof(*kv));
 
 	if (kv == NULL)
@@ -1163,7 +1172,8 @@ static int ini_handler_cb(void *user, const char *section, const char *name,
 		perr(p, p->lineno, "key '%s' outside any section", name);
 		return 0;
 	}
-	if (p->type == SEC_SIGNAL || p->type == SEC_RULE)
+	if (p->type == SEC_SIGNAL || p->type == SEC_RULE ||
+	    p->type == SEC_OUTPUT)
 		return generic_key(p, name, value) == 0;
 
 	for (k = 0; p->keys[k].name; k++)
@@ -1607,6 +1617,7 @@ void config_free(struct config *cfg)
 	free(cfg->routes);
 	free_sections(cfg->signals, cfg->n_signals);
 	free_sections(cfg->rules, cfg->n_rules);
+	free_sections(cfg->outputs, cfg->n_outputs);
 	for (size_t i = 0; i < cfg->n_includes; i++)
 		free(cfg->includes[i]);
 	free(cfg->includes);

@@ -4,7 +4,7 @@
  * config_load() reads [gateway], [bus NAME], [route NAME] and [evidence] into
  * typed fields and keeps [signal NAME] and [rule NAME] sections as key/value
  * lists with line numbers; rules_compile() (rules.h) checks those against the
- * DBCs. Relative paths (dbc, replay:, sign_key, include) are resolved against
+ * DBCs, as translate_compile() (translate.h) does with [output NAME]. Relative paths (dbc, replay:, sign_key, include) are resolved against
  * the directory of the file that names them. `include = PATH` in [gateway]
  * (repeatable) reads further INI files that may hold [signal] and [rule]
  * sections only: that is how rule packs from configs/rules/ are used.
@@ -139,6 +139,8 @@ struct config {
 	size_t n_signals;
 	struct config_section *rules;
 	size_t n_rules;
+	struct config_section *outputs; /* [output NAME]: translation */
+	size_t n_outputs;
 	struct config_evidence evidence;
 };
 

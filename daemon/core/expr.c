@@ -44,6 +44,7 @@ enum xop {
 	X_RATE,      /* windowed: a = x, num = window ns, state = ring index */
 	X_RATE_SIG,  /* between the last two received values of a signal */
 	X_HELD,      /* a = cond, num = ns */
+	X_COND,      /* a ? b : c */
 	X_STR,       /* only during parsing */
 };
 
@@ -104,6 +105,7 @@ struct parser {
 	const char *s;
 	size_t len, pos;
 	const struct expr_resolver *res;
+	const struct dbc_signal *target; /* names strings in value position */
 	struct expr_error *err;
 	struct xnode *n;
 	size_t nn, cap;
@@ -598,25 +600,19 @@ static int32_t parse_sum(struct parser *p)
 	return a;
 }
 
-/* Turn string node s into the number its name stands for in sig's table. */
-static int32_t resolve_string(struct parser *p, int32_t s, int32_t other)
+/* Turn string node s into the number its name stands for in sig's table;
+ * what names sig in messages: `what_len` bytes at `what`. */
+static int32_t string_to_value(struct parser *p, int32_t s,
+			       const struct dbc_signal *sig, const char *what,
+			       int what_len)
 {
-	struct xnode *o = &p->n[other];
 	struct xnode *x = &p->n[s];
-	const struct dbc_signal *sig = o->op == X_SIG ? o->sig : NULL;
 
-	if (o->op == X_STR)
-		return perr(p, x->col - 1, "cannot compare two strings");
-	if (!sig)
-		return perr(p, x->col - 1,
-			    "string \"%s\" compared with a number: only a "
-			    "signal with a value table can be",
-			    x->str);
 	if (sig->n_values == 0)
 		return perr(p, x->col - 1,
-			    "string \"%s\" compared with %.*s, which has no "
-			    "value table",
-			    x->str, (int)o->ref_len, p->s + o->col - 1);
+			    "string \"%s\" %s %.*s, which has no value table",
+			    x->str, p->target == sig ? "set into" : "compared with",
+			    what_len, what);
 	for (size_t k = 0; k < sig->n_values; k++)
 		if (strcmp(sig->values[k].name, x->str) == 0) {
 			x->op = X_NUM;
@@ -649,10 +645,37 @@ static int32_t resolve_string(struct parser *p, int32_t s, int32_t other)
 		}
 		if (off >= sizeof(names))
 			memcpy(names + sizeof(names) - 4, "...", 4);
-		return perr(p, x->col - 1,
-			    "\"%s\" is not a value of %.*s (%s)", x->str,
-			    (int)o->ref_len, p->s + o->col - 1, names);
+		return perr(p, x->col - 1, "\"%s\" is not a value of %.*s (%s)",
+			    x->str, what_len, what, names);
 	}
+}
+
+/* String node s compared with node other. */
+static int32_t resolve_string(struct parser *p, int32_t s, int32_t other)
+{
+	struct xnode *o = &p->n[other];
+	struct xnode *x = &p->n[s];
+	const struct dbc_signal *sig = o->op == X_SIG ? o->sig : NULL;
+
+	if (o->op == X_STR)
+		return perr(p, x->col - 1, "cannot compare two strings");
+	if (!sig)
+		return perr(p, x->col - 1,
+			    "string \"%s\" compared with a number: only a "
+			    "signal with a value table can be",
+			    x->str);
+	return string_to_value(p, s, sig, p->s + o->col - 1,
+			       (int)o->ref_len);
+}
+
+/* A node in value position (the whole expression, a branch of ?:): a
+ * string there names a value of the target signal, when there is one. */
+static int32_t value_of(struct parser *p, int32_t i)
+{
+	if (i < 0 || p->n[i].op != X_STR || !p->target)
+		return need_num(p, i);
+	return string_to_value(p, i, p->target, p->target->name,
+			       (int)strlen(p->target->name));
 }
 
 static int32_t parse_cmp(struct parser *p)
@@ -697,9 +720,10 @@ static int32_t parse_cmp(struct parser *p)
 	return binary(p, op, a, b, at);
 }
 
+/* A lone string is passed up for value_of() to judge. */
 static int32_t parse_and(struct parser *p)
 {
-	int32_t a = need_num(p, parse_cmp(p));
+	int32_t a = parse_cmp(p);
 
 	while (a >= 0) {
 		size_t at;
@@ -708,18 +732,16 @@ static int32_t parse_and(struct parser *p)
 		at = p->pos;
 		if (!accept(p, "&&"))
 			break;
-		a = binary(p, X_AND, a, need_num(p, parse_cmp(p)), at);
+		a = binary(p, X_AND, need_num(p, a),
+			   need_num(p, parse_cmp(p)), at);
 	}
 	return a;
 }
 
-static int32_t parse_expr(struct parser *p)
+static int32_t parse_or(struct parser *p)
 {
-	int32_t a;
+	int32_t a = parse_and(p);
 
-	if (++p->depth > DEPTH_MAX)
-		return perr(p, p->pos, "expression nested too deeply");
-	a = parse_and(p);
 	while (a >= 0) {
 		size_t at;
 
@@ -727,10 +749,40 @@ static int32_t parse_expr(struct parser *p)
 		at = p->pos;
 		if (!accept(p, "||"))
 			break;
-		a = binary(p, X_OR, a, parse_and(p), at);
+		a = binary(p, X_OR, need_num(p, a),
+			   need_num(p, parse_and(p)), at);
 	}
-	p->depth--;
 	return a;
+}
+
+/* cond ? a : b, right-associative, below || */
+static int32_t parse_expr(struct parser *p)
+{
+	int32_t a, b, c, i;
+	size_t at;
+
+	if (++p->depth > DEPTH_MAX)
+		return perr(p, p->pos, "expression nested too deeply");
+	a = parse_or(p);
+	skip_ws(p);
+	at = p->pos;
+	if (a < 0 || !accept(p, "?")) {
+		p->depth--;
+		return a;
+	}
+	a = need_num(p, a);
+	b = value_of(p, parse_expr(p));
+	if (b < 0)
+		return -1;
+	skip_ws(p);
+	if (!accept(p, ":"))
+		return perr(p, p->pos, "expected ':' of ?:");
+	c = value_of(p, parse_expr(p));
+	i = binary(p, X_COND, a, b, at);
+	if (i >= 0 && c >= 0)
+		p->n[i].c = c;
+	p->depth--;
+	return c < 0 ? -1 : i;
 }
 
 static void free_strings(struct xnode *n, size_t nn)
@@ -743,6 +795,14 @@ struct expr *expr_compile(const char *text, size_t len,
 			  const struct expr_resolver *res,
 			  struct expr_error *err)
 {
+	return expr_compile_for(text, len, res, NULL, err);
+}
+
+struct expr *expr_compile_for(const char *text, size_t len,
+			      const struct expr_resolver *res,
+			      const struct dbc_signal *target,
+			      struct expr_error *err)
+{
 	struct parser p;
 	struct expr *e;
 	int32_t root;
@@ -752,6 +812,7 @@ struct expr *expr_compile(const char *text, size_t len,
 	p.s = text;
 	p.len = len;
 	p.res = res;
+	p.target = target;
 	p.err = err;
 	for (size_t k = 0; k < len; k++)
 		if (text[k] == '\0') {
@@ -763,7 +824,7 @@ struct expr *expr_compile(const char *text, size_t len,
 		perr(&p, p.pos, "empty expression");
 		return NULL;
 	}
-	root = need_num(&p, parse_expr(&p));
+	root = value_of(&p, parse_expr(&p));
 	if (root >= 0) {
 		skip_ws(&p);
 		if (p.pos < p.len) {
@@ -1036,6 +1097,13 @@ static struct expr_value expr_eval_node(struct expr *e, int32_t i,
 	case X_RATE:
 		a = expr_eval_operand(e, x->a, c);
 		r = rate_window(e, x, a, c->now_ns);
+		break;
+	case X_COND:
+		/* every branch, so held() and rate() inside see each time */
+		a = expr_eval_operand(e, x->a, c);
+		b = expr_eval_operand(e, x->b, c);
+		d = expr_eval_operand(e, x->c, c);
+		r = a.missing ? a : a.v != 0 ? b : d;
 		break;
 	case X_HELD:
 		a = expr_eval_operand(e, x->a, c);

@@ -4,7 +4,7 @@
  *
  * Grammar (lowest precedence first; all binary operators left-associative):
  *
- *   expr    := or
+ *   expr    := or [ "?" expr ":" expr ]               conditional
  *   or      := and { "||" and }
  *   and     := cmp { "&&" cmp }
  *   cmp     := sum [ ("<" | "<=" | ">" | ">=" | "==" | "!=") sum ]
@@ -27,6 +27,12 @@
  * signal with a value table: `Gear.Position != "P"` compares against the
  * physical value of the raw value named "P". It is an error (at load time)
  * when the signal has no value table or "P" is not one of its names.
+ * Compiled for a target signal (expr_compile_for(), translation's `set`),
+ * a string in value position (the whole expression, or a branch of ?:)
+ * names a value of the target's table: `gear == "R" ? "Reverse" : "Drive"`.
+ *
+ * c ? a : b is a when c is true, b when c is false, missing when c is
+ * missing (all three are evaluated every time, like every operand).
  *
  * Functions:
  *   abs(x), min(a, b), max(a, b)
@@ -118,6 +124,12 @@ struct expr;
 struct expr *expr_compile(const char *text, size_t len,
 			  const struct expr_resolver *res,
 			  struct expr_error *err);
+/* Same, with a target signal whose value-table names strings in value
+ * position stand for (NULL: none, as expr_compile()). */
+struct expr *expr_compile_for(const char *text, size_t len,
+			      const struct expr_resolver *res,
+			      const struct dbc_signal *target,
+			      struct expr_error *err);
 void expr_free(struct expr *e);
 
 /* Evaluate at ctx->now_ns. Updates the expression's own state (held, rate),

@@ -46,6 +46,8 @@ cat > "$tmp/want.txt" <<'EOF'
 644 /usr/lib/sysusers.d/cangate.conf
 644 /usr/lib/tmpfiles.d/cangate.conf
 644 /usr/share/cangate/examples/demo.ini
+644 /usr/share/cangate/examples/demo-translate.ini
+644 /usr/share/cangate/rigs/demo-rig.dbc
 644 /usr/share/cangate/examples/rig-example.ini
 644 /usr/share/cangate/examples/vcan-example.ini
 644 /usr/share/cangate/rules/cmvss-101.ini
@@ -233,7 +235,8 @@ missing=
 for k in $(grep -o '{ *"[a-z_]*", *\(true\|false\)' daemon/core/config.c |
 	sed 's/{ *"\([a-z_]*\)".*/\1/' | sort -u) source stale_ms ref kind description severity \
 	when expect debounce_ms settle_ms trigger within_ms clock allowed \
-	message period_ms tol_pct max_age_ms max_per_s set clear min max; do
+	message period_ms tol_pct max_age_ms max_per_s set clear min max \
+	bus send period counter checksum stale substitute; do
 	grep -q "^\.BR* $k\b\|^\.BR* .*\b$k\b" man/cangate.conf.5 || missing="$missing $k"
 done
 if [ -z "$missing" ]; then

@@ -165,6 +165,16 @@ static const struct good goods[] = {
 	{ "  A.x\t>\t4  ", 1 },
 	{ "F.m == \"On\"", 1 },
 	{ "F.m != \"Off\"", 1 },
+	{ "A.x > 3 ? 10 : 20", 10 },
+	{ "A.x > 6 ? 10 : 20", 20 },
+	{ "0 ? 1 : 0 ? 2 : 3", 3 },
+	{ "1 ? 0 ? 5 : 6 : 7", 6 },
+	{ "Gear.Position == \"R\" ? 2 : (Gear.Position == \"D\" ? 1 : 0)", 1 },
+	{ "B.z > 1 ? 1 : 2", NAN },
+	{ "1 ? A.x : B.z", 5 },
+	{ "0 ? A.x : B.z", NAN },
+	{ "1 + (A.y ? 2 : 3) * 2", 5 },
+	{ "A.x > 3 || 0 ? 7 : 8", 7 },
 };
 
 static void test_good(void **state)
@@ -238,6 +248,10 @@ static const struct bad bads[] = {
 	{ "A.", 3, "expected a signal name" },
 	{ "A.x # 2", 5, "unexpected '#'" },
 	{ "!", 2, "unexpected end" },
+	{ "1 ? 2", 6, "expected ':' of ?:" },
+	{ "1 ? \"P\" : 2", 5, "only allowed in a comparison" },
+	{ "\"P\" ? 1 : 2", 1, "only allowed in a comparison" },
+	{ "1 ? 2 : ", 9, "unexpected end" },
 };
 
 static void test_bad(void **state)
@@ -255,6 +269,56 @@ static void test_bad(void **state)
 			fail_msg("%s: got col %u \"%s\", want col %u \"%s\"",
 				 bads[i].text, err.col, err.msg, bads[i].col,
 				 bads[i].msg);
+	}
+}
+
+/* Compiled for a target signal, strings in value position name its values. */
+static void test_target_strings(void **state)
+{
+	static const struct {
+		const char *text;
+		double want;   /* NAN: compile error */
+		const char *msg;
+	} cases[] = {
+		{ "\"D\"", 3, NULL },
+		{ "Gear.Position == \"R\" ? \"N\" : \"P\"", 0, NULL },
+		{ "A.x > 1 ? \"R\" : 2", 1, NULL },
+		{ "\"Q\"", NAN, "\"Q\" is not a value of Position" },
+		{ "\"D\" + 1", NAN, "only allowed in a comparison" },
+	};
+
+	(void)state;
+	world(950 * MS);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct expr_error err;
+		struct expr *e = expr_compile_for(cases[i].text,
+						  strlen(cases[i].text),
+						  &resolver, &sig_gear, &err);
+		struct expr_eval c = { slots, 1000 * MS, UINT64_MAX, -1, 0 };
+		struct expr_value v;
+
+		if (isnan(cases[i].want)) {
+			if (e || !strstr(err.msg, cases[i].msg))
+				fail_msg("%s: want error \"%s\", got \"%s\"",
+					 cases[i].text, cases[i].msg,
+					 e ? "compiled" : err.msg);
+			continue;
+		}
+		if (!e)
+			fail_msg("%s: %s", cases[i].text, err.msg);
+		v = expr_eval(e, &c);
+		if (v.missing || v.v != cases[i].want)
+			fail_msg("%s: want %g, got %g", cases[i].text,
+				 cases[i].want, v.v);
+		expr_free(e);
+	}
+	/* without a target the lone string stays an error */
+	{
+		struct expr_error err;
+
+		assert_null(expr_compile_for("\"D\"", 3, &resolver, &sig_plain,
+					     &err));
+		assert_non_null(strstr(err.msg, "no value table"));
 	}
 }
 
@@ -447,6 +511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_target_strings),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_stale_and_deadline),
 		cmocka_unit_test(test_held),
