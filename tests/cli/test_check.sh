@@ -227,5 +227,31 @@ else
 	bad not-candump "rc $rc: $(cat "$tmp/err")"
 fi
 
+# 12. DBC long names (SystemXxxLongSymbol): rules name the long names, and
+# the violation and the report carry them
+mkdir -p "$tmp/long"
+cp tests/fixtures/dbc/long_names.dbc "$tmp/long/"
+cat >"$tmp/long/c.ini" <<'EOF'
+[gateway]
+name = t
+[bus car]
+interface = can0
+dbc = long_names.dbc
+[rule soc-max]
+ref = TP-9
+kind = range
+signal = BatteryManagementSystemStatus_HighVoltage.HighVoltageBatteryStateOfChargeDisplayed
+max = 90
+EOF
+"$CANGATE" check -c "$tmp/long/c.ini" --out "$tmp/long/out" tests/fixtures/decode/long_names.log >"$tmp/out" 2>"$tmp/err"
+rc=$?
+"$CANGATE" report "$tmp"/long/out/* -o "$tmp/long/r.html" 2>/dev/null
+if [ $rc = 1 ] && grep -q '"rule":"soc-max".*"worst":100' "$tmp/out" &&
+	grep -q HighVoltageBatteryStateOfChargeDisplayed "$tmp/long/r.html"; then
+	ok long-names
+else
+	bad long-names "rc $rc: $(cat "$tmp/out" "$tmp/err")"
+fi
+
 echo "test_check: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -84,6 +84,9 @@ check first_match 1 "$CANGATE" decode --dbc $FIX/body.dbc,$FIX/demo.dbc $FIX/dri
 check_stdin stdin 0 $FIX/good.log "$CANGATE" decode --dbc $FIX/demo.dbc
 check_stdin dash 0 $FIX/good.log "$CANGATE" decode --dbc $FIX/demo.dbc - 
 check two_logs 0 "$CANGATE" decode --dbc $FIX/demo.dbc $FIX/good.log $FIX/good.log
+# Names over 32 characters (SystemXxxLongSymbol): decode and show use them.
+check long_names 0 "$CANGATE" decode --choices --dbc tests/fixtures/dbc/long_names.dbc $FIX/long_names.log
+check show_long_names 0 "$CANGATE" dbc show tests/fixtures/dbc/long_names.dbc
 # Errors: bad DBC with its location, unreadable log, usage.
 check bad_dbc 2 "$CANGATE" decode --dbc $FIX/bad.dbc $FIX/good.log
 check missing_log 2 "$CANGATE" decode --dbc $FIX/demo.dbc $FIX/no-such.log
