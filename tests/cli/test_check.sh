@@ -215,13 +215,12 @@ else
 	bad silent-bus-is-a-gap "rc $rc/$rc_off: $(cat "$tmp/out" "$tmp/err" "$b/events.jsonl" 2>&1 | head -8)"
 fi
 
-# 11. a file that is not a candump -l log is an input error, named with its
-# first non-frame line
-printf 'date Sun Dec 6 10:00:00 am 2026\n   0.010000 1  101             Rx   d 8 F4 01 00 00 00 00 00 00\n' >"$tmp/x.asc"
-"$CANGATE" check -c "$tmp/c.ini" "$tmp/x.asc" >"$tmp/out" 2>"$tmp/err"
+# 11. a file that is not a log (a DBC given as the log) is an input error,
+# named with its first non-frame line
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/v.dbc" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc = 2 ] && grep -q "^$tmp/x.asc:1: 2 lines are not candump -l frames, the first: \"date Sun" "$tmp/err" &&
-	grep -q "^$tmp/x.asc: no candump -l frame" "$tmp/err"; then
+if [ $rc = 2 ] && grep -q "^$tmp/v.dbc:1: 8 lines are not candump -l frames, the first: \"VERSION" "$tmp/err" &&
+	grep -q "^$tmp/v.dbc: no candump -l frame" "$tmp/err"; then
 	ok not-candump
 else
 	bad not-candump "rc $rc: $(cat "$tmp/err")"
