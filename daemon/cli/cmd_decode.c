@@ -296,7 +296,21 @@ static void decode_frame(struct decode *d, const struct logread_rec *rec)
 	json_bool(j, f->fd);
 	KEY(j, "msg");
 	if (!m) {
+		/* Nothing decodes it: the bytes are all a reader gets. */
+		char hex[2 * CANFD_MAX_DLEN];
+
 		json_null(j);
+		if (!f->rtr) {
+			for (size_t i = 0; i < f->len; i++) {
+				hex[2 * i] = "0123456789ABCDEF"[f->data[i] >> 4];
+				hex[2 * i + 1] = "0123456789ABCDEF"[f->data[i] & 15];
+			}
+			KEY(j, "data");
+			json_string_len(j, hex, 2u * f->len);
+		} else {
+			KEY(j, "len");
+			json_uint(j, f->len);
+		}
 		if (f->err) {
 			KEY(j, "err");
 			json_bool(j, true);
