@@ -248,6 +248,12 @@ const struct dbc_signal *dbc_signal_by_name(const struct dbc_message *msg,
 /* Value name for a raw value of sig, or NULL. */
 const char *dbc_value_name(const struct dbc_signal *sig, int64_t raw);
 
+struct dbc_decoded;
+/* Value name of a decoded value (dbc_decode()), or NULL. VAL_ numbers are
+ * raw values: for float signals, the IEEE value before factor and offset,
+ * as cantools reads them. */
+const char *dbc_decoded_value_name(const struct dbc_decoded *v);
+
 /* Looks up an attribute value for an object; returns the definition's
  * default when unset, or NULL when the attribute is not defined at all.
  * Keys used per object: NETWORK none; NODE node; MESSAGE message_id;

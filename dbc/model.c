@@ -381,6 +381,30 @@ const char *dbc_value_name(const struct dbc_signal *sig, int64_t raw)
 	return NULL;
 }
 
+const char *dbc_decoded_value_name(const struct dbc_decoded *v)
+{
+	double f;
+
+	switch (v->sig->value_type) {
+	case DBC_VALUE_INTEGER:
+		return dbc_value_name(v->sig, (int64_t)v->raw);
+	case DBC_VALUE_FLOAT32: {
+		float x;
+		uint32_t bits = (uint32_t)v->raw;
+
+		memcpy(&x, &bits, sizeof(x));
+		f = x;
+		break;
+	}
+	default:
+		memcpy(&f, &v->raw, sizeof(f));
+		break;
+	}
+	if (!(f >= -9.2e18 && f <= 9.2e18) || f != (double)(int64_t)f)
+		return NULL;
+	return dbc_value_name(v->sig, (int64_t)f);
+}
+
 static bool str_eq(const char *a, const char *b)
 {
 	if (!a || !b)

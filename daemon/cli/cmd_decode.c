@@ -240,33 +240,6 @@ static void decode_time(struct json *j, const struct frame *f, unsigned digits)
 	json_raw(j, b, n);
 }
 
-/* The value-table name of a decoded value, or NULL. VAL_ numbers are raw
- * values: for float signals, the IEEE value before factor and offset (as the
- * rules engine and cantools read them). */
-static const char *decode_choice(const struct dbc_decoded *v)
-{
-	double f;
-
-	switch (v->sig->value_type) {
-	case DBC_VALUE_INTEGER:
-		return dbc_value_name(v->sig, (int64_t)v->raw);
-	case DBC_VALUE_FLOAT32: {
-		float x;
-		uint32_t bits = (uint32_t)v->raw;
-
-		memcpy(&x, &bits, sizeof(x));
-		f = x;
-		break;
-	}
-	default:
-		memcpy(&f, &v->raw, sizeof(f));
-		break;
-	}
-	if (!(f >= -9.2e18 && f <= 9.2e18) || f != (double)(int64_t)f)
-		return NULL;
-	return dbc_value_name(v->sig, (int64_t)f);
-}
-
 static void decode_frame(struct decode *d, const struct logread_rec *rec)
 {
 	const struct frame *f = &rec->f;
@@ -347,7 +320,7 @@ static void decode_frame(struct decode *d, const struct logread_rec *rec)
 		else
 			json_key(j, v->sig->name);
 		if (d->choices && v->sig->n_values)
-			name = decode_choice(v);
+			name = dbc_decoded_value_name(v);
 		if (name) {
 			json_string(j, name);
 		} else if (k) {

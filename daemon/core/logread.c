@@ -35,7 +35,7 @@ int logread_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 }
 
 uint64_t logread_local_ns(int year, int month, int day, int hour, int min,
-			  int sec, unsigned ms)
+			  int sec, uint32_t ns)
 {
 	struct tm tm = {
 		.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
@@ -44,12 +44,12 @@ uint64_t logread_local_ns(int year, int month, int day, int hour, int min,
 	time_t t;
 
 	if (year < 1970 || year > 2500 || month < 1 || month > 12 || day < 1 ||
-	    day > 31 || hour > 23 || min > 59 || sec > 60 || ms > 999)
+	    day > 31 || hour > 23 || min > 59 || sec > 60 || ns > 999999999)
 		return 0;
 	t = mktime(&tm);
 	if (t < 0)
 		return 0;
-	return (uint64_t)t * 1000000000u + (uint64_t)ms * 1000000u;
+	return (uint64_t)t * 1000000000u + ns;
 }
 
 int logread_fill(struct logread *r, char *err, size_t errlen)

@@ -121,9 +121,9 @@ static const struct {
 static bool parse_date(const struct tok *t, size_t n, uint64_t *ns)
 {
 	int month = 0, day, h, m, s, year, k = 0;
-	unsigned ms = 0;
+	uint32_t frac_ns = 0;
 	uint64_t v;
-	char tm[24], frac[8] = "";
+	char tm[24];
 
 	if (n < 5)
 		return false;
@@ -143,12 +143,13 @@ static bool parse_date(const struct tok *t, size_t n, uint64_t *ns)
 	if (tm[k] == '.') {
 		size_t nf = strspn(tm + k + 1, "0123456789");
 
-		if (nf == 0 || nf > 6 || tm[k + 1 + nf])
+		if (nf == 0 || nf > 9 || tm[k + 1 + nf])
 			return false;
-		/* A fraction of a second: ".5" is 500 ms. */
-		memcpy(frac, tm + k + 1, nf);
-		for (size_t i = 0; i < 3; i++)
-			ms = ms * 10 + (unsigned)(i < nf ? frac[i] - '0' : 0);
+		/* A fraction of a second: ".5" is 500 ms (Vector writes
+		 * milliseconds, cangate export microseconds). */
+		for (size_t i = 0; i < 9; i++)
+			frac_ns = frac_ns * 10 +
+				  (uint32_t)(i < nf ? tm[k + 1 + i] - '0' : 0);
 	} else if (tm[k]) {
 		return false;
 	}
@@ -162,7 +163,7 @@ static bool parse_date(const struct tok *t, size_t n, uint64_t *ns)
 	if (yi >= n || !tok_num(&t[yi], 10, 9999, &v) || v < 1970)
 		return false;
 	year = (int)v;
-	*ns = logread_local_ns(year, month, day, h, m, s, ms);
+	*ns = logread_local_ns(year, month, day, h, m, s, frac_ns);
 	return *ns != 0;
 }
 

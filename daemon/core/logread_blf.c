@@ -110,7 +110,8 @@ int blf_open(struct logread *r, char *err, size_t errlen)
 		b->start_ns = logread_local_ns(u16(h + 40), u16(h + 42),
 					       u16(h + 46), u16(h + 48),
 					       u16(h + 50), u16(h + 52),
-					       u16(h + 54));
+					       u16(h + 54) > 999 ? UINT32_MAX :
+					       u16(h + 54) * 1000000u);
 	if (skip(r, hsize, err, errlen) < 0)
 		return -1;
 	if (inflateInit(&b->z) != Z_OK)

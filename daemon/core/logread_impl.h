@@ -64,7 +64,7 @@ ssize_t logread_need(struct logread *r, size_t n, char *err, size_t errlen);
 /* Local calendar time to ns since the epoch (mktime under TZ); 0 when the
  * date is out of range. */
 uint64_t logread_local_ns(int year, int month, int day, int hour, int min,
-			  int sec, unsigned ms);
+			  int sec, uint32_t ns);
 
 /* ASC: line lineno (without its newline). FRAME_PARSE_OK with *f, *ifname
  * and *digits set; FRAME_PARSE_SKIP for lines that are no frame;
