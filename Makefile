@@ -30,7 +30,7 @@ BUILD ?= build
 SANFLAGS :=
 endif
 
-PKGS := libsodium libsystemd inih libsocketcan
+PKGS := libsodium libsystemd inih libsocketcan zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -10,6 +10,13 @@
  * caller frees with dbc_free(). Every pointer reachable from it lives until
  * then. Strings are NUL-terminated valid UTF-8 (CP1252 and GBK input is
  * converted; anything undecodable is replaced with U+FFFD).
+ *
+ * Names are the full names: where a SystemMessageLongSymbol,
+ * SystemSignalLongSymbol, SystemNodeLongSymbol or SystemEnvVarLongSymbol
+ * attribute gives an object a name over 32 characters (CANdb++ writes a
+ * shortened one in the section), the model holds the long name, in the
+ * object and wherever it is referred to (sender, receivers, signal groups,
+ * attribute keys for dbc_attr_find()).
  */
 #ifndef DBC_H
 #define DBC_H

@@ -2057,6 +2057,160 @@ static int apply_attributes(struct parser *p)
 	return 0;
 }
 
+/* A STRING attribute definition by name, or NULL. */
+static const struct dbc_attr_def *string_def(struct parser *p,
+					     enum dbc_object obj,
+					     const char *name)
+{
+	const struct dbc_attr_def *d = find_def(p, obj, name, NULL);
+
+	return d && d->type == DBC_ATTR_STRING ? d : NULL;
+}
+
+/* *ref becomes longs[idx] when the object at idx has a long name. */
+static void rename_ref(char **ref, char *const *longs, size_t idx)
+{
+	if (idx != SIZE_MAX && longs[idx])
+		*ref = longs[idx];
+}
+
+static size_t node_idx(struct parser *p, const char *name)
+{
+	return name ? find_node(p, name, strlen(name)) : SIZE_MAX;
+}
+
+static size_t env_idx(struct parser *p, const char *name)
+{
+	return name ? find_env(p, name, strlen(name)) : SIZE_MAX;
+}
+
+/* Index of a signal among all messages' signals (base[] per message). */
+static size_t sig_idx(struct parser *p, const size_t *base, uint32_t raw_id,
+		      const char *name)
+{
+	size_t msg = find_message(p, raw_id), k;
+
+	if (msg == NO_MSG || !name ||
+	    !find_signal(p, msg, name, strlen(name), &k))
+		return SIZE_MAX;
+	return base[msg] + k;
+}
+
+/*
+ * Names over 32 characters: CANdb++ writes a short name in the section and
+ * the real one in a SystemXxxLongSymbol attribute, and cantools reads it
+ * back the same way. The model carries the long name, also where the object
+ * is referred to (senders, receivers, signal groups, attribute keys), so
+ * decoding, lookups by name and rules all see one name. Runs after
+ * apply_attributes, which resolves attributes by the names as written.
+ */
+static int apply_long_names(struct parser *p)
+{
+	struct dbc *db = p->db;
+	const struct dbc_attr_def *dm, *ds, *dn, *de;
+	char **node_l = NULL, **env_l = NULL, **sig_l = NULL;
+	size_t *base = NULL, n_sig = 0;
+	int rc = -1;
+
+	dm = string_def(p, DBC_OBJ_MESSAGE, "SystemMessageLongSymbol");
+	ds = string_def(p, DBC_OBJ_SIGNAL, "SystemSignalLongSymbol");
+	dn = string_def(p, DBC_OBJ_NODE, "SystemNodeLongSymbol");
+	de = string_def(p, DBC_OBJ_ENV_VAR, "SystemEnvVarLongSymbol");
+	if (!dm && !ds && !dn && !de)
+		return 0;
+	base = calloc(db->n_messages + 1, sizeof(*base));
+	for (size_t i = 0; base && i < db->n_messages; i++)
+		base[i + 1] = n_sig += db->messages[i].n_signals;
+	node_l = calloc(db->n_nodes + 1, sizeof(*node_l));
+	env_l = calloc(db->n_env_vars + 1, sizeof(*env_l));
+	sig_l = calloc(n_sig + 1, sizeof(*sig_l));
+	if (!base || !node_l || !env_l || !sig_l) {
+		oom(p);
+		goto out;
+	}
+
+	for (size_t i = 0; i < db->n_attrs; i++) {
+		struct dbc_attr *a = &db->attrs[i];
+		size_t idx, msg;
+
+		if (!a->string_value || !*a->string_value)
+			continue;
+		if (a->def == dm && (msg = find_message(p, a->message_id)) !=
+				    NO_MSG) {
+			db->messages[msg].name = a->string_value;
+		} else if (a->def == ds) {
+			idx = sig_idx(p, base, a->message_id, a->signal);
+			msg = find_message(p, a->message_id);
+			if (idx == SIZE_MAX)
+				continue;
+			if (find_signal(p, msg, a->string_value,
+					strlen(a->string_value), NULL)) {
+				if (warn_at(p, p->msg_loc[msg].line,
+					    p->msg_loc[msg].col, "long name "
+					    "'%s' of signal '%s' is already a "
+					    "signal of this message; ignored",
+					    a->string_value, a->signal) < 0)
+					goto out;
+				continue;
+			}
+			sig_l[idx] = a->string_value;
+		} else if (a->def == dn &&
+			   (idx = node_idx(p, a->node)) != SIZE_MAX) {
+			node_l[idx] = a->string_value;
+		} else if (a->def == de &&
+			   (idx = env_idx(p, a->env_var)) != SIZE_MAX) {
+			env_l[idx] = a->string_value;
+		}
+	}
+
+	/* References first: they are found through the names as written. */
+	for (size_t i = 0; i < db->n_messages; i++) {
+		struct dbc_message *m = &db->messages[i];
+
+		rename_ref(&m->sender, node_l, node_idx(p, m->sender));
+		for (size_t k = 0; k < m->n_signals; k++)
+			for (size_t r = 0; r < m->signals[k].n_receivers; r++)
+				rename_ref(&m->signals[k].receivers[r], node_l,
+					   node_idx(p, m->signals[k].receivers[r]));
+	}
+	for (size_t i = 0; i < db->n_env_vars; i++)
+		for (size_t k = 0; k < db->env_vars[i].n_access_nodes; k++)
+			rename_ref(&db->env_vars[i].access_nodes[k], node_l,
+				   node_idx(p, db->env_vars[i].access_nodes[k]));
+	for (size_t i = 0; i < db->n_signal_groups; i++) {
+		struct dbc_signal_group *g = &db->signal_groups[i];
+
+		for (size_t k = 0; k < g->n_signals; k++)
+			rename_ref(&g->signals[k], sig_l,
+				   sig_idx(p, base, g->message_id,
+					   g->signals[k]));
+	}
+	for (size_t i = 0; i < db->n_attrs; i++) {
+		struct dbc_attr *a = &db->attrs[i];
+
+		rename_ref(&a->node, node_l, node_idx(p, a->node));
+		rename_ref(&a->env_var, env_l, env_idx(p, a->env_var));
+		rename_ref(&a->signal, sig_l,
+			   sig_idx(p, base, a->message_id, a->signal));
+	}
+
+	for (size_t i = 0; i < db->n_nodes; i++)
+		rename_ref(&db->nodes[i].name, node_l, i);
+	for (size_t i = 0; i < db->n_env_vars; i++)
+		rename_ref(&db->env_vars[i].name, env_l, i);
+	for (size_t i = 0; i < db->n_messages; i++)
+		for (size_t k = 0; k < db->messages[i].n_signals; k++)
+			rename_ref(&db->messages[i].signals[k].name, sig_l,
+				   base[i] + k);
+	rc = 0;
+out:
+	free(base);
+	free(node_l);
+	free(env_l);
+	free(sig_l);
+	return rc;
+}
+
 /*
  * Plain "mN" signals hang off the message's top-level "M" switch. Then make
  * sure every chain ends: a cycle or a chain deeper than the codec follows
@@ -2126,7 +2280,8 @@ static int finish(struct parser *p)
 	    warn_at(p, p->lx.odd_line, p->lx.odd_col, "%zu comment(s) with "
 		    "'#' or '/* */' skipped", p->lx.n_odd_comments) < 0)
 		return -1;
-	if (apply_attributes(p) < 0 || resolve_mux(p) < 0)
+	if (apply_attributes(p) < 0 || apply_long_names(p) < 0 ||
+	    resolve_mux(p) < 0)
 		return -1;
 	if (p->n_dropped_warnings) {
 		size_t n = p->n_dropped_warnings;

@@ -1,18 +1,22 @@
 /*
- * cmd_check.c: `cangate check -c CONFIG [--out DIR] LOG...`
+ * cmd_check.c: `cangate check -c CONFIG [--out DIR] [--bus IFACE=BUS]
+ * LOG...`
  *
- * Offline rule evaluation of candump -l logs: the same engine the daemon
- * runs, fed from files. Each frame line goes to the bus whose interface
- * name is in its interface column (for a replay bus, the bus name, which is
- * what the daemon logs), or else to the replay bus whose log is this file.
- * Lines marked 'T' (the gateway's own transmissions) are not fed to rules.
+ * Offline rule evaluation of recorded logs (candump -l, Vector ASC or BLF,
+ * told apart by content: logread.h): the same engine the daemon runs, fed
+ * from files. Each frame goes to the bus --bus maps its interface (or
+ * ASC/BLF channel number) to, else to the bus whose interface name is in its
+ * interface column (for a replay bus, the bus name, which is what the daemon
+ * logs), or else to the replay bus whose log is this file. Frames marked
+ * 'T' (Tx: the gateway's own transmissions) are not fed to rules.
  * [output] translation runs as in the daemon: every line moves its clock,
  * received frames feed it, and the frames it makes replace the log's T
  * lines of its outputs (with --out they are written to the new bundle, so
  * a bundle's translated frames are reproduced byte for byte).
- * Line numbers count every line across the logs in order, like the
- * segments of one frames.log; with --out they are the lines of the new
- * bundle's frames.log instead, so violations point into the bundle.
+ * Line numbers count every line (BLF: object) across the logs in order, like
+ * the segments of one frames.log; with --out they are the lines of the new
+ * bundle's frames.log instead, so violations point into the bundle, where a
+ * mapped frame is written with its bus's interface name, as live.
  *
  * stdout: violations.jsonl lines. stderr: malformed lines as FILE:LINE: msg,
  * the count of lines that are not frames (logscan.h), then the verdict
@@ -34,10 +38,18 @@
 #include "daemon/core/evidence.h"
 #include "daemon/core/frame.h"
 #include "daemon/core/report.h"
+#include "daemon/core/logread.h"
 #include "daemon/core/rules.h"
 #include "daemon/core/translate.h"
 
 #define CHECK_UNKNOWN_IF_MAX 8
+#define CHECK_MAP_MAX 64
+
+struct check_map {
+	char ifname[FRAME_IFNAME_MAX];
+	const char *bus;
+	int index;
+};
 
 struct check {
 	struct config *cfg;
@@ -54,15 +66,20 @@ struct check {
 	bool write_error;
 	char unknown_if[CHECK_UNKNOWN_IF_MAX][FRAME_IFNAME_MAX];
 	int n_unknown_if;
+	struct check_map map[CHECK_MAP_MAX]; /* --bus */
+	int n_map;
 };
 
 static void check_usage(void)
 {
 	fprintf(stderr,
-		"usage: cangate check -c CONFIG [--out DIR] [--end SECONDS] LOG...\n"
-		"  evaluates the config's rules over candump -l logs;\n"
-		"  violations as JSON lines on stdout, verdicts on stderr;\n"
+		"usage: cangate check -c CONFIG [--out DIR] [--end SECONDS]\n"
+		"                     [--bus IFACE=BUS]... LOG...\n"
+		"  evaluates the config's rules over logs (candump -l, Vector ASC\n"
+		"  or BLF); violations as JSON lines on stdout, verdicts on stderr;\n"
 		"  --out DIR also writes an evidence bundle under DIR\n"
+		"  --bus IFACE=BUS  frames of interface (or ASC/BLF channel) IFACE\n"
+		"                 are the config's bus BUS\n"
 		"  --end SECONDS  the session ended then (default: the last frame);\n"
 		"                 give a bundle's manifest end to re-check it exactly\n");
 }
@@ -104,12 +121,20 @@ static void check_translated(void *ctx, int bus, const struct frame *f,
 		c->bad++; /* evidence_frame() keeps the reason for the close */
 }
 
-/* The bus for a frame line: by interface name, else the replay bus that
- * reads this very log. -1 when none. */
+/* The bus for a frame: as --bus maps it (*mapped set), by interface name,
+ * else the replay bus that reads this very log. -1 when none. */
 static int check_bus(const struct check *c, const char *ifname,
-		     const char *log_real)
+		     const char *log_real, bool *mapped)
 {
-	int bus = config_bus_by_interface(c->cfg, ifname);
+	int bus;
+
+	*mapped = false;
+	for (int i = 0; i < c->n_map; i++)
+		if (strcmp(c->map[i].ifname, ifname) == 0) {
+			*mapped = true;
+			return c->map[i].index;
+		}
+	bus = config_bus_by_interface(c->cfg, ifname);
 
 	if (bus >= 0 || !log_real)
 		return bus;
@@ -138,8 +163,8 @@ static int check_open_evidence(struct check *c, uint64_t t)
 	return 0;
 }
 
-static void check_unknown_if(struct check *c, const char *name,
-			     uint64_t lineno, const char *ifname)
+static void check_unknown_if(struct check *c, const char *where,
+			     const char *ifname)
 {
 	for (int i = 0; i < c->n_unknown_if; i++)
 		if (strcmp(c->unknown_if[i], ifname) == 0)
@@ -148,70 +173,81 @@ static void check_unknown_if(struct check *c, const char *name,
 		snprintf(c->unknown_if[c->n_unknown_if++], FRAME_IFNAME_MAX,
 			 "%s", ifname);
 		fprintf(stderr,
-			"%s:%" PRIu64 ": interface '%s' is not a bus of %s "
-			"(its frames are not checked)\n",
-			name, lineno, ifname, c->cfg->path);
+			"%s: interface '%s' is not a bus of %s "
+			"(its frames are not checked; map it with --bus "
+			"%s=BUS)\n",
+			where, ifname, c->cfg->path, ifname);
 	}
 }
 
 /* Returns 0, or -1 on a read or evidence error that stops the check. */
 static int check_file(struct check *c, const char *path)
 {
-	const char *name = strcmp(path, "-") ? path : "<stdin>";
-	FILE *fp = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char log_real[PATH_MAX], *real = NULL;
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	uint64_t lineno = 0, file_frames = 0;
+	char log_real[PATH_MAX], *real = NULL, err[256], where[PATH_MAX + 32];
+	struct logread *r = logread_open(path, err, sizeof(err));
+	struct logread_rec rec;
+	uint64_t base = c->line, file_frames = 0;
 	struct logscan scan = { 0 };
 	bool warned_back = false;
-	int rc = 0;
+	int rc = 0, lr;
 
-	if (!fp) {
-		fprintf(stderr, "cangate check: %s: %s\n", path, strerror(errno));
+	if (!r) {
+		fprintf(stderr, "cangate check: %s\n", err);
 		return -1;
 	}
-	if (fp != stdin && realpath(path, log_real))
+	if (strcmp(path, "-") && realpath(path, log_real))
 		real = log_real;
-	while ((n = getline(&buf, &cap, fp)) >= 0) {
-		struct frame f;
-		char ifname[FRAME_IFNAME_MAX], err[160];
-		int bus, prc;
+	while ((lr = logread_next(r, &rec, err, sizeof(err))) != LOGREAD_END) {
+		const struct frame *f = &rec.f;
+		const char *ifname = rec.ifname;
 		uint64_t line;
+		bool mapped;
+		int bus;
 
-		lineno++;
-		c->line++;
-		prc = frame_parse_line(buf, (size_t)n, &f, ifname, err,
-				       sizeof(err));
-		if (prc == FRAME_PARSE_SKIP) {
-			logscan_skipped(&scan, lineno, buf, (size_t)n);
+		c->line = base + rec.pos;
+		if (lr == LOGREAD_FATAL) {
+			fprintf(stderr, "cangate check: %s: %s\n",
+				logread_where(r, where, sizeof(where)), err);
+			rc = -1;
+			break;
+		}
+		if (lr == LOGREAD_BAD) {
+			fprintf(stderr, "%s: %s\n",
+				logread_where(r, where, sizeof(where)), err);
+			c->bad++;
 			continue;
 		}
-		if (prc != FRAME_PARSE_OK) {
-			fprintf(stderr, "%s:%" PRIu64 ": %s\n", name, lineno, err);
-			c->bad++;
+		if (lr == LOGREAD_OTHER) {
+			size_t len;
+			const char *text = logread_line(r, &len);
+
+			logscan_skipped(&scan, rec.pos, text, len);
 			continue;
 		}
 		file_frames++;
-		bus = check_bus(c, ifname, real);
+		bus = check_bus(c, ifname, real, &mapped);
 		if (bus < 0) {
-			check_unknown_if(c, name, lineno, ifname);
+			check_unknown_if(c, logread_where(r, where,
+							  sizeof(where)),
+					 ifname);
 			c->bad++;
 			continue;
 		}
+		/* A mapped frame is logged as the daemon logs its bus. */
+		if (mapped)
+			ifname = c->cfg->buses[bus].interface;
 		line = c->line;
-		if (f.dir == FRAME_DIR_TX &&
-		    translate_is_output(c->tr, bus, &f)) {
-			translate_tick(c->tr, f.t_ns); /* made again here */
+		if (f->dir == FRAME_DIR_TX &&
+		    translate_is_output(c->tr, bus, f)) {
+			translate_tick(c->tr, f->t_ns); /* made again here */
 			continue;
 		}
 		if (c->out_dir) {
-			if (!c->ev && check_open_evidence(c, f.t_ns) < 0) {
+			if (!c->ev && check_open_evidence(c, f->t_ns) < 0) {
 				rc = -1;
 				break;
 			}
-			line = evidence_frame(c->ev, &f, ifname);
+			line = evidence_frame(c->ev, f, ifname);
 			if (line == 0) {
 				struct evidence_status st;
 
@@ -223,35 +259,53 @@ static int check_file(struct check *c, const char *path)
 				break;
 			}
 		}
-		if (c->have_t && f.t_ns < c->last_t && !warned_back) {
+		if (c->have_t && f->t_ns < c->last_t && !warned_back) {
 			/* the engine takes time as monotonic: say so once */
 			fprintf(stderr,
-				"%s:%" PRIu64 ": warning: time goes back %.6f s; "
+				"%s: warning: time goes back %.6f s; "
 				"such frames are checked at the latest time\n",
-				name, lineno, (double)(c->last_t - f.t_ns) / 1e9);
+				logread_where(r, where, sizeof(where)),
+				(double)(c->last_t - f->t_ns) / 1e9);
 			warned_back = true;
 		}
-		if (!c->have_t || f.t_ns > c->last_t)
-			c->last_t = f.t_ns;
+		if (!c->have_t || f->t_ns > c->last_t)
+			c->last_t = f->t_ns;
 		c->have_t = true;
-		if (f.dir == FRAME_DIR_TX) {
-			translate_tick(c->tr, f.t_ns);
+		if (f->dir == FRAME_DIR_TX) {
+			translate_tick(c->tr, f->t_ns);
 			continue;
 		}
-		translate_frame(c->tr, bus, &f);
-		rules_frame(c->rules, bus, &f, line);
+		translate_frame(c->tr, bus, f);
+		rules_frame(c->rules, bus, f, line);
 		c->frames++;
 	}
-	if (rc == 0 && ferror(fp)) {
-		fprintf(stderr, "cangate check: %s: %s\n", path, strerror(errno));
-		rc = -1;
-	}
+	c->line = base + logread_pos(r);
 	c->bad += scan.n_other;
-	logscan_report(&scan, name, file_frames, stderr);
-	free(buf);
-	if (fp != stdin)
-		fclose(fp);
+	logscan_report(&scan, logread_name(r), file_frames, stderr);
+	logread_free(r);
 	return rc;
+}
+
+/* "IFACE=BUS" of --bus into c->map; the bus is looked up once the config
+ * is loaded. */
+static int check_add_map(struct check *c, char *arg)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || !eq[1] ||
+	    (size_t)(eq - arg) >= FRAME_IFNAME_MAX) {
+		fprintf(stderr, "cangate check: --bus needs IFACE=BUS\n");
+		return -1;
+	}
+	if (c->n_map == CHECK_MAP_MAX) {
+		fprintf(stderr, "cangate check: more than %d --bus\n",
+			CHECK_MAP_MAX);
+		return -1;
+	}
+	memcpy(c->map[c->n_map].ifname, arg, (size_t)(eq - arg));
+	c->map[c->n_map].ifname[eq - arg] = '\0';
+	c->map[c->n_map++].bus = eq + 1;
+	return 0;
 }
 
 int cmd_check(int argc, char **argv)
@@ -296,6 +350,17 @@ int cmd_check(int argc, char **argv)
 			c.out_dir = argv[i];
 		} else if (opts && strncmp(a, "--out=", 6) == 0) {
 			c.out_dir = a + 6;
+		} else if (opts && (strcmp(a, "--bus") == 0 ||
+				    strncmp(a, "--bus=", 6) == 0)) {
+			char *v = a[5] == '=' ? argv[i] + 6 :
+				  i + 1 < argc ? argv[++i] : NULL;
+
+			if (!v || check_add_map(&c, v) < 0) {
+				if (!v)
+					fprintf(stderr, "cangate check: --bus "
+							"needs IFACE=BUS\n");
+				goto usage;
+			}
 		} else if (opts && strcmp(a, "--end") == 0) {
 			if (++i >= argc ||
 			    frame_parse_time(argv[i], strlen(argv[i]), true,
@@ -344,6 +409,15 @@ int cmd_check(int argc, char **argv)
 			config_error_format(&err, ebuf, sizeof(ebuf));
 			fprintf(stderr, "%s\n", ebuf);
 			goto out;
+		}
+	}
+	for (int i = 0; i < c.n_map; i++) {
+		c.map[i].index = config_bus_index(c.cfg, c.map[i].bus);
+		if (c.map[i].index < 0) {
+			fprintf(stderr, "cangate check: --bus %s=%s: %s has no "
+					"bus '%s'\n", c.map[i].ifname,
+				c.map[i].bus, config_path, c.map[i].bus);
+			goto usage;
 		}
 	}
 	if (c.out_dir) {

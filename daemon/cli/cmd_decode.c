@@ -1,7 +1,8 @@
 /*
  * cmd_decode.c: `cangate decode --dbc FILE[,FILE..] [--bus NAME=FILE]
- * [--all] [--choices] [LOG...|-]`: candump -l lines in, one JSON object per
- * frame out (see DESIGN.md).
+ * [--all] [--choices] [LOG...|-]`: logs in (candump -l, Vector ASC or BLF,
+ * told apart by content: logread.h), one JSON object per frame out (see
+ * DESIGN.md). ASC and BLF frames carry their channel number as "bus".
  *
  * DBC choice per frame: the DBCs given for its interface with --bus, in
  * order, then those given with --dbc, in order; the first that knows the ID
@@ -10,20 +11,17 @@
  * lines per second to /dev/null.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "daemon/cli/commands.h"
 #include "daemon/cli/logscan.h"
 #include "daemon/core/frame.h"
 #include "daemon/core/json.h"
+#include "daemon/core/logread.h"
 #include "dbc/dbc.h"
 
-#define DECODE_READ_SIZE (1u << 20)
 #define DECODE_MAX_DBCS 64
 #define DECODE_MAX_BUSES 64
 
@@ -224,13 +222,8 @@ static const struct dbc_message *decode_lookup(const struct decode_bus *b,
 }
 
 /* "t": seconds and exactly the log's fractional digits. */
-static void decode_time(struct json *j, const struct frame *f, const char *line,
-			size_t len)
+static void decode_time(struct json *j, const struct frame *f, unsigned digits)
 {
-	const char *dot = memchr(line, '.', len);
-	const char *close = dot ? memchr(dot, ')', len - (size_t)(dot - line))
-				: NULL;
-	unsigned digits = close && close - dot - 1 == 9 ? 9 : 6;
 	char b[40];
 	size_t n = json_format_uint(f->t_ns / 1000000000u, b);
 	uint64_t frac = f->t_ns % 1000000000u;
@@ -247,9 +240,10 @@ static void decode_time(struct json *j, const struct frame *f, const char *line,
 	json_raw(j, b, n);
 }
 
-static void decode_frame(struct decode *d, const struct frame *f,
-			 const char *ifname, const char *line, size_t len)
+static void decode_frame(struct decode *d, const struct logread_rec *rec)
 {
+	const struct frame *f = &rec->f;
+	const char *ifname = rec->ifname;
 	const struct decode_bus *b;
 	const struct dbc_message *m = NULL;
 	const struct decode_dbc *in = NULL;
@@ -264,7 +258,7 @@ static void decode_frame(struct decode *d, const struct frame *f,
 		return;
 
 	json_object_begin(j);
-	decode_time(j, f, line, len);
+	decode_time(j, f, rec->digits);
 	KEY(j, "bus");
 	json_string(j, ifname);
 	KEY(j, "id");
@@ -275,7 +269,21 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	json_bool(j, f->fd);
 	KEY(j, "msg");
 	if (!m) {
+		/* Nothing decodes it: the bytes are all a reader gets. */
+		char hex[2 * CANFD_MAX_DLEN];
+
 		json_null(j);
+		if (!f->rtr) {
+			for (size_t i = 0; i < f->len; i++) {
+				hex[2 * i] = "0123456789ABCDEF"[f->data[i] >> 4];
+				hex[2 * i + 1] = "0123456789ABCDEF"[f->data[i] & 15];
+			}
+			KEY(j, "data");
+			json_string_len(j, hex, 2u * f->len);
+		} else {
+			KEY(j, "len");
+			json_uint(j, f->len);
+		}
 		if (f->err) {
 			KEY(j, "err");
 			json_bool(j, true);
@@ -349,113 +357,64 @@ static void decode_frame(struct decode *d, const struct frame *f,
 	json_newline(j);
 }
 
-static void decode_line(struct decode *d, const char *name, unsigned long lineno,
-			const char *line, size_t len)
-{
-	struct frame f;
-	char ifname[FRAME_IFNAME_MAX], err[128];
-	int rc = frame_parse_line(line, len, &f, ifname, err, sizeof(err));
-
-	if (rc == FRAME_PARSE_OK) {
-		d->file_frames++;
-		decode_frame(d, &f, ifname, line, len);
-	} else if (rc == FRAME_PARSE_SKIP) {
-		logscan_skipped(&d->scan, lineno, line, len);
-	} else {
-		/* Keep stdout and stderr in order for a reader of both. */
-		json_flush(&d->out);
-		fflush(stdout);
-		fprintf(stderr, "%s:%lu: %s\n", name, lineno, err);
-		d->bad_line = true;
-	}
-}
-
 /* Returns 0, -1 when the file cannot be opened or read, -2 when no line of
  * it is a frame but some are something else. */
-static int decode_file(struct decode *d, const char *path, char *buf)
+static int decode_file(struct decode *d, const char *path)
 {
-	const char *name = strcmp(path, "-") ? path : "<stdin>";
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
-	size_t have = 0;
-	unsigned long lineno = 0;
-	bool skipping = false; /* inside an over-long line */
-	bool live;             /* a pipe or terminal: candump -L | decode */
-	struct stat st;
+	char err[256], where[FRAME_IFNAME_MAX + 4096];
+	struct logread *r = logread_open(path, err, sizeof(err));
+	struct logread_rec rec;
+	int rc;
 
-	if (fd < 0) {
-		fprintf(stderr, "cangate decode: %s: %s\n", path, strerror(errno));
+	if (!r) {
+		fprintf(stderr, "cangate decode: %s\n", err);
 		return -1;
 	}
 	memset(&d->scan, 0, sizeof(d->scan));
 	d->file_frames = 0;
-	live = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
 	for (;;) {
-		ssize_t r = read(fd, buf + have, DECODE_READ_SIZE - have);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "cangate decode: %s: %s\n", path,
-				strerror(errno));
-			if (fd)
-				close(fd);
-			return -1;
-		}
-		size_t end = have + (size_t)r, pos = 0;
-
-		for (;;) {
-			char *nl = memchr(buf + pos, '\n', end - pos);
-
-			if (!nl)
-				break;
-			size_t ll = (size_t)(nl - (buf + pos));
-
-			lineno++;
-			if (!skipping)
-				decode_line(d, name, lineno, buf + pos, ll);
-			skipping = false;
-			pos += ll + 1;
-		}
-		/* Live input: show what arrived now rather than when the
-		 * output buffer fills; under load each read brings many lines,
-		 * so this costs little. */
-		if (live && pos) {
+		/* Live input (candump -L | decode): show what arrived now
+		 * rather than when the output buffer fills. */
+		if (logread_would_block(r)) {
 			json_flush(&d->out);
 			fflush(stdout);
 		}
-		if (r == 0) {
-			/* Last line without a newline. */
-			if (pos < end && !skipping)
-				decode_line(d, name, ++lineno, buf + pos, end - pos);
+		rc = logread_next(r, &rec, err, sizeof(err));
+		if (rc == LOGREAD_END)
 			break;
-		}
-		have = end - pos;
-		if (have == DECODE_READ_SIZE) {
-			/* No candump line is this long: report it once and
-			 * drop it up to its newline (where it is counted). */
-			if (!skipping) {
-				json_flush(&d->out);
-				fflush(stdout);
-				fprintf(stderr, "%s:%lu: line longer than %u bytes\n",
-					name, lineno + 1, DECODE_READ_SIZE);
-				d->bad_line = true;
-			}
-			skipping = true;
-			have = 0;
+		if (rc == LOGREAD_FRAME) {
+			d->file_frames++;
+			decode_frame(d, &rec);
 			continue;
 		}
-		memmove(buf, buf + pos, have);
-	}
-	if (fd)
-		close(fd);
-	json_flush(&d->out);
-	fflush(stdout);
-	switch (logscan_report(&d->scan, name, d->file_frames, stderr)) {
-	case 2:
-		return -2;
-	case 1:
+		if (rc == LOGREAD_OTHER) {
+			size_t len;
+			const char *text = logread_line(r, &len);
+
+			logscan_skipped(&d->scan, rec.pos, text, len);
+			continue;
+		}
+		/* Keep stdout and stderr in order for a reader of both. */
+		json_flush(&d->out);
+		fflush(stdout);
+		if (rc == LOGREAD_FATAL) {
+			fprintf(stderr, "cangate decode: %s: %s\n",
+				logread_where(r, where, sizeof(where)), err);
+			logread_free(r);
+			return -1;
+		}
+		fprintf(stderr, "%s: %s\n", logread_where(r, where, sizeof(where)),
+			err);
 		d->bad_line = true;
 	}
+	json_flush(&d->out);
+	fflush(stdout);
+	rc = logscan_report(&d->scan, logread_name(r), d->file_frames, stderr);
+	logread_free(r);
+	if (rc == 2)
+		return -2;
+	if (rc == 1)
+		d->bad_line = true;
 	return 0;
 }
 
@@ -463,7 +422,6 @@ int cmd_decode(int argc, char **argv)
 {
 	struct decode *d = calloc(1, sizeof(*d));
 	char **logs = calloc((size_t)argc + 1, sizeof(*logs));
-	char *buf = NULL;
 	int rc = 0, n_logs = 0;
 	bool opts = true;
 
@@ -551,8 +509,7 @@ int cmd_decode(int argc, char **argv)
 	if (!d->cap)
 		d->cap = 1;
 	d->vals = calloc(d->cap, sizeof(*d->vals));
-	buf = malloc(DECODE_READ_SIZE);
-	if (!d->vals || !buf) {
+	if (!d->vals) {
 		perror("cangate decode");
 		rc = 2;
 		goto out;
@@ -562,7 +519,7 @@ int cmd_decode(int argc, char **argv)
 	if (!n_logs)
 		logs[n_logs++] = (char *)"-";
 	for (int i = 0; i < n_logs; i++)
-		if (decode_file(d, logs[i], buf) < 0)
+		if (decode_file(d, logs[i]) < 0)
 			rc = 2;
 	if (json_finish(&d->out) < 0 || fflush(stdout) == EOF) {
 		fprintf(stderr, "cangate decode: write error: %s\n",
@@ -577,7 +534,6 @@ out:
 		dbc_free(d->files[i].db);
 	}
 	free(d->vals);
-	free(buf);
 	free(d);
 	free(logs);
 	return rc;

@@ -5,12 +5,22 @@
  * name of the viewer), so evidence_close() can hash it and `cangate report`
  * regenerates the identical file from an untouched bundle.
  *
+ * A reviewer signs off on compliance, so the report opens with it: the
+ * compliance summary (procedure, VIN, rule packs, verdict counts, each
+ * FAIL), then integrity (verification, signature, clock, live or replayed,
+ * software), the session, then one section per rule (reference,
+ * description, its expressions and limits as the config writes them, its
+ * violations, each with a plot zoomed on it), the violation index and the
+ * events. A print stylesheet lays it out for A4 (`cangate report --pdf`).
+ *
  * Signals are plotted by decoding the bundle's own frames.log with the DBCs
  * in its config/ directory (the copy of the config loaded with config_load).
  * A violated rule's signals are the names in its violations' "signal" field
  * and the Message.Signal or alias names in its expressions, as the rules
  * engine compiled them from the bundle's config (rules_info); its limits
- * (min/max/set/clear, a cycle's interval bounds) are drawn as well.
+ * (min/max/set/clear, a cycle's interval bounds) are drawn as dashed lines.
+ * Signals with a value table are drawn as labelled steps on rows of their
+ * own; markers ("mark" events) as vertical lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +42,10 @@
 #define REPORT_MAX_SERIES 8    /* signals per plot */
 #define REPORT_MAX_PLOTS 32
 #define REPORT_MAX_ROWS 500    /* violation/event table rows shown */
+#define REPORT_MAX_ZOOMS 10    /* zoomed plots per rule */
+#define REPORT_ZOOM_S 3.0      /* seconds shown either side of a violation */
+#define REPORT_MAX_MARKS 256
+#define ENUM_ROW_H 24.0
 #define REPORT_MAX_POINTS 4000000 /* samples kept per signal */
 #define PLOT_W 960
 #define PLOT_H 260
@@ -80,6 +94,8 @@ struct report {
 	char cfg_error[512];
 	struct plot *plots;
 	size_t n_plots;
+	struct { double t; const char *text; } marks[REPORT_MAX_MARKS];
+	size_t n_marks;
 };
 
 /* ------------------------------------------------------------- loading */
@@ -559,124 +575,231 @@ static double nice_step(double range, int ticks)
 	return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
 }
 
-static void svg_plot(struct bundle_buf *b, const struct plot *p)
+/* The signal behind a series (on the first bus that has it). */
+static const struct dbc_signal *series_signal(const struct series *s)
 {
-	double tmin = INFINITY, tmax = -INFINITY, vmin = INFINITY,
-	       vmax = -INFINITY;
-	size_t total = 0;
+	for (size_t b = 0; b < 16; b++)
+		if (s->s[b])
+			return s->s[b];
+	return NULL;
+}
 
-	for (size_t k = 0; k < p->n_ser; k++)
-		for (size_t i = 0; i < p->ser[k].n; i++) {
-			const struct series *s = &p->ser[k];
-			tmin = fmin(tmin, s->t[i]);
-			tmax = fmax(tmax, s->t[i]);
-			vmin = fmin(vmin, s->v[i]);
-			vmax = fmax(vmax, s->v[i]);
+/* Enumerated signals (with a value table) get a row of labelled steps. */
+static bool series_is_enum(const struct series *s)
+{
+	const struct dbc_signal *sig = series_signal(s);
+
+	return !s->period && sig && sig->n_values > 0;
+}
+
+/* First sample at or after t, minus one so that the value held at t is
+ * drawn too. */
+static size_t series_from(const struct series *s, double t)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->t[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? lo - 1 : 0;
+}
+
+/* The text of an enumerated value: its name, else the number. */
+static void enum_label(const struct series *s, double v, char *out,
+		       size_t size)
+{
+	const struct dbc_signal *sig = series_signal(s);
+	const char *name = NULL;
+
+	if (v == (double)(int64_t)v)
+		name = dbc_value_name(sig, (int64_t)v);
+	if (name)
+		snprintf(out, size, "%s", name);
+	else
+		snprintf(out, size, "%.6g", v);
+}
+
+/*
+ * One plot of rule p over [w0, w1] (seconds from the session start): the
+ * numeric signals against the limits in the main area, each enumerated
+ * signal as labelled steps on a row below, violation intervals shaded,
+ * markers as vertical lines.
+ */
+static void svg_plot(struct bundle_buf *b, const struct report *r,
+		     const struct plot *p, double w0, double w1)
+{
+	double vmin = INFINITY, vmax = -INFINITY;
+	size_t total = 0, n_enum = 0, n_num = 0;
+	double main_h, top, h, y_axis, px0 = PX0;
+
+	for (size_t k = 0; k < p->n_ser; k++) {
+		const struct series *s = &p->ser[k];
+		bool en = series_is_enum(s);
+
+		/* Room for the names of enumerated rows on the left. */
+		if (en)
+			px0 = fmax(px0, 10 + 6.2 * (double)strlen(s->sig));
+		n_enum += en;
+		n_num += !en;
+		for (size_t i = series_from(s, w0); i < s->n && s->t[i] <= w1; i++) {
+			if (!en) {
+				vmin = fmin(vmin, s->v[i]);
+				vmax = fmax(vmax, s->v[i]);
+			}
 			total++;
 		}
+	}
 	if (!total) {
-		bundle_buf_puts(b, "<p class=\"note\">No decoded samples for this rule's signals.</p>\n");
+		bundle_buf_puts(b, "<p class=\"note\">No decoded samples of this rule's signals around it.</p>\n");
 		return;
 	}
-	for (size_t i = 0; i < p->n_limits; i++) {
+	for (size_t i = 0; n_num && i < p->n_limits; i++) {
 		vmin = fmin(vmin, p->limits[i]);
 		vmax = fmax(vmax, p->limits[i]);
 	}
-	for (size_t i = 0; i < p->n_spans; i++) {
-		tmin = fmin(tmin, p->spans[i][0]);
-		tmax = fmax(tmax, p->spans[i][1]);
-	}
-	if (tmax <= tmin)
-		tmax = tmin + 1;
-	if (vmax <= vmin) {
-		vmax += 1;
-		vmin -= 1;
+	if (!(vmax > vmin)) {
+		vmax = (isfinite(vmax) ? vmax : 0) + 1;
+		vmin = vmax - 2;
 	}
 	double pad = (vmax - vmin) * 0.05;
 	vmin -= pad;
 	vmax += pad;
-#define X(t) (PX0 + ((t) - tmin) / (tmax - tmin) * (PX1 - PX0))
-#define Y(v) (PY1 - ((v) - vmin) / (vmax - vmin) * (PY1 - PY0))
+	main_h = n_num ? PY1 - PY0 : 0;
+	top = PY0;
+	y_axis = top + main_h;
+	h = y_axis + (double)n_enum * ENUM_ROW_H + 36;
+#define X(t) (px0 + ((t) - w0) / (w1 - w0) * (PX1 - px0))
+#define Y(v) (top + main_h - ((v) - vmin) / (vmax - vmin) * main_h)
 	bundle_buf_printf(b,
-			  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
-			  PLOT_W, PLOT_H, PLOT_W, PLOT_H);
+			  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\" role=\"img\">\n",
+			  PLOT_W, h, PLOT_W, h);
 	bundle_buf_printf(b,
 			  "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\" stroke=\"#999\"/>\n",
-			  PX0, PY0, PX1 - PX0, PY1 - PY0);
+			  px0, top, PX1 - px0, y_axis - top + (double)n_enum * ENUM_ROW_H);
 	for (size_t i = 0; i < p->n_spans; i++) {
-		double x0 = X(p->spans[i][0]), x1 = X(p->spans[i][1]);
+		double x0 = X(fmax(p->spans[i][0], w0));
+		double x1 = X(fmin(p->spans[i][1], w1));
+
+		if (p->spans[i][1] < w0 || p->spans[i][0] > w1)
+			continue;
 		bundle_buf_printf(b,
 				  "<rect class=\"span\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f8c9c9\"/>\n",
-				  x0, PY0, fmax(x1 - x0, 1.5), PY1 - PY0);
+				  x0, top, fmax(x1 - x0, 1.5),
+				  y_axis - top + (double)n_enum * ENUM_ROW_H);
 	}
-	double ts = nice_step(tmax - tmin, 8);
-	for (double t = ceil(tmin / ts) * ts; t <= tmax + ts * 1e-9; t += ts) {
+	double ts = nice_step(w1 - w0, 8);
+	for (double t = ceil(w0 / ts) * ts; t <= w1 + ts * 1e-9; t += ts)
 		bundle_buf_printf(b,
 				  "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#eee\"/>"
 				  "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">%.6g</text>\n",
-				  X(t), PY0, X(t), PY1, X(t), PY1 + 14, fabs(t) < ts * 1e-9 ? 0 : t);
-	}
-	double vs = nice_step(vmax - vmin, 5);
-	for (double v = ceil(vmin / vs) * vs; v <= vmax + vs * 1e-9; v += vs) {
-		bundle_buf_printf(b,
-				  "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-				  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.6g</text>\n",
-				  PX0, Y(v), PX1, Y(v), PX0 - 4, Y(v) + 4,
-				  fabs(v) < vs * 1e-9 ? 0 : v);
-	}
+				  X(t), top, X(t), y_axis + (double)n_enum * ENUM_ROW_H,
+				  X(t), y_axis + (double)n_enum * ENUM_ROW_H + 14,
+				  fabs(t) < ts * 1e-9 ? 0 : t);
 	bundle_buf_printf(b,
-			  "<text x=\"%.0f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">seconds since session start</text>\n",
-			  (PX0 + PX1) / 2, PLOT_H - 6);
-	for (size_t i = 0; i < p->n_limits; i++)
-		bundle_buf_printf(b,
-				  "<line class=\"limit\" x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"6 4\" stroke-width=\"1.5\"/>"
-				  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" fill=\"#d62728\" text-anchor=\"end\">%s %.6g</text>\n",
-				  PX0, Y(p->limits[i]), PX1, Y(p->limits[i]),
-				  PX1 - 4,
-				  Y(p->limits[i]) +
-					  (!strcmp(p->limit_names[i], "min") ? 12 : -3),
-				  p->limit_names[i], p->limits[i]);
+			  "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">seconds since session start</text>\n",
+			  (px0 + PX1) / 2, h - 6);
+	if (n_num) {
+		double vs = nice_step(vmax - vmin, 5);
+
+		for (double v = ceil(vmin / vs) * vs; v <= vmax + vs * 1e-9; v += vs)
+			bundle_buf_printf(b,
+					  "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+					  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.6g</text>\n",
+					  px0, Y(v), PX1, Y(v), px0 - 4, Y(v) + 4,
+					  fabs(v) < vs * 1e-9 ? 0 : v);
+		for (size_t i = 0; i < p->n_limits; i++)
+			bundle_buf_printf(b,
+					  "<line class=\"limit\" x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"6 4\" stroke-width=\"1.5\"/>"
+					  "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" fill=\"#d62728\" text-anchor=\"end\">%s %.6g</text>\n",
+					  px0, Y(p->limits[i]), PX1, Y(p->limits[i]),
+					  PX1 - 4,
+					  Y(p->limits[i]) +
+						  (!strcmp(p->limit_names[i], "min") ? 12 : -3),
+					  p->limit_names[i], p->limits[i]);
+	}
+	size_t row = 0, leg = 0;
 	for (size_t k = 0; k < p->n_ser; k++) {
 		const struct series *s = &p->ser[k];
+		size_t i = series_from(s, w0);
+
+		if (series_is_enum(s)) {
+			/* Labelled steps on the signal's own row. */
+			double y0 = y_axis + (double)row++ * ENUM_ROW_H;
+			char label[64];
+
+			bundle_buf_printf(b, "<g class=\"enum\"><line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ccc\"/>",
+					  px0, y0, PX1, y0);
+			for (; i < s->n && s->t[i] <= w1; i++) {
+				size_t j = i;
+
+				while (j + 1 < s->n && s->v[j + 1] == s->v[i] &&
+				       s->t[j + 1] <= w1)
+					j++;
+				double x0 = X(fmax(s->t[i], w0));
+				double x1 = j + 1 < s->n ? X(fmin(s->t[j + 1], w1)) : PX1;
+
+				enum_label(s, s->v[i], label, sizeof(label));
+				bundle_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"%s\"/>",
+						  x0, y0 + 3, fmax(x1 - x0, 0.5), ENUM_ROW_H - 6,
+						  palette[k % 8], palette[k % 8]);
+				if (x1 - x0 > 6.5 * (double)strlen(label) + 4) {
+					bundle_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">",
+							  x0 + 3, y0 + ENUM_ROW_H / 2 + 4);
+					bundle_buf_html(b, label);
+					bundle_buf_puts(b, "</text>");
+				}
+				i = j;
+			}
+			bundle_buf_printf(b, "<text x=\"%.0f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" fill=\"%s\">",
+					  px0 - 4, y0 + ENUM_ROW_H / 2 + 4, palette[k % 8]);
+			bundle_buf_html(b, s->sig[0] ? s->sig : s->name);
+			bundle_buf_puts(b, "</text></g>\n");
+			continue;
+		}
 		bundle_buf_printf(b,
 				  "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.3\" points=\"",
 				  palette[k % 8]);
 		/* Sample and hold as a step line; above ~1 sample per pixel,
 		 * each pixel column keeps its first, lowest, highest and last
 		 * value so that spikes stay visible. */
-		if (s->n <= 2000) {
-			for (size_t i = 0; i < s->n; i++) {
-				if (i)
-					bundle_buf_printf(b, "%.1f,%.1f ",
-							  X(s->t[i]),
-							  Y(s->v[i - 1]));
-				bundle_buf_printf(b, "%.1f,%.1f ", X(s->t[i]),
-						  Y(s->v[i]));
+		bool have_prev = false;
+		double prev = 0;
+		while (i < s->n && s->t[i] <= w1) {
+			double t = fmax(s->t[i], w0);
+			int col = (int)X(t);
+			double first = s->v[i], lo = first, hi = first, last = first;
+			size_t j = i;
+
+			while (j < s->n && s->t[j] <= w1 &&
+			       (int)X(fmax(s->t[j], w0)) == col) {
+				lo = fmin(lo, s->v[j]);
+				hi = fmax(hi, s->v[j]);
+				last = s->v[j];
+				j++;
 			}
-		} else {
-			size_t i = 0;
-			while (i < s->n) {
-				int col = (int)X(s->t[i]);
-				double first = s->v[i], lo = first, hi = first,
-				       last = first;
-				size_t j = i;
-				while (j < s->n && (int)X(s->t[j]) == col) {
-					lo = fmin(lo, s->v[j]);
-					hi = fmax(hi, s->v[j]);
-					last = s->v[j];
-					j++;
-				}
-				bundle_buf_printf(b,
-						  "%d,%.1f %d,%.1f %d,%.1f %d,%.1f ",
+			if (have_prev)
+				bundle_buf_printf(b, "%.1f,%.1f ", X(t), Y(prev));
+			if (j - i == 1)
+				bundle_buf_printf(b, "%.1f,%.1f ", X(t), Y(first));
+			else
+				bundle_buf_printf(b, "%d,%.1f %d,%.1f %d,%.1f %d,%.1f ",
 						  col, Y(first), col, Y(lo), col,
 						  Y(hi), col, Y(last));
-				i = j;
-			}
+			prev = last;
+			have_prev = true;
+			i = j;
 		}
+		if (have_prev) /* held to the window's end */
+			bundle_buf_printf(b, "%.1f,%.1f", PX1, Y(prev));
 		bundle_buf_puts(b, "\"/>\n");
 		bundle_buf_printf(b,
 				  "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"%s\">",
-				  PX0 + 6 + 180.0 * (double)k, PY0 - 6,
+				  px0 + 6 + 180.0 * (double)leg++, top - 6,
 				  palette[k % 8]);
 		bundle_buf_html(b, s->name);
 		if (s->unit[0]) {
@@ -685,6 +808,17 @@ static void svg_plot(struct bundle_buf *b, const struct plot *p)
 			bundle_buf_puts(b, "]");
 		}
 		bundle_buf_puts(b, "</text>\n");
+	}
+	for (size_t i = 0; i < r->n_marks; i++) {
+		if (r->marks[i].t < w0 || r->marks[i].t > w1)
+			continue;
+		bundle_buf_printf(b, "<g class=\"marker\"><line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" stroke-dasharray=\"2 3\"/>"
+				  "<text x=\"%.1f\" y=\"%.0f\" font-size=\"10\" fill=\"#333\">",
+				  X(r->marks[i].t), top,
+				  X(r->marks[i].t), y_axis + (double)n_enum * ENUM_ROW_H,
+				  X(r->marks[i].t) + 3, top + 11);
+		bundle_buf_html(b, r->marks[i].text);
+		bundle_buf_puts(b, "</text></g>\n");
 	}
 	bundle_buf_puts(b, "</svg>\n");
 #undef X
@@ -752,6 +886,7 @@ static const char *verdict_class(const char *v)
 static const char css[] =
 	"body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1100px}"
 	"h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc;padding-bottom:3px}"
+	"h3{font-size:15px;margin:22px 0 4px 0}"
 	"table{border-collapse:collapse;font-size:13px;margin:6px 0}"
 	"th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
 	"th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}"
@@ -759,9 +894,19 @@ static const char css[] =
 	".v{font-weight:bold;text-align:center}"
 	".pass{background:#d4edda;color:#155724}.fail{background:#f8d7da;color:#721c24}"
 	".ne{background:#e2e3e5;color:#383d41}.inc{background:#fff3cd;color:#856404}"
-	".status{padding:10px 14px;border-radius:4px;font-weight:bold;margin:10px 0}"
+	".result{display:inline-block;padding:6px 14px;border-radius:4px;font-weight:bold;font-size:18px;margin:6px 0}"
+	".badge{display:inline-block;padding:1px 7px;border-radius:3px;font-weight:bold;font-size:12px}"
+	".counts td{text-align:center;min-width:90px}"
 	"li.fail{color:#721c24}li.warn{color:#856404}.note{color:#666;font-size:13px}"
-	"svg{border:1px solid #ddd;margin:4px 0 12px 0}";
+	".rule{margin-bottom:18px}"
+	"svg{border:1px solid #ddd;margin:4px 0 12px 0;max-width:100%;height:auto}"
+	"@media print{@page{size:A4;margin:14mm 12mm}"
+	"body{margin:0;max-width:none;font-size:11px}"
+	"h2{break-after:avoid;page-break-after:avoid}h3{break-after:avoid;page-break-after:avoid}"
+	".rule,svg,tr{break-inside:avoid;page-break-inside:avoid}"
+	"#rules{break-before:page;page-break-before:always}"
+	"table{font-size:10px}th,td{padding:2px 5px}"
+	".pass,.fail,.ne,.inc,.badge,.result,rect{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
 
 static void html_head(struct report *r, struct bundle_buf *b)
 {
@@ -778,11 +923,149 @@ static void html_head(struct report *r, struct bundle_buf *b)
 	(void)h;
 }
 
-static void html_verification(struct report *r, struct bundle_buf *b)
+/* Overall result: FAIL before INCONCLUSIVE before PASS. */
+static const char *overall(const size_t counts[4])
 {
-	bundle_buf_puts(b, "<h2>Verification</h2>\n");
+	if (counts[1])
+		return "FAIL";
+	if (counts[3])
+		return "INCONCLUSIVE";
+	if (counts[0])
+		return "PASS";
+	return "NOT_EXERCISED";
+}
+
+static const char *const verdict_names[4] = {"PASS", "FAIL", "NOT_EXERCISED",
+					     "INCONCLUSIVE"};
+
+static size_t rule_violations(const struct report *r, const char *rule)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; rule && i < r->n_viol; i++) {
+		const char *v = bundle_json_str(r->viol[i], "rule");
+
+		n += v && !strcmp(v, rule);
+	}
+	return n;
+}
+
+/* An id for a rule's section: its name, which config names keep to
+ * letters, digits, '-' and '_'. */
+static void rule_anchor(struct bundle_buf *b, const char *rule)
+{
+	bundle_buf_puts(b, "rule-");
+	for (const char *c = rule ? rule : ""; *c; c++)
+		bundle_buf_printf(b, "%c", is_ident(*c) || *c == '-' ? *c : '_');
+}
+
+static void html_summary(struct report *r, struct bundle_buf *b)
+{
+	const struct bundle_json *h = bundle_json_get(r->manifest, "header");
+	const struct bundle_json *rules = bundle_json_get(r->verdicts, "rules");
+	size_t counts[4] = {0, 0, 0, 0}, n = 0;
+	const char *res;
+
+	bundle_buf_puts(b, "<h2>Compliance summary</h2>\n<div id=\"summary\">\n");
+	if (!rules || rules->type != BJ_ARRAY) {
+		bundle_buf_puts(b, "<p class=\"result inc\">NO VERDICTS</p>\n<p class=\"note\">No verdicts.json in this bundle (session not closed): no compliance result.</p>\n");
+	} else {
+		for (size_t i = 0; i < rules->n; i++) {
+			const char *v = bundle_json_str(&rules->items[i], "verdict");
+
+			for (size_t k = 0; k < 4; k++)
+				if (v && !strcmp(v, verdict_names[k]))
+					counts[k]++;
+		}
+		n = rules->n;
+		res = overall(counts);
+		bundle_buf_printf(b, "<p class=\"result %s\" id=\"result\">%s</p>\n",
+				  verdict_class(res), res);
+	}
+	bundle_buf_puts(b, "<table class=\"meta\" id=\"compliance\">\n");
+	meta_row(b, "Procedure", h, "procedure");
+	meta_row(b, "VIN", h, "vin");
+	{
+		/* The rule packs: the included files that hold rules. */
+		struct bundle_buf packs = {0};
+
+		for (size_t i = 0; r->cfg && i < r->cfg->n_includes; i++) {
+			if (packs.len)
+				bundle_buf_puts(&packs, ", ");
+			bundle_buf_puts(&packs, basename_of(r->cfg->includes[i]));
+		}
+		row(b, "Rule packs", packs.len ? packs.p : "-");
+		bundle_buf_free(&packs);
+	}
+	meta_row(b, "Operator", h, "operator");
+	meta_row(b, "Start (UTC)", h, "start");
+	bundle_buf_puts(b, "</table>\n");
+	if (n) {
+		bundle_buf_puts(b, "<table class=\"counts\" id=\"counts\"><tr>");
+		for (size_t k = 0; k < 4; k++)
+			bundle_buf_printf(b, "<th>%s</th>", verdict_names[k]);
+		bundle_buf_puts(b, "<th>rules</th></tr>\n<tr>");
+		for (size_t k = 0; k < 4; k++)
+			bundle_buf_printf(b, "<td class=\"v %s\">%zu</td>",
+					  counts[k] ? verdict_class(verdict_names[k]) : "",
+					  counts[k]);
+		bundle_buf_printf(b, "<td>%zu</td></tr>\n</table>\n", n);
+	}
+	if (counts[1] || counts[3]) {
+		bundle_buf_puts(b, "<ul id=\"failures\">\n");
+		for (size_t i = 0; i < rules->n; i++) {
+			const struct bundle_json *ru = &rules->items[i];
+			const char *v = bundle_json_str(ru, "verdict");
+			const char *name = bundle_json_str(ru, "rule");
+
+			if (!v || (strcmp(v, "FAIL") && strcmp(v, "INCONCLUSIVE")))
+				continue;
+			bundle_buf_printf(b, "<li class=\"%s\"><a href=\"#", verdict_class(v));
+			rule_anchor(b, name);
+			bundle_buf_puts(b, "\">");
+			bundle_buf_html(b, name);
+			bundle_buf_printf(b, "</a> <span class=\"badge %s\">%s</span> ",
+					  verdict_class(v), v);
+			bundle_buf_html(b, bundle_json_str(ru, "ref"));
+			if (!strcmp(v, "FAIL"))
+				bundle_buf_printf(b, " (%zu violation%s)",
+						  rule_violations(r, name),
+						  rule_violations(r, name) == 1 ? "" : "s");
+			bundle_buf_puts(b, "</li>\n");
+		}
+		bundle_buf_puts(b, "</ul>\n");
+	}
+	bundle_buf_puts(b, "</div>\n");
+}
+
+/* Live or replayed: a session fed by replay buses is a replay of logs. */
+static void session_source(const struct report *r, char *out, size_t size)
+{
+	size_t n = 0;
+
+	snprintf(out, size, "%s", r->cfg ? "live (CAN interfaces)" : "unknown");
+	for (size_t i = 0; r->cfg && i < r->cfg->n_buses; i++) {
+		const struct config_bus *bus = &r->cfg->buses[i];
+
+		if (bus->kind != BUS_REPLAY)
+			continue;
+		n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s%s",
+				      n ? ", " : "REPLAYED from recorded logs: bus ",
+				      bus->name, "");
+		if (n >= size)
+			break;
+	}
+}
+
+static void html_integrity(struct report *r, struct bundle_buf *b)
+{
+	const struct bundle_json *h = bundle_json_get(r->manifest, "header");
+	const struct bundle_json *sync = bundle_json_get(h, "clock_synchronised");
+	char path[4096], v[512];
+
+	bundle_buf_puts(b, "<h2>Integrity</h2>\n<table class=\"meta\" id=\"integrity\">\n<tr><th>Verification</th><td>");
 	if (r->vrc == 0) {
-		bundle_buf_puts(b, "<div class=\"status pass\" id=\"verification\">OK ");
+		bundle_buf_puts(b, "<span id=\"verification\">OK ");
 		if (!strcmp(r->vr.status, "closed"))
 			bundle_buf_printf(b,
 					  "closed session: %" PRIu64 " frames in %" PRIu64
@@ -796,12 +1079,29 @@ static void html_verification(struct report *r, struct bundle_buf *b)
 					  r->vr.status, r->vr.blocks, r->vr.lines,
 					  r->vr.tail_bytes);
 	} else {
-		bundle_buf_puts(b, "<div class=\"status fail\" id=\"verification\">FAIL ");
+		bundle_buf_puts(b, "<span id=\"verification\" class=\"fail\">FAIL ");
 		bundle_buf_html(b, r->vr.first_fail);
 	}
-	bundle_buf_puts(b, "</div>\n");
-	bundle_buf_printf(b, "<p class=\"note\">Chain head <code>%s</code>. Check with <code>cangate verify</code> (and <code>--pubkey</code> for a signed bundle).</p>\n",
-			  r->vr.head);
+	bundle_buf_puts(b, "</span></td></tr>\n");
+	snprintf(path, sizeof(path), "%s/manifest.sig", r->dir);
+	row(b, "Signature", access(path, F_OK) == 0 ?
+		"signed (manifest.sig): check it with cangate verify --pubkey" :
+		"NOT signed (no sign_key in [evidence])");
+	snprintf(v, sizeof(v), "%s (max error %s us, estimated error %s us)",
+		 sync && sync->type == BJ_BOOL && sync->b ? "synchronised" :
+							    "NOT synchronised",
+		 bundle_json_get(h, "clock_maxerror_us") ?
+			 bundle_json_get(h, "clock_maxerror_us")->str : "?",
+		 bundle_json_get(h, "clock_esterror_us") ?
+			 bundle_json_get(h, "clock_esterror_us")->str : "?");
+	row(b, "Clock", v);
+	session_source(r, v, sizeof(v));
+	row(b, "Session", v);
+	meta_row(b, "Software", h, "software");
+	snprintf(v, sizeof(v), "%s", r->vr.head);
+	row(b, "Chain head", v);
+	bundle_buf_puts(b, "</table>\n");
+	bundle_buf_puts(b, "<p class=\"note\">Check with <code>cangate verify</code> (and <code>--pubkey</code> for a signed bundle).</p>\n");
 	if (r->notes.len) {
 		bundle_buf_puts(b, "<ul>\n");
 		bundle_buf_add(b, r->notes.p, r->notes.len);
@@ -816,7 +1116,7 @@ static void html_meta(struct report *r, struct bundle_buf *b)
 	const struct bundle_json *c = bundle_json_get(m, "counts");
 	char v[512];
 
-	bundle_buf_puts(b, "<h2>Session</h2>\n<table class=\"meta\" id=\"session\">\n");
+	bundle_buf_puts(b, "<h2>Session details</h2>\n<table class=\"meta\" id=\"session\">\n");
 	meta_row(b, "Status", m, "status");
 	meta_row(b, "Gateway", h, "gateway");
 	meta_row(b, "VIN", h, "vin");
@@ -827,15 +1127,6 @@ static void html_meta(struct report *r, struct bundle_buf *b)
 	meta_row(b, "Host", h, "hostname");
 	meta_row(b, "Software", h, "software");
 	meta_row(b, "Session id", h, "session_id");
-	const struct bundle_json *sync = bundle_json_get(h, "clock_synchronised");
-	snprintf(v, sizeof(v), "%s (max error %s us, estimated error %s us)",
-		 sync && sync->type == BJ_BOOL && sync->b ? "synchronised" :
-							    "NOT synchronised",
-		 bundle_json_get(h, "clock_maxerror_us") ?
-			 bundle_json_get(h, "clock_maxerror_us")->str : "?",
-		 bundle_json_get(h, "clock_esterror_us") ?
-			 bundle_json_get(h, "clock_esterror_us")->str : "?");
-	row(b, "Clock", v);
 	meta_row(b, "Config", h, "config");
 	meta_row(b, "Config SHA-256", h, "config_sha256");
 	meta_row(b, "Frames", c, "frames");
@@ -860,18 +1151,18 @@ static void html_verdicts(struct report *r, struct bundle_buf *b)
 	const struct bundle_json *rules = bundle_json_get(r->verdicts, "rules");
 	char v[512];
 
-	bundle_buf_puts(b, "<h2>Verdicts</h2>\n");
-	if (!rules || rules->type != BJ_ARRAY) {
-		bundle_buf_puts(b, "<p class=\"note\">No verdicts.json in this bundle (session not closed).</p>\n");
+	if (!rules || rules->type != BJ_ARRAY)
 		return;
-	}
+	bundle_buf_puts(b, "<h3>All rules</h3>\n");
 	bundle_buf_puts(b, "<table id=\"verdicts\">\n<tr><th>Rule</th><th>Reference</th><th>Verdict</th><th>Details</th></tr>\n");
 	for (size_t i = 0; i < rules->n; i++) {
 		const struct bundle_json *ru = &rules->items[i];
 		const char *verdict = bundle_json_str(ru, "verdict");
-		bundle_buf_puts(b, "<tr><td>");
+		bundle_buf_puts(b, "<tr><td><a href=\"#");
+		rule_anchor(b, bundle_json_str(ru, "rule"));
+		bundle_buf_puts(b, "\">");
 		bundle_buf_html(b, bundle_json_str(ru, "rule"));
-		bundle_buf_puts(b, "</td><td>");
+		bundle_buf_puts(b, "</a></td><td>");
 		bundle_buf_html(b, bundle_json_str(ru, "ref"));
 		bundle_buf_printf(b, "</td><td class=\"v %s\">",
 				  verdict_class(verdict));
@@ -898,7 +1189,7 @@ static void html_violations(struct report *r, struct bundle_buf *b)
 	double start = (double)r->start_ns / 1e9;
 	char v[512];
 
-	bundle_buf_printf(b, "<h2>Violations (%zu)</h2>\n", r->n_viol);
+	bundle_buf_printf(b, "<h2>Violation index (%zu)</h2>\n", r->n_viol);
 	if (!r->n_viol) {
 		bundle_buf_puts(b, "<p class=\"note\">None recorded.</p>\n");
 		return;
@@ -943,34 +1234,127 @@ static void html_violations(struct report *r, struct bundle_buf *b)
 				  REPORT_MAX_ROWS, r->n_viol);
 }
 
-static void html_plots(struct report *r, struct bundle_buf *b)
+static const struct plot *rule_plot(const struct report *r, const char *rule)
 {
-	if (!r->n_viol)
-		return;
-	bundle_buf_puts(b, "<h2>Signals of violated rules</h2>\n");
-	if (!r->cfg) {
-		bundle_buf_puts(b, "<p class=\"note\">Signals not plotted: ");
-		bundle_buf_html(b, r->cfg_error);
-		bundle_buf_puts(b, "</p>\n");
-		return;
+	for (size_t i = 0; rule && i < r->n_plots; i++)
+		if (!strcmp(r->plots[i].rule, rule))
+			return &r->plots[i];
+	return NULL;
+}
+
+/* The rule's section as the config writes it (shown, not interpreted:
+ * rules_info() is what the plots use). */
+static const struct config_section *rule_section(const struct config *cfg,
+						 const char *rule)
+{
+	for (size_t i = 0; cfg && rule && i < cfg->n_rules; i++)
+		if (!strcmp(cfg->rules[i].name, rule))
+			return &cfg->rules[i];
+	return NULL;
+}
+
+/* One section per rule: what it checks as written, its verdict, and each
+ * violation with a plot zoomed on it. */
+static void html_rule(struct report *r, struct bundle_buf *b,
+		      const struct bundle_json *ru)
+{
+	static const char *const skip[] = {"ref", "description"};
+	const char *name = bundle_json_str(ru, "rule");
+	const char *verdict = bundle_json_str(ru, "verdict");
+	const struct config_section *sec = rule_section(r->cfg, name);
+	const struct plot *p = rule_plot(r, name);
+	double start = (double)r->start_ns / 1e9;
+	size_t shown = 0;
+	char v[512];
+
+	bundle_buf_puts(b, "<div class=\"rule\" id=\"");
+	rule_anchor(b, name);
+	bundle_buf_puts(b, "\">\n<h3>");
+	bundle_buf_html(b, name);
+	bundle_buf_printf(b, " <span class=\"badge %s\">%s</span></h3>\n",
+			  verdict_class(verdict), verdict ? verdict : "?");
+	bundle_buf_puts(b, "<table class=\"meta\">\n");
+	row(b, "Reference", bundle_json_str(ru, "ref"));
+	row(b, "Description", bundle_json_str(ru, "description"));
+	/* The rule as the config writes it: expressions and limits. */
+	for (size_t k = 0; sec && k < sec->n_kv; k++) {
+		bool hide = false;
+
+		for (size_t i = 0; i < sizeof(skip) / sizeof(*skip); i++)
+			hide |= !strcmp(sec->kv[k].key, skip[i]);
+		if (hide)
+			continue;
+		bundle_buf_puts(b, "<tr><th>");
+		bundle_buf_html(b, sec->kv[k].key);
+		bundle_buf_puts(b, "</th><td><code>");
+		bundle_buf_html(b, sec->kv[k].value);
+		bundle_buf_puts(b, "</code></td></tr>\n");
 	}
+	for (size_t k = 0; ru->type == BJ_OBJECT && k < ru->n; k++) {
+		const char *key = ru->items[k].key;
+
+		if (!strcmp(key, "rule") || !strcmp(key, "ref") ||
+		    !strcmp(key, "verdict") || !strcmp(key, "kind") ||
+		    !strcmp(key, "description"))
+			continue;
+		scalar_text(&ru->items[k], v, sizeof(v));
+		row(b, key, v);
+	}
+	bundle_buf_puts(b, "</table>\n");
+	for (size_t i = 0; i < r->n_viol; i++) {
+		const struct bundle_json *x = r->viol[i];
+		const char *vr = bundle_json_str(x, "rule");
+		double t0, t1;
+		char w[64], m[64];
+
+		if (!vr || !name || strcmp(vr, name))
+			continue;
+		if (++shown > REPORT_MAX_ZOOMS) {
+			if (shown == REPORT_MAX_ZOOMS + 1)
+				bundle_buf_printf(b, "<p class=\"note\">Plots of the first %d violations shown; all are in the violation index.</p>\n",
+						  REPORT_MAX_ZOOMS);
+			continue;
+		}
+		t0 = span_time(x, "t_start", NAN) - start;
+		t1 = span_time(x, "t_end", t0 + start) - start;
+		measure_text(bundle_json_get(x, "worst"), w, sizeof(w));
+		measure_text(bundle_json_get(x, "margin"), m, sizeof(m));
+		bundle_buf_printf(b, "<p class=\"viol\">Violation %zu: %.6f s to %.6f s, worst ",
+				  shown, t0, t1);
+		bundle_buf_html(b, w);
+		bundle_buf_puts(b, ", margin ");
+		bundle_buf_html(b, m);
+		bundle_buf_puts(b, ": ");
+		bundle_buf_html(b, bundle_json_str(x, "msg"));
+		bundle_buf_puts(b, "</p>\n");
+		if (!r->cfg) {
+			bundle_buf_puts(b, "<p class=\"note\">Not plotted: ");
+			bundle_buf_html(b, r->cfg_error);
+			bundle_buf_puts(b, "</p>\n");
+		} else if (!p || !p->n_ser) {
+			bundle_buf_puts(b, "<p class=\"note\">This rule names no signal found in the DBCs.</p>\n");
+		} else if (!isnan(t0)) {
+			svg_plot(b, r, p, t0 - REPORT_ZOOM_S, t1 + REPORT_ZOOM_S);
+		}
+	}
+}
+
+static void html_rules(struct report *r, struct bundle_buf *b)
+{
+	const struct bundle_json *rules = bundle_json_get(r->verdicts, "rules");
+
+	if (!rules || rules->type != BJ_ARRAY)
+		return;
+	bundle_buf_puts(b, "<h2 id=\"rules\">Rules</h2>\n");
 	if (!r->rules) {
 		bundle_buf_puts(b, "<p class=\"note\">Rules' own signals not plotted: ");
 		bundle_buf_html(b, r->cfg_error);
 		bundle_buf_puts(b, "</p>\n");
 	}
-	bundle_buf_puts(b, "<p class=\"note\">Decoded from frames.log with the bundle's DBCs; shaded: violation intervals; dashed: limits.</p>\n");
-	for (size_t i = 0; i < r->n_plots; i++) {
-		const struct plot *p = &r->plots[i];
-		bundle_buf_puts(b, "<h3 class=\"plot\">");
-		bundle_buf_html(b, p->rule);
-		bundle_buf_puts(b, "</h3>\n");
-		if (!p->n_ser) {
-			bundle_buf_puts(b, "<p class=\"note\">This rule names no signal found in the DBCs.</p>\n");
-			continue;
-		}
-		svg_plot(b, p);
-	}
+	bundle_buf_printf(b, "<p class=\"note\">Each rule as its pack writes it. Plots: %.0f s either side of each violation, decoded from frames.log with the bundle's DBCs; shaded: the violation; dashed: limits; rows: enumerated signals; dotted: markers.</p>\n",
+			  REPORT_ZOOM_S);
+	for (size_t i = 0; i < rules->n; i++)
+		html_rule(r, b, &rules->items[i]);
 }
 
 static void html_events(struct report *r, struct bundle_buf *b)
@@ -1033,12 +1417,25 @@ int report_write(const char *bundle_dir_arg, const char *out_path,
 	build_plots(&r);
 	decode_frames(&r);
 
+	for (size_t i = 0; i < r.n_events && r.n_marks < REPORT_MAX_MARKS; i++) {
+		const char *type = bundle_json_str(r.events[i], "type");
+		double t = bundle_json_num(r.events[i], "t");
+
+		if (type && !strcmp(type, "mark") && !isnan(t)) {
+			r.marks[r.n_marks].t = t - (double)r.start_ns / 1e9;
+			const char *text = bundle_json_str(r.events[i], "text");
+
+			r.marks[r.n_marks++].text = text ? text : "";
+		}
+	}
+
 	html_head(&r, &b);
-	html_verification(&r, &b);
-	html_meta(&r, &b);
+	html_summary(&r, &b);
 	html_verdicts(&r, &b);
+	html_integrity(&r, &b);
+	html_meta(&r, &b);
+	html_rules(&r, &b);
 	html_violations(&r, &b);
-	html_plots(&r, &b);
 	html_events(&r, &b);
 	bundle_buf_puts(&b, "</body>\n</html>\n");
 	if (b.failed) {

@@ -59,9 +59,11 @@
  * (for a deadline, the last frame before it) and of the end. Times are seconds with 6 decimals, or
  * 9 with [evidence] timestamps = ns (frame times are otherwise taken to
  * the microsecond, as frames.log records them, so a live run and a later
- * check of its bundle agree); worst and margin are shortest round-trip
- * doubles or null; time kinds use ms.
+ * check of its bundle agree); worst and margin are rounded to the rule's
+ * resolution (rule_decimals()) and printed shortest round-trip, or null;
+ * time kinds use ms.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -355,21 +357,59 @@ static int resolve_msg_sig(struct compiler *c, int bus, const char *mname,
 	return 0;
 }
 
+/* Decimal places of x (0.01 -> 2, 0.03125 -> 5), or ROUND_NONE when it
+ * has no short decimal form. */
+#define ROUND_NONE 99
+static int decimals_of(double x)
+{
+	double p = 1;
+
+	for (int d = 0; d <= 12; d++, p *= 10) {
+		double y = fabs(x) * p;
+
+		if (fabs(y - round(y)) <= 1e-9 * fmax(1, y))
+			return d;
+	}
+	return ROUND_NONE;
+}
+
+/* Note the resolution of a signal the rule reads: its values are
+ * multiples of the factor from the offset (float signals are not). */
+static void note_signal(struct compiler *c, const struct dbc_signal *sig)
+{
+	int d;
+
+	if (!sig)
+		return;
+	d = sig->value_type != DBC_VALUE_INTEGER ? ROUND_NONE :
+	    decimals_of(sig->factor);
+	if (d != ROUND_NONE && decimals_of(sig->offset) > d)
+		d = decimals_of(sig->offset);
+	if (d > c->sig_decimals)
+		c->sig_decimals = d;
+}
+
 static int resolve_cb(void *ctx, const char *name, const char *member,
 		      struct expr_ref *out, char *msg, size_t msglen)
 {
 	struct compiler *c = ctx;
 	struct rules *r = c->r;
+	int rc;
 
-	if (member)
-		return resolve_msg_sig(c, c->rule_bus, name, member, out, msg,
-				       msglen);
+	if (member) {
+		rc = resolve_msg_sig(c, c->rule_bus, name, member, out, msg,
+				     msglen);
+		if (rc == 0)
+			note_signal(c, out->sig);
+		return rc;
+	}
 	for (size_t i = 0; i < r->n_aliases; i++)
 		if (strcmp(r->aliases[i].name, name) == 0) {
 			out->slot = r->aliases[i].slot;
 			out->stale_ns = r->aliases[i].stale_ns;
 			out->sig = r->aliases[i].sig;
 			out->is_message = false;
+			note_signal(c, out->sig);
 			return 0;
 		}
 	{
@@ -656,6 +696,67 @@ static int unknown_kind(struct compiler *c, const struct config_section *s,
 	return -1;
 }
 
+/* Most decimal places of a number written in text (limits, constants). */
+static int literal_decimals(const char *t)
+{
+	int most = 0;
+
+	for (const char *p = t; *p; p++) {
+		int n = 0;
+
+		if (*p != '.' || p == t || !isdigit((unsigned char)p[-1]))
+			continue;
+		while (isdigit((unsigned char)p[1])) {
+			p++;
+			n++;
+		}
+		if (n > most)
+			most = n;
+	}
+	return most;
+}
+
+/*
+ * The decimals a violation's worst and margin are printed to, so that a
+ * difference of 0.01-resolution speeds reads -1.33, not -1.3299999999999983:
+ * times to the clock's resolution (ms with 3 or 6 decimals); signal values
+ * to the finest resolution the rule reads plus the decimals of its written
+ * numbers (0.1 * speed of 0.01 km/h has 3). -1 (as computed) for rates and
+ * rules on float signals or scalings with no short decimal form.
+ */
+static int rule_decimals(const struct compiler *c,
+			 const struct config_section *s, const struct rule *u)
+{
+	static const char *const time_kinds[] = {"response", "cycle", "stale"};
+	int lit = 0;
+
+	for (size_t i = 0; i < sizeof(time_kinds) / sizeof(*time_kinds); i++)
+		if (!strcmp(u->kind->name, time_kinds[i]))
+			return c->r->ns_times ? 6 : 3;
+	if (!strcmp(u->kind->name, "rate") || c->sig_decimals < 0 ||
+	    c->sig_decimals == ROUND_NONE)
+		return -1;
+	for (size_t i = 0; i < s->n_kv; i++)
+		if (strcmp(s->kv[i].key, "ref") && strcmp(s->kv[i].key, "description") &&
+		    literal_decimals(s->kv[i].value) > lit)
+			lit = literal_decimals(s->kv[i].value);
+	return c->sig_decimals + lit > 12 ? 12 : c->sig_decimals + lit;
+}
+
+/* v rounded to d decimals; as it is when d < 0, or when rounding would
+ * make a nonzero value zero (the sign of a margin matters). */
+static double round_to(double v, int d)
+{
+	double p = 1, x;
+
+	if (d < 0 || !isfinite(v))
+		return v;
+	for (int i = 0; i < d; i++)
+		p *= 10;
+	x = round(v * p) / p;
+	return x == 0 && v != 0 ? v : x;
+}
+
 static int compile_rule(struct compiler *c, const struct config_section *s,
 			struct rule *u)
 {
@@ -704,6 +805,7 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 		}
 	}
 	c->rule_bus = u->bus;
+	c->sig_decimals = -1;
 	if (!u->ref)
 		goto oom;
 	if (u->kind->compile(c, s, u) < 0)
@@ -711,6 +813,7 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 	if (rules_kv(s, "active_when") &&
 	    !(u->active_when = rules_expr_kv(c, s, u, "active_when", true)))
 		return -1;
+	u->decimals = rule_decimals(c, s, u);
 	return 0;
 oom:
 	rules_set_err(c->err, file, s->line, 0, "out of memory");
@@ -1168,6 +1271,12 @@ static void viol_emit(struct rules *r, struct rule *u, bool end)
 {
 	struct json j;
 	char msg[512];
+	struct viol kept = u->v;
+
+	/* Printed (and quoted in msg) to the rule's resolution; tracking the
+	 * worst goes on with the values as computed. */
+	u->v.worst = round_to(u->v.worst, u->decimals);
+	u->v.margin = round_to(u->v.margin, u->decimals);
 
 	json_init_buf(&j, r->jbuf, r->jsize);
 	json_object_begin(&j);
@@ -1197,6 +1306,7 @@ static void viol_emit(struct rules *r, struct rule *u, bool end)
 		r->sink.violation_end(r->sink.ctx, u->name, r->jbuf);
 	else if (!end && r->sink.violation_start)
 		r->sink.violation_start(r->sink.ctx, u->name, r->jbuf);
+	u->v = kept;
 }
 
 /* Open (at t_open, line_open) or extend the violation; track the worst. */

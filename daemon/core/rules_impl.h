@@ -52,6 +52,7 @@ struct rule {
 	char *name, *ref, *description, *severity, *file;
 	unsigned line;
 	const struct rule_kind *kind;
+	int decimals;               /* worst and margin are printed to these; -1 as they are */
 	int bus;                    /* -1: default */
 	struct rule_expr exprs[RULE_MAX_EXPRS];
 	size_t n_exprs;
@@ -151,6 +152,7 @@ struct compiler {
 	struct config_error *err;
 	int rule_bus;              /* bus for names in the current section */
 	size_t cap_msgs, cap_slots, cap_aliases;
+	int sig_decimals;          /* finest signal resolution the rule reads */
 };
 
 struct rule_kind {

@@ -215,16 +215,91 @@ else
 	bad silent-bus-is-a-gap "rc $rc/$rc_off: $(cat "$tmp/out" "$tmp/err" "$b/events.jsonl" 2>&1 | head -8)"
 fi
 
-# 11. a file that is not a candump -l log is an input error, named with its
-# first non-frame line
-printf 'date Sun Dec 6 10:00:00 am 2026\n   0.010000 1  101             Rx   d 8 F4 01 00 00 00 00 00 00\n' >"$tmp/x.asc"
-"$CANGATE" check -c "$tmp/c.ini" "$tmp/x.asc" >"$tmp/out" 2>"$tmp/err"
+# 11. a file that is not a log (a DBC given as the log) is an input error,
+# named with its first non-frame line
+"$CANGATE" check -c "$tmp/c.ini" "$tmp/v.dbc" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc = 2 ] && grep -q "^$tmp/x.asc:1: 2 lines are not candump -l frames, the first: \"date Sun" "$tmp/err" &&
-	grep -q "^$tmp/x.asc: no candump -l frame" "$tmp/err"; then
+if [ $rc = 2 ] && grep -q "^$tmp/v.dbc:1: 8 lines are not candump -l frames, the first: \"VERSION" "$tmp/err" &&
+	grep -q "^$tmp/v.dbc: no candump -l frame" "$tmp/err"; then
 	ok not-candump
 else
 	bad not-candump "rc $rc: $(cat "$tmp/err")"
+fi
+
+# 12. DBC long names (SystemXxxLongSymbol): rules name the long names, and
+# the violation and the report carry them
+mkdir -p "$tmp/long"
+cp tests/fixtures/dbc/long_names.dbc "$tmp/long/"
+cat >"$tmp/long/c.ini" <<'EOF'
+[gateway]
+name = t
+[bus car]
+interface = can0
+dbc = long_names.dbc
+[rule soc-max]
+ref = TP-9
+kind = range
+signal = BatteryManagementSystemStatus_HighVoltage.HighVoltageBatteryStateOfChargeDisplayed
+max = 90
+EOF
+"$CANGATE" check -c "$tmp/long/c.ini" --out "$tmp/long/out" tests/fixtures/decode/long_names.log >"$tmp/out" 2>"$tmp/err"
+rc=$?
+"$CANGATE" report "$tmp"/long/out/* -o "$tmp/long/r.html" 2>/dev/null
+if [ $rc = 1 ] && grep -q '"rule":"soc-max".*"worst":100' "$tmp/out" &&
+	grep -q HighVoltageBatteryStateOfChargeDisplayed "$tmp/long/r.html"; then
+	ok long-names
+else
+	bad long-names "rc $rc: $(cat "$tmp/out" "$tmp/err")"
+fi
+
+# 11. worst and margin are rounded to the resolution of what the rule
+# reads: speeds of 0.01 km/h differ by -1.33, not -1.3299999999999983; a
+# limit written with 2 decimals over a 0.1 signal gives 3; cycle times are
+# ms to the microsecond
+mkdir -p "$tmp/round"
+cat >"$tmp/round/v.dbc" <<'EOF'
+VERSION ""
+BU_: ECU
+BO_ 257 SPD: 8 ECU
+ SG_ True : 0|16@1+ (0.01,0) [0|600] "km/h" ECU
+ SG_ Shown : 16|16@1+ (0.01,0) [0|600] "km/h" ECU
+ SG_ Volt : 32|16@1+ (0.1,0) [0|6000] "V" ECU
+EOF
+cat >"$tmp/round/c.ini" <<'EOF'
+[gateway]
+name = t
+[bus car]
+interface = can0
+dbc = v.dbc
+[rule shown-not-below]
+ref = R1
+kind = assert
+expect = SPD.Shown - SPD.True >= 0
+[rule volt-max]
+ref = R2
+kind = range
+signal = SPD.Volt
+max = 400.05
+[rule spd-cycle]
+ref = R3
+kind = cycle
+message = SPD
+period_ms = 10
+EOF
+# True 110.61 (0x2B35), Shown 109.28 (0x2AB0), Volt 400.1 (0x0FA1); then a
+# 13.333 ms gap
+cat >"$tmp/round/a.log" <<'EOF'
+(1700000000.000000) can0 101#352BB02AA10F0000
+(1700000000.010000) can0 101#352BB02AA10F0000
+(1700000000.023333) can0 101#352BB02AA10F0000
+EOF
+"$CANGATE" check -c "$tmp/round/c.ini" "$tmp/round/a.log" >"$tmp/out" 2>/dev/null
+if grep -q '"rule":"shown-not-below".*"worst":-1.33,"margin":-1.33,' "$tmp/out" &&
+	grep -q '"rule":"volt-max".*"worst":400.1,"margin":-0.05,' "$tmp/out" &&
+	grep -q '"rule":"spd-cycle".*"worst":13.333,.*"msg":"interval 13.333 ms' "$tmp/out"; then
+	ok rounded-worst-margin
+else
+	bad rounded-worst-margin "$(cat "$tmp/out")"
 fi
 
 echo "test_check: $pass passed, $fail failed"

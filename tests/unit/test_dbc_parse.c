@@ -807,6 +807,65 @@ static void test_vframeformat_int(void **state)
 	dbc_free(db);
 }
 
+/* CANdb++ shortens names over 32 characters in the sections and keeps the
+ * real one in SystemXxxLongSymbol attributes; the model holds the long one,
+ * in the object and in every reference to it. */
+static void test_long_names(void **state)
+{
+	struct dbc *db = load(FIX "long_names.dbc");
+	const struct dbc_message *m;
+	const struct dbc_signal *s;
+	const struct dbc_attr *a;
+
+	(void)state;
+	assert_null(dbc_message_by_name(db, "BatteryManagementSystemStat_0000"));
+	m = msg(db, "BatteryManagementSystemStatus_HighVoltage");
+	assert_ptr_equal(m, dbc_lookup(db, 1056, false));
+	assert_int_equal(m->cycle_time_ms, 100); /* keyed by ID, still applies */
+	assert_string_equal(m->sender, "BatteryManagementSystemControlUnit_Rear");
+	s = dbc_signal_by_name(m, "HighVoltageBatteryStateOfChargeDisplayed");
+	assert_non_null(s);
+	assert_string_equal(s->comment, "SOC shown to the driver");
+	assert_string_equal(s->receivers[1],
+			    "BatteryManagementSystemControlUnit_Rear");
+	s = dbc_signal_by_name(m, "HighVoltageBatteryStateOfChargeRaw_Internal");
+	assert_non_null(s);
+	assert_true(s->has_start_value); /* resolved through the short name */
+	assert_true(s->start_value == 200);
+	assert_null(dbc_signal_by_name(m, "HighVoltageBatteryStateOfCh_0001"));
+	assert_non_null(dbc_signal_by_name(m, "ContactorState"));
+	/* Attribute keys follow the rename. */
+	a = dbc_attr_find(db, "GenSigStartValue", DBC_OBJ_SIGNAL, 1056,
+			  "HighVoltageBatteryStateOfChargeRaw_Internal", NULL);
+	assert_non_null(a);
+	assert_true(a->number_value == 200);
+	assert_string_equal(db->signal_groups[0].signals[0],
+			    "HighVoltageBatteryStateOfChargeDisplayed");
+	assert_string_equal(db->nodes[0].name,
+			    "BatteryManagementSystemControlUnit_Rear");
+	assert_string_equal(db->nodes[2].name,
+			    "BodyControl_Front_Left_Door_Unit");
+	assert_string_equal(db->env_vars[0].name,
+			    "EnvironmentVariableWithAVeryLongName_1");
+	assert_string_equal(db->env_vars[0].access_nodes[0],
+			    "BatteryManagementSystemControlUnit_Rear");
+	m = msg(db, "ShortMsg");
+	assert_string_equal(m->signals[0].name,
+			    "DoorOpenedByRemoteKeyOnDriverSide");
+	assert_non_null(msg(db, "NoLongNameButExactly32Chars_0123"));
+	assert_int_equal(db->n_warnings, 0);
+	dbc_free(db);
+
+	/* A long name that is already another signal's name is refused. */
+	db = parse("BO_ 1 M: 2 X\n SG_ A_0000 : 0|8@1+ (1,0) [0|0] \"\" X\n"
+		   " SG_ B : 8|8@1+ (1,0) [0|0] \"\" X\n"
+		   "BA_DEF_ SG_ \"SystemSignalLongSymbol\" STRING;\n"
+		   "BA_ \"SystemSignalLongSymbol\" SG_ 1 A_0000 \"B\";\n");
+	assert_non_null(dbc_signal_by_name(&db->messages[0], "A_0000"));
+	assert_true(has_warning(db, 1, 5, "long name 'B' of signal 'A_0000'"));
+	dbc_free(db);
+}
+
 struct attr_case {
 	const char *text;
 	int cycle;
@@ -1241,6 +1300,7 @@ int main(void)
 		cmocka_unit_test(test_mux_decode),
 		cmocka_unit_test(test_vframeformat_int),
 		cmocka_unit_test(test_attr_semantics),
+		cmocka_unit_test(test_long_names),
 		cmocka_unit_test(test_charset),
 		cmocka_unit_test(test_charset_table),
 		cmocka_unit_test(test_charset_corpus),
