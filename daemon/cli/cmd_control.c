@@ -4,6 +4,7 @@
  * 0 done, 1 the daemon refused the request, 2 usage error or no daemon.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,27 @@ int cmd_mark(int argc, char **argv)
 	return rc;
 }
 
+/* The daemon closes a stopped session in a worker (the loop keeps
+ * forwarding); `session stop` returns once the bundle is sealed, so that a
+ * script may verify it next. */
+static int client_wait_closed(const char *path)
+{
+	for (int i = 0; i < 6000; i++) { /* 10 minutes */
+		char *st = client_request("session", path, "status json\n");
+		bool busy = st && strstr(st, "\"closing\":[\"");
+
+		free(st);
+		if (!st)
+			return 2;
+		if (!busy)
+			return 0;
+		usleep(100000);
+	}
+	fprintf(stderr, "cangate session: the bundle is still closing after "
+			"10 minutes\n");
+	return 1;
+}
+
 int cmd_session(int argc, char **argv)
 {
 	static const char usage[] =
@@ -418,5 +440,7 @@ int cmd_session(int argc, char **argv)
 		return 2;
 	rc = client_report("session", reply);
 	free(reply);
+	if (rc == 0 && !start)
+		rc = client_wait_closed(path);
 	return rc;
 }

@@ -482,6 +482,7 @@ static void test_crash_recovery(void **state)
 	assert_string_equal(r.status, "open");
 
 	struct evidence *ev = open_session(fx, T0 + 10000000000ull);
+	evidence_recovery_wait(ev); /* recovery runs in a thread */
 	assert_int_equal(verify_dir(dir, &r), 0);
 	assert_string_equal(r.status, "interrupted");
 	assert_int_equal(r.blocks, 2);
