@@ -2051,6 +2051,13 @@ static void verify_tree(struct vctx *v, const struct bundle_json *files)
 			note(v, BUNDLE_WARN,
 			     "%s: leftover temporary file (a write that did not complete)",
 			     rel);
+		else if (files && !strcmp(rel, BUNDLE_RESERVE) &&
+			 !(v->o && v->o->ignore_report))
+			/* the report is written while the close still holds
+			 * its reserve */
+			note(v, BUNDLE_WARN,
+			     "%s: left over by a crash while closing (the daemon's recovery finishes the close)",
+			     rel);
 		else if (files && !never_hashed(rel) &&
 			 !bundle_json_get(files, rel) &&
 			 !(!strcmp(rel, "report.html") && v->o &&
@@ -2158,6 +2165,32 @@ static void verify_counts(struct vctx *v, const struct bundle_json *m,
 			     "(recording stopped)",
 			     counted[i][1], n - lines, n, counted[i][0]);
 	}
+}
+
+/* A recording that stopped (disk full, I/O error) verifies as far as it
+ * goes, but what it lacks must not pass for a complete session. */
+static void verify_recording(struct vctx *v, const struct bundle_json *m,
+			     const struct chain_state *cs)
+{
+	const struct bundle_json *rec = bundle_json_get(m, "recording");
+	const struct bundle_json *stopped = bundle_json_get(rec, "stopped");
+	const struct bundle_json *counts = bundle_json_get(m, "counts");
+	const char *error = bundle_json_str(rec, "error");
+	uint64_t lost = 0, ev_lost = 0, viol_lost = 0;
+
+	bundle_json_u64(counts, "not_recorded", &lost);
+	bundle_json_u64(counts, "events_unwritten", &ev_lost);
+	bundle_json_u64(counts, "violations_unwritten", &viol_lost);
+	if (stopped && stopped->type == BJ_BOOL && stopped->b) {
+		note(v, BUNDLE_WARN,
+		     "recording stopped at line %" PRIu64 ", %" PRIu64
+		     " frames not recorded (%s)",
+		     cs->lines, lost, error ? error : "no error given");
+		v->r->incomplete = true;
+	}
+	/* verify_counts names the missing lines */
+	if (ev_lost || viol_lost)
+		v->r->incomplete = true;
 }
 
 static void verify_signature(struct vctx *v, const struct bundle_json *m,
@@ -2321,6 +2354,7 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 	}
 	verify_tree(&v, open ? NULL : bundle_json_get(m, "files"));
 	if (!open) {
+		verify_recording(&v, m, &cs);
 		verify_files(&v, m, cs.seg, closed);
 	} else {
 		struct stat sb;

@@ -285,6 +285,7 @@ struct bundle_verify_result {
 	uint64_t tail_bytes, tail_lines; /* after the last block (open/interrupted) */
 	uint64_t files;        /* file hashes checked */
 	bool sig_present, sig_checked, sig_ok;
+	bool incomplete;       /* recording stopped early or lines unwritten (WARNed) */
 	char head[BUNDLE_SHA256_HEX];
 	char summary[512];     /* the OK line's text after "OK " */
 	char first_fail[512];
@@ -294,8 +295,9 @@ struct bundle_verify_result {
  * Check everything in the bundle: manifest, header (H_0), every block's
  * digest, the chain, line numbering and contiguity, timestamps, the bytes
  * after the last block, file hashes, counts, and the signature when a public
- * key is given. Returns 0 (verified), 1 (a check failed: r->first_fail) or 2
- * (not a bundle / unreadable: r->first_fail).
+ * key is given. Returns 0 (verified; r->incomplete when the recording
+ * stopped early), 1 (a check failed: r->first_fail) or 2 (not a bundle /
+ * unreadable: r->first_fail).
  */
 int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 		  struct bundle_verify_result *r);
