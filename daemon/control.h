@@ -8,7 +8,9 @@
  *   session start [k=v ...]       {"ok":true}; keys vin, procedure, operator;
  *                                 v is a bare word or a "double-quoted"
  *                                 string with \" and \\ escapes
- *   session stop                  {"ok":true}
+ *   session stop                  {"ok":true}; the bundle is sealed in a
+ *                                 worker: status json's recording.closing
+ *                                 lists it until it is done
  * Anything else gets {"error":"..."} and is counted; the connection stays
  * open. A line longer than CONTROL_LINE_MAX closes the connection after the
  * error. The caller's uid (SO_PEERCRED) goes into the events that mark and
