@@ -18,7 +18,6 @@
 #include "daemon/control.h"
 #include "daemon/control_stream.h"
 #include "daemon/gateway.h"
-#include "daemon/core/bundle.h"
 #include "daemon/core/json.h"
 #include "daemon/log.h"
 
@@ -43,67 +42,31 @@ void control_reply_error(FILE *out, const char *msg)
 }
 
 /* {"ok":true,"bundle":DIR[,"verdicts":{...}]}: where the session records
- * (start) or recorded (stop), with the verdict counts of its verdicts.json
- * (stop). */
-static void ctl_reply_bundle(FILE *out, const char *dir, bool verdicts)
+ * (start) or recorded (stop), with its verdict counts (stop: the bundle is
+ * still being sealed, so they come from the gateway, not verdicts.json). */
+static void ctl_reply_bundle(FILE *out, const char *dir,
+			     const uint64_t *verdict_counts)
 {
-	static const char *const names[] = { "PASS", "FAIL", "NOT_EXERCISED",
-					     "INCONCLUSIVE" };
-	uint64_t counts[4] = { 0, 0, 0, 0 };
-	struct bundle_json *vj = NULL;
 	struct json j;
 
-	if (verdicts) {
-		char path[600], err[128];
-		char *text = NULL;
-		size_t len = 0;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/verdicts.json", dir);
-		f = fopen(path, "re");
-		if (f) {
-			FILE *m = open_memstream(&text, &len);
-			char buf[4096];
-			size_t n;
-
-			while (m && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-				fwrite(buf, 1, n, m);
-			if (m)
-				fclose(m);
-			fclose(f);
-		}
-		if (text)
-			vj = bundle_json_parse(text, len, err, sizeof(err));
-		free(text);
-	}
 	json_init_file(&j, out);
 	json_object_begin(&j);
 	json_key(&j, "ok");
 	json_bool(&j, true);
 	json_key(&j, "bundle");
 	json_string(&j, dir);
-	if (vj) {
-		const struct bundle_json *rules = bundle_json_get(vj, "rules");
-
-		for (size_t i = 0; rules && i < rules->n; i++) {
-			const char *v = bundle_json_str(&rules->items[i],
-							"verdict");
-
-			for (size_t k = 0; v && k < 4; k++)
-				counts[k] += !strcmp(v, names[k]);
-		}
+	if (verdict_counts) {
 		json_key(&j, "verdicts");
 		json_object_begin(&j);
-		for (size_t k = 0; k < 4; k++) {
-			json_key(&j, names[k]);
-			json_uint(&j, counts[k]);
+		for (int k = VERDICT_PASS; k <= VERDICT_INCONCLUSIVE; k++) {
+			json_key(&j, rules_verdict_name((enum rules_verdict)k));
+			json_uint(&j, verdict_counts[k]);
 		}
 		json_object_end(&j);
 	}
 	json_object_end(&j);
 	json_newline(&j);
 	json_finish(&j);
-	bundle_json_free(vj);
 }
 
 int control_execute(struct gateway *gw, const struct control_cmd *cmd,
@@ -167,17 +130,21 @@ int control_execute(struct gateway *gw, const struct control_cmd *cmd,
 		log_info("session started by uid %ld", uid);
 		if (gateway_evidence_status(gw, &es) < 0)
 			es.dir[0] = '\0';
-		ctl_reply_bundle(out, es.dir, false);
+		ctl_reply_bundle(out, es.dir, NULL);
 		return 0;
 	}
-	case CONTROL_SESSION_STOP:
+	case CONTROL_SESSION_STOP: {
+		uint64_t counts[VERDICT_INCONCLUSIVE + 1];
+
 		if (gateway_evidence_status(gw, &es) < 0)
 			es.dir[0] = '\0';
 		if (gateway_session_stop(gw, uid, err, sizeof(err)) < 0)
 			break;
 		log_info("session stopped by uid %ld", uid);
-		ctl_reply_bundle(out, es.dir, true);
+		gateway_last_verdicts(gw, counts);
+		ctl_reply_bundle(out, es.dir, counts);
 		return 0;
+	}
 	case CONTROL_SUBSCRIBE:
 		snprintf(err, sizeof(err),
 			 "subscribe needs a connection of its own");

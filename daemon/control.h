@@ -12,7 +12,9 @@
  *                                 escapes
  *   session stop                  {"ok":true,"bundle":DIR,"verdicts":
  *                                 {"PASS":N,"FAIL":N,"NOT_EXERCISED":N,
- *                                 "INCONCLUSIVE":N}}
+ *                                 "INCONCLUSIVE":N}}; the bundle is sealed
+ *                                 in a worker: status json's
+ *                                 recording.closing lists it until done
  *   subscribe [k=v ...]           the connection becomes a stream of
  *                                 snapshot lines (control_stream.h)
  * Anything else gets {"error":"..."} and is counted; the connection stays

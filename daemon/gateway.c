@@ -16,6 +16,7 @@
 #define GW_HOUSEKEEP_S 0.1     /* tx queue ageing, load, controller state */
 #define GW_RULES_MAX_S 0.02    /* rules deadline timer: longest sleep */
 #define GW_LOAD_SLOTS 11       /* one-second rx snapshots: 10 s of load */
+#define GW_MAX_CLOSING 4       /* sessions closing at once; more waits */
 #define NS_PER_S UINT64_C(1000000000)
 #define GW_MARK_QUOTED_MAX 1100 /* bytes of a marker's text as JSON */
 
@@ -53,6 +54,7 @@ struct gateway {
 	uint64_t rules_deadline;
 	uint64_t rules_due_mono; /* when rules_w should fire: stall measure */
 	uint64_t stalls, stall_max_ns;
+	uint64_t last_verdicts[VERDICT_INCONCLUSIVE + 1];
 
 	ev_timer house_w;
 	ev_timer rules_w;
@@ -73,6 +75,9 @@ struct gateway {
 	uint64_t bad_requests;
 	uint64_t reloads;
 	uint64_t sessions;
+	/* sessions whose close runs in a worker (evidence_close_begin) */
+	struct evidence_closing *closing[GW_MAX_CLOSING];
+	size_t n_closing;
 	bool replay_only;        /* every receiving bus replays a log */
 	bool replay_done;
 	uint64_t last_frame_t;
@@ -424,12 +429,37 @@ static void gw_rules_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	gw_rules_arm(gw);
 }
 
+/* Ends the closes that have finished (all of them when wait) and logs
+ * their failures. */
+static void gw_reap_closing(struct gateway *gw, bool wait)
+{
+	char err[512];
+
+	for (size_t i = 0; i < gw->n_closing;) {
+		struct evidence_closing *c = gw->closing[i];
+
+		if (!wait && !evidence_close_done(c)) {
+			i++;
+			continue;
+		}
+		if (evidence_close_end(c, err, sizeof(err)) < 0)
+			log_warnx("closing the evidence session: %s", err);
+		gw->closing[i] = gw->closing[--gw->n_closing];
+	}
+}
+
+void gateway_session_wait(struct gateway *gw)
+{
+	gw_reap_closing(gw, true);
+}
+
 static void gw_evidence_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct gateway *gw = container_of(w, struct gateway, evidence_tick_w);
 
 	(void)loop;
 	(void)revents;
+	gw_reap_closing(gw, false);
 	if (gw->session)
 		evidence_tick(gw->session, gateway_now(gw));
 }
@@ -702,6 +732,7 @@ void gateway_free(struct gateway *gw)
 		return;
 	if (gw->session && gateway_session_stop(gw, -1, err, sizeof(err)) < 0)
 		log_warnx("closing the evidence session: %s", err);
+	gw_reap_closing(gw, true);
 	ev_timer_stop(gw->loop, &gw->house_w);
 	ev_timer_stop(gw->loop, &gw->rules_w);
 	ev_timer_stop(gw->loop, &gw->evidence_tick_w);
@@ -797,11 +828,18 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 	return 0;
 }
 
+void gateway_last_verdicts(const struct gateway *gw,
+			   uint64_t counts[VERDICT_INCONCLUSIVE + 1])
+{
+	memcpy(counts, gw->last_verdicts, sizeof(gw->last_verdicts));
+}
+
 int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 			 size_t errlen)
 {
 	uint64_t now = gateway_now(gw);
 	char *verdicts = NULL;
+	struct evidence_closing *c;
 	int rc;
 
 	if (!gw->session) {
@@ -810,12 +848,21 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 	}
 	if (uid >= 0)
 		gw_control_event(gw, now, "session stop", uid);
+	memset(gw->last_verdicts, 0, sizeof(gw->last_verdicts));
 	if (gw->rules) {
 		rules_finish(gw->rules, now);
 		verdicts = rules_verdicts_json(gw->rules);
+		for (size_t i = 0; i < rules_count(gw->rules); i++)
+			gw->last_verdicts[rules_verdict(gw->rules, i)]++;
 	}
-	rc = evidence_close(gw->session, now, verdicts ? verdicts : "{\"rules\":[]}",
-			    errmsg, errlen);
+	/* The close reads the whole bundle back (report, hashes): a worker
+	 * does it while the loop forwards. */
+	gw_reap_closing(gw, gw->n_closing == GW_MAX_CLOSING);
+	rc = evidence_close_begin(gw->session, now,
+				  verdicts ? verdicts : "{\"rules\":[]}", &c,
+				  errmsg, errlen);
+	if (c)
+		gw->closing[gw->n_closing++] = c;
 	gw->session = NULL;
 	free(verdicts);
 	gw_rules_renew(gw);
@@ -1004,6 +1051,12 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 	}
 	json_key(&j, "frames_not_recorded");
 	json_uint(&j, gw->evidence_lost);
+	json_key(&j, "closing");
+	json_array_begin(&j);
+	for (size_t i = 0; i < gw->n_closing; i++)
+		if (!evidence_close_done(gw->closing[i]))
+			json_string(&j, evidence_close_dir(gw->closing[i]));
+	json_array_end(&j);
 	json_object_end(&j);
 
 	json_key(&j, "violations");

@@ -111,8 +111,17 @@ void gateway_event(struct gateway *gw, uint64_t t_ns, const char *type,
  * -1 with errmsg when one is already open / none is open / open failed. */
 int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 			  long uid, char *errmsg, size_t errlen);
+/* The stop returns at once: the close (report, hashes, signature) runs in
+ * a worker; status json lists it under recording.closing until it is done,
+ * and a failure is logged. */
 int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 			 size_t errlen);
+/* How many rules of the last stopped session ended with each verdict
+ * (indexed by enum rules_verdict). */
+void gateway_last_verdicts(const struct gateway *gw,
+			   uint64_t counts[VERDICT_INCONCLUSIVE + 1]);
+/* Waits until every stopped session is closed. */
+void gateway_session_wait(struct gateway *gw);
 /* A marker in events.jsonl, at *t_ns (may be NULL). -1 when no session is
  * recording. */
 int gateway_mark(struct gateway *gw, const char *text, long uid,

@@ -4,6 +4,7 @@
  * 0 done, 1 the daemon refused the request, 2 usage error or no daemon.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <glob.h>
 #include <stdio.h>
@@ -484,6 +485,27 @@ int cmd_mark(int argc, char **argv)
 	return client_run("mark", path, line);
 }
 
+/* The daemon closes a stopped session in a worker (the loop keeps
+ * forwarding); `session stop` returns once the bundle is sealed, so that a
+ * script may verify it next. */
+static int client_wait_closed(const char *path)
+{
+	for (int i = 0; i < 6000; i++) { /* 10 minutes */
+		char *st = client_request("session", path, "status json\n");
+		bool busy = st && strstr(st, "\"closing\":[\"");
+
+		free(st);
+		if (!st)
+			return 2;
+		if (!busy)
+			return 0;
+		usleep(100000);
+	}
+	fprintf(stderr, "cangate session: the bundle is still closing after "
+			"10 minutes\n");
+	return 1;
+}
+
 int cmd_session(int argc, char **argv)
 {
 	static const char usage[] =
@@ -493,7 +515,7 @@ int cmd_session(int argc, char **argv)
 	const char *vin = NULL, *proc = NULL, *op = NULL;
 	char line[CONTROL_LINE_MAX], q[3 * CONTROL_META_MAX];
 	size_t len;
-	int c;
+	int c, rc;
 	bool start;
 
 	optind = 1;
@@ -553,5 +575,8 @@ int cmd_session(int argc, char **argv)
 		}
 	}
 	snprintf(line + len, sizeof(line) - len, "\n");
-	return client_run("session", path, line);
+	rc = client_run("session", path, line);
+	if (rc == 0 && !start)
+		rc = client_wait_closed(path);
+	return rc;
 }

@@ -10,7 +10,9 @@
  * verify prints one line per finding ("FAIL frames.log: block 3 (lines
  * 8193-12288) hash mismatch", "WARN ...", "NOTE ...") and then either
  * "OK <summary>" (exit 0) or "FAIL <n> problem(s); first: ..." (exit 1).
- * Exit 2: usage, or the bundle or key cannot be read at all.
+ * Exit 2: usage, or the bundle or key cannot be read at all. Exit 3: OK,
+ * but the recording stopped early (a WARN says where and how much is
+ * missing).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +76,11 @@ int cmd_verify(int argc, char **argv)
 	if (rc == 2) {
 		fprintf(stderr, "cangate verify: %s\n", r.first_fail);
 		return 2;
+	}
+	if (rc == 0 && r.incomplete) {
+		/* intact, but not the whole session: scripts must notice */
+		printf("OK %s\n", r.summary);
+		return 3;
 	}
 	if (rc == 0)
 		printf("OK %s\n", r.summary);

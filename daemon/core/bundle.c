@@ -742,6 +742,8 @@ int bundle_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+int (*bundle_crash_hook)(const char *dir, const char *name);
+
 int bundle_write_atomic(const char *dir, const char *name, const char *data,
 			size_t len, char *errmsg, size_t errlen)
 {
@@ -765,6 +767,12 @@ int bundle_write_atomic(const char *dir, const char *name, const char *data,
 		close(fd);
 		unlink(tmp);
 		return -1;
+	}
+	if (bundle_crash_hook && bundle_crash_hook(dir, name)) {
+		close(fd);
+		snprintf(errmsg, errlen, "%s: simulated crash before rename",
+			 tmp);
+		return -1; /* like a dead process: the .tmp stays */
 	}
 	if (close(fd) < 0 || rename(tmp, dst) < 0) {
 		snprintf(errmsg, errlen, "%s: %s", dst, strerror(errno));
@@ -1212,8 +1220,8 @@ static bool never_hashed(const char *rel)
 
 /* ======================================================== manifest write */
 
-int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
-			  char *errmsg, size_t errlen)
+int bundle_manifest_build(const char *dir, const struct bundle_manifest *m,
+			  struct bundle_buf *out, char *errmsg, size_t errlen)
 {
 	struct bundle_buf b = {0};
 	char hex[BUNDLE_SHA256_HEX], iso[64];
@@ -1318,9 +1326,27 @@ int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
 		snprintf(errmsg, errlen, "manifest.json: out of memory");
 		goto out;
 	}
-	rc = bundle_write_atomic(dir, "manifest.json", b.p, b.len, errmsg,
-				 errlen);
+	*out = b;
+	return 0;
 out:
+	bundle_buf_free(&b);
+	return rc;
+}
+
+int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
+			  const uint8_t *sk, char *errmsg, size_t errlen)
+{
+	struct bundle_buf b = {0};
+	int rc;
+
+	if (bundle_manifest_build(dir, m, &b, errmsg, errlen) < 0)
+		return -1;
+	/* The signature goes first: a crash between the two renames leaves
+	 * the old manifest, which recovery rewrites and signs again. */
+	rc = sk ? bundle_sign_write(dir, sk, b.p, b.len, errmsg, errlen) : 0;
+	if (rc == 0)
+		rc = bundle_write_atomic(dir, "manifest.json", b.p, b.len,
+					 errmsg, errlen);
 	bundle_buf_free(&b);
 	return rc;
 }
@@ -1351,20 +1377,13 @@ int bundle_key_read(const char *path, uint8_t *key, size_t n, char *errmsg,
 	return 0;
 }
 
-int bundle_sign_manifest(const char *dir, const uint8_t sk[64], char *errmsg,
-			 size_t errlen)
+int bundle_sign_write(const char *dir, const uint8_t sk[64], const char *m,
+		      size_t len, char *errmsg, size_t errlen)
 {
-	char path[4096], hex[2 * crypto_sign_BYTES + 2];
+	char hex[2 * crypto_sign_BYTES + 2];
 	uint8_t sig[crypto_sign_BYTES];
-	size_t len;
-	char *m;
 
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	m = bundle_read_file(path, 64u << 20, &len, errmsg, errlen);
-	if (!m)
-		return -1;
 	crypto_sign_detached(sig, NULL, (const unsigned char *)m, len, sk);
-	free(m);
 	bundle_hex(sig, sizeof(sig), hex);
 	strcat(hex, "\n");
 	return bundle_write_atomic(dir, "manifest.sig", hex, strlen(hex),
@@ -2032,6 +2051,13 @@ static void verify_tree(struct vctx *v, const struct bundle_json *files)
 			note(v, BUNDLE_WARN,
 			     "%s: leftover temporary file (a write that did not complete)",
 			     rel);
+		else if (files && !strcmp(rel, BUNDLE_RESERVE) &&
+			 !(v->o && v->o->ignore_report))
+			/* the report is written while the close still holds
+			 * its reserve */
+			note(v, BUNDLE_WARN,
+			     "%s: left over by a crash while closing (the daemon's recovery finishes the close)",
+			     rel);
 		else if (files && !never_hashed(rel) &&
 			 !bundle_json_get(files, rel) &&
 			 !(!strcmp(rel, "report.html") && v->o &&
@@ -2139,6 +2165,32 @@ static void verify_counts(struct vctx *v, const struct bundle_json *m,
 			     "(recording stopped)",
 			     counted[i][1], n - lines, n, counted[i][0]);
 	}
+}
+
+/* A recording that stopped (disk full, I/O error) verifies as far as it
+ * goes, but what it lacks must not pass for a complete session. */
+static void verify_recording(struct vctx *v, const struct bundle_json *m,
+			     const struct chain_state *cs)
+{
+	const struct bundle_json *rec = bundle_json_get(m, "recording");
+	const struct bundle_json *stopped = bundle_json_get(rec, "stopped");
+	const struct bundle_json *counts = bundle_json_get(m, "counts");
+	const char *error = bundle_json_str(rec, "error");
+	uint64_t lost = 0, ev_lost = 0, viol_lost = 0;
+
+	bundle_json_u64(counts, "not_recorded", &lost);
+	bundle_json_u64(counts, "events_unwritten", &ev_lost);
+	bundle_json_u64(counts, "violations_unwritten", &viol_lost);
+	if (stopped && stopped->type == BJ_BOOL && stopped->b) {
+		note(v, BUNDLE_WARN,
+		     "recording stopped at line %" PRIu64 ", %" PRIu64
+		     " frames not recorded (%s)",
+		     cs->lines, lost, error ? error : "no error given");
+		v->r->incomplete = true;
+	}
+	/* verify_counts names the missing lines */
+	if (ev_lost || viol_lost)
+		v->r->incomplete = true;
 }
 
 static void verify_signature(struct vctx *v, const struct bundle_json *m,
@@ -2302,6 +2354,7 @@ int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 	}
 	verify_tree(&v, open ? NULL : bundle_json_get(m, "files"));
 	if (!open) {
+		verify_recording(&v, m, &cs);
 		verify_files(&v, m, cs.seg, closed);
 	} else {
 		struct stat sb;

@@ -110,6 +110,10 @@ char *bundle_read_file(const char *path, size_t max, size_t *len,
 		       char *errmsg, size_t errlen);
 /* All n bytes to fd, retrying short writes and EINTR. 0, or -1 with errno. */
 int bundle_write_all(int fd, const void *buf, size_t n);
+/* Test seam: when set, called before each rename of bundle_write_atomic; a
+ * non-zero return fails the write as if the process had died there (the
+ * .tmp stays). NULL outside tests. */
+extern int (*bundle_crash_hook)(const char *dir, const char *name);
 /* Write data to dir/name atomically: dir/name.tmp, fsync, rename, fsync dir. */
 int bundle_write_atomic(const char *dir, const char *name, const char *data,
 			size_t len, char *errmsg, size_t errlen);
@@ -234,11 +238,15 @@ struct bundle_manifest {
 	const struct bundle_json *files_cache;
 };
 
-/* Build manifest.json and write it atomically into dir. With hash_files,
- * every regular file under dir except manifest.json, manifest.sig and
- * *.tmp is hashed into "files". 0 or -1 with errmsg. */
+/* Build manifest.json into *out (the caller frees it). With hash_files,
+ * every regular file under dir except manifest.json, manifest.sig, .reserve
+ * and *.tmp is hashed into "files". 0 or -1 with errmsg. */
+int bundle_manifest_build(const char *dir, const struct bundle_manifest *m,
+			  struct bundle_buf *out, char *errmsg, size_t errlen);
+/* Build it and write it atomically into dir; with a secret key sk (64
+ * bytes, or NULL) manifest.sig is written first, over the same bytes. */
 int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
-			  char *errmsg, size_t errlen);
+			  const uint8_t *sk, char *errmsg, size_t errlen);
 
 /* ------------------------------------------------------------------ keys */
 
@@ -248,8 +256,9 @@ int bundle_manifest_write(const char *dir, const struct bundle_manifest *m,
  * of manifest.json. Each is one line of lower-case hex. */
 int bundle_key_read(const char *path, uint8_t *key, size_t n, char *errmsg,
 		    size_t errlen);
-int bundle_sign_manifest(const char *dir, const uint8_t sk[64], char *errmsg,
-			 size_t errlen);
+/* manifest.sig for the manifest bytes m[0..len), written atomically. */
+int bundle_sign_write(const char *dir, const uint8_t sk[64], const char *m,
+		      size_t len, char *errmsg, size_t errlen);
 
 /* ---------------------------------------------------------------- verify */
 
@@ -276,6 +285,7 @@ struct bundle_verify_result {
 	uint64_t tail_bytes, tail_lines; /* after the last block (open/interrupted) */
 	uint64_t files;        /* file hashes checked */
 	bool sig_present, sig_checked, sig_ok;
+	bool incomplete;       /* recording stopped early or lines unwritten (WARNed) */
 	char head[BUNDLE_SHA256_HEX];
 	char summary[512];     /* the OK line's text after "OK " */
 	char first_fail[512];
@@ -285,8 +295,9 @@ struct bundle_verify_result {
  * Check everything in the bundle: manifest, header (H_0), every block's
  * digest, the chain, line numbering and contiguity, timestamps, the bytes
  * after the last block, file hashes, counts, and the signature when a public
- * key is given. Returns 0 (verified), 1 (a check failed: r->first_fail) or 2
- * (not a bundle / unreadable: r->first_fail).
+ * key is given. Returns 0 (verified; r->incomplete when the recording
+ * stopped early), 1 (a check failed: r->first_fail) or 2 (not a bundle /
+ * unreadable: r->first_fail).
  */
 int bundle_verify(const char *dir, const struct bundle_verify_opts *o,
 		  struct bundle_verify_result *r);

@@ -10,10 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/timex.h>
 #include <time.h>
@@ -32,6 +36,22 @@
  * write(2) runs a few times per block. */
 #define EV_BUF_SIZE (1u << 20)
 
+/* Events and violations that could not be written (a full disk) wait in
+ * memory up to this many bytes per file, for the room that close frees. */
+#define EV_PENDING_MAX (1u << 20)
+#define EV_MAX_RECOVERED 16
+
+struct ev_pending {
+	struct bundle_buf b; /* whole lines, in order */
+	uint64_t lost;       /* lines beyond EV_PENDING_MAX or not written at close */
+};
+
+struct recovered {
+	char name[256];
+	char msg[256];
+	int rc;
+};
+
 struct evidence {
 	char dir[512];
 	bool nanoseconds;
@@ -43,6 +63,11 @@ struct evidence {
 	unsigned seg;
 	uint64_t seg_written;     /* bytes handed to write(2) for this segment */
 	uint64_t seg_block_start; /* offset of the open block in the segment */
+	/* The segment's whole-file hash as it is written, so that close need
+	 * not read frames.log back: up to seg_written, and up to
+	 * seg_block_start (what a cut-back after a write error leaves). */
+	crypto_hash_sha256_state seg_hash, seg_hash_block;
+	struct bundle_buf seg_files; /* "frames.log":{"sha256":..,"bytes":..},... */
 	uint64_t chain_size;
 	char *buf;
 	size_t buf_len;
@@ -57,6 +82,17 @@ struct evidence {
 	uint64_t rx, tx, events, violations, not_recorded;
 	bool recording, in_fail;
 	char error[256];
+	struct ev_pending pend_events, pend_viol;
+
+	/* Crashed bundles are recovered in a thread (verifying one reads all
+	 * of it); its results become events when it is done. */
+	pthread_t rec_thread;
+	bool rec_running;
+	int rec_done; /* __atomic */
+	char rec_dir[4096];
+	uint64_t rec_now;
+	struct recovered rec[EV_MAX_RECOVERED];
+	size_t n_rec;
 
 	uint64_t start_ns;
 	struct bundle_json *header, *config_files;
@@ -194,6 +230,7 @@ static void ev_fail(struct evidence *ev, const char *what, int err)
 	snprintf(ev->error, sizeof(ev->error), "%s: %s", what, strerror(err));
 	if (ev->seg_fd >= 0 && ftruncate(ev->seg_fd, (off_t)ev->seg_block_start) == 0)
 		ev->seg_written = ev->seg_block_start;
+	ev->seg_hash = ev->seg_hash_block;
 	if (ev->chain_fd >= 0)
 		(void)!ftruncate(ev->chain_fd, (off_t)ev->chain_size);
 	ev->not_recorded += ev->blk_n;
@@ -213,13 +250,55 @@ static void ev_fail(struct evidence *ev, const char *what, int err)
 
 /* ------------------------------------------------------------- events */
 
-static void ev_write_line(struct evidence *ev, int fd, const char *what,
-			  const char *line, size_t n)
+/* Once recording has stopped, lines wait in memory (in order, bounded)
+ * until close has made room; what does not fit is counted. */
+static void ev_pend(struct ev_pending *q, const char *line, size_t n)
+{
+	if (q->b.failed || q->b.len + n > EV_PENDING_MAX) {
+		q->lost++;
+		return;
+	}
+	bundle_buf_add(&q->b, line, n);
+	if (q->b.failed)
+		q->lost++;
+}
+
+static void ev_write_line(struct evidence *ev, int fd, struct ev_pending *q,
+			  const char *what, const char *line, size_t n)
 {
 	if (fd < 0)
 		return;
-	if (append_line(fd, line, n) < 0)
-		ev_fail(ev, what, errno);
+	if (ev->recording && !q->b.len) {
+		if (append_line(fd, line, n) == 0)
+			return;
+		int err = errno;
+		ev_pend(q, line, n);
+		ev_fail(ev, what, err);
+		return;
+	}
+	ev_pend(q, line, n);
+}
+
+/* At close, after the reserve is released: the waiting lines, one by one
+ * so that a line that does not fit is not torn; the rest is counted. */
+static void ev_drain(int fd, struct ev_pending *q)
+{
+	const char *p = q->b.p, *end = q->b.p + q->b.len;
+	bool ok = fd >= 0 && !q->b.failed;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (!ok || append_line(fd, p, n) < 0) {
+			ok = false;
+			q->lost++;
+		}
+		p += n;
+	}
+	bundle_buf_free(&q->b);
+	memset(&q->b, 0, sizeof(q->b));
+	if (fd >= 0)
+		(void)fsync(fd);
 }
 
 static void ev_write_event(struct evidence *ev, uint64_t t_ns,
@@ -238,14 +317,15 @@ static void ev_write_event(struct evidence *ev, uint64_t t_ns,
 		return;
 	ev->events++;
 	if ((size_t)n < sizeof(stackline)) {
-		ev_write_line(ev, ev->events_fd, "events.jsonl", stackline,
-			      (size_t)n);
+		ev_write_line(ev, ev->events_fd, &ev->pend_events,
+			      "events.jsonl", stackline, (size_t)n);
 		return;
 	}
 	/* long fields (e.g. a marker's text): rare, allowed to allocate */
 	bundle_buf_printf(&b, "{\"t\":%s,\"type\":%s,%s}\n", t, typ, fields);
 	if (!b.failed)
-		ev_write_line(ev, ev->events_fd, "events.jsonl", b.p, b.len);
+		ev_write_line(ev, ev->events_fd, &ev->pend_events,
+			      "events.jsonl", b.p, b.len);
 	bundle_buf_free(&b);
 }
 
@@ -274,9 +354,10 @@ void evidence_violation(struct evidence *ev, const char *json)
 	bundle_buf_add(&b, json, n);
 	bundle_buf_add(&b, "\n", 1);
 	if (b.failed)
-		ev_fail(ev, "violations.jsonl", ENOMEM);
-	else if (append_line(ev->viol_fd, b.p, b.len) < 0)
-		ev_fail(ev, "violations.jsonl", errno);
+		ev->pend_viol.lost++;
+	else
+		ev_write_line(ev, ev->viol_fd, &ev->pend_viol,
+			      "violations.jsonl", b.p, b.len);
 	bundle_buf_free(&b);
 }
 
@@ -286,6 +367,8 @@ static int ev_flush(struct evidence *ev)
 {
 	if (!ev->buf_len)
 		return 0;
+	crypto_hash_sha256_update(&ev->seg_hash, (const unsigned char *)ev->buf,
+				  ev->buf_len);
 	if (bundle_write_all(ev->seg_fd, ev->buf, ev->buf_len) < 0) {
 		char name[64];
 		bundle_segment_name(ev->seg, name, sizeof(name));
@@ -333,8 +416,26 @@ static void ev_block_close(struct evidence *ev)
 	memcpy(ev->head, b.h, 32);
 	ev->blocks++;
 	ev->seg_block_start = ev->seg_written;
+	ev->seg_hash_block = ev->seg_hash;
 	ev->blk_n = 0;
 	crypto_hash_sha256_init(&ev->bst);
+}
+
+/* The segment's name, hash and size for the manifest, from what was
+ * hashed as it was written (up to its last closed block). */
+static void ev_seg_seal(struct evidence *ev)
+{
+	crypto_hash_sha256_state st = ev->seg_hash_block;
+	char name[64], hex[BUNDLE_SHA256_HEX];
+	uint8_t d[32];
+
+	crypto_hash_sha256_final(&st, d);
+	bundle_hex(d, 32, hex);
+	bundle_segment_name(ev->seg, name, sizeof(name));
+	bundle_buf_printf(&ev->seg_files,
+			  "%s\"%s\":{\"sha256\":\"%s\",\"bytes\":%" PRIu64 "}",
+			  ev->seg_files.len ? "," : "", name, hex,
+			  ev->seg_block_start);
 }
 
 static int ev_open_segment(struct evidence *ev, unsigned seg)
@@ -356,12 +457,16 @@ static int ev_open_segment(struct evidence *ev, unsigned seg)
 		ev_fail(ev, name, err);
 		return -1;
 	}
-	if (ev->seg_fd >= 0)
+	if (ev->seg_fd >= 0) {
+		ev_seg_seal(ev);
 		close(ev->seg_fd);
+	}
 	ev->seg_fd = fd;
 	ev->seg = seg;
 	ev->seg_written = 0;
 	ev->seg_block_start = 0;
+	crypto_hash_sha256_init(&ev->seg_hash);
+	ev->seg_hash_block = ev->seg_hash;
 	return 0;
 }
 
@@ -430,9 +535,14 @@ uint64_t evidence_frame(struct evidence *ev, const struct frame *f,
 	return ev->recording ? ln : 0;
 }
 
+static void ev_recovery_reap(struct evidence *ev, bool wait);
+
 void evidence_tick(struct evidence *ev, uint64_t now_ns)
 {
-	if (ev && ev->recording && ev->blk_n && ev->block_ns &&
+	if (!ev)
+		return;
+	ev_recovery_reap(ev, false);
+	if (ev->recording && ev->blk_n && ev->block_ns &&
 	    now_ns >= ev->blk_t0 && now_ns - ev->blk_t0 >= ev->block_ns)
 		ev_block_close(ev);
 }
@@ -451,22 +561,130 @@ void evidence_get_status(const struct evidence *ev, struct evidence_status *st)
 
 /* ------------------------------------------------------------ recovery */
 
+/* Leftovers of atomic writes that a crash interrupted. */
+static void remove_tmp_files(const char *bdir)
+{
+	DIR *d = opendir(bdir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[4096];
+
+		if (n > 4 && !strcmp(e->d_name + n - 4, ".tmp") &&
+		    path_join(path, sizeof(path), bdir, e->d_name) == 0)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+/*
+ * The last steps of a close, shared with recovery: report.html (it reads
+ * the closed bundle), then the manifest again so that it covers the report
+ * (reusing the hashes of the manifest on disk), signed, and only then the
+ * reserve goes: a bundle that is "closed" and still has .reserve was cut
+ * short by a crash somewhere in here, and recovery runs this again.
+ */
+static int ev_seal(const char *dir, struct bundle_manifest *m,
+		   const uint8_t *sk, char *errmsg, size_t errlen)
+{
+	char path[4096], err[512];
+	struct bundle_json *prev = NULL;
+	size_t mlen;
+	int rc = 0;
+
+	if (path_join(path, sizeof(path), dir, "report.html") < 0 ||
+	    report_write(dir, path, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "report.html: %s", err);
+		rc = -1; /* the bundle still closes, without a report */
+	}
+	if (path_join(path, sizeof(path), dir, "manifest.json") == 0) {
+		char *mt = bundle_read_file(path, 64u << 20, &mlen, err,
+					    sizeof(err));
+		prev = mt ? bundle_json_parse(mt, mlen, err, sizeof(err)) : NULL;
+		free(mt);
+	}
+	m->hash_files = true;
+	m->files_cache = bundle_json_get(prev, "files");
+	if (bundle_manifest_write(dir, m, sk, err, sizeof(err)) < 0) {
+		snprintf(errmsg, errlen, "manifest.json: %s", err);
+		bundle_json_free(prev);
+		return -1;
+	}
+	bundle_json_free(prev);
+	ev_unreserve(dir);
+	if (sync_dir(dir) < 0 && rc == 0) {
+		snprintf(errmsg, errlen, "%s: %s", dir, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+/* A close that a crash cut short after the manifest said "closed": seal it
+ * again from what that manifest holds. */
+static int recover_closing(const char *bdir, const struct bundle_json *j,
+			   const uint8_t *sk, char *msg, size_t msglen)
+{
+	struct bundle_manifest m = {0};
+	struct bundle_buf counts = {0};
+	const struct bundle_json *ch = bundle_json_get(j, "chain");
+	const struct bundle_json *cn = bundle_json_get(j, "counts");
+	const struct bundle_json *rec = bundle_json_get(j, "recording");
+	const struct bundle_json *stopped = bundle_json_get(rec, "stopped");
+	const char *head = bundle_json_str(ch, "head");
+	uint8_t h[32];
+	int rc;
+
+	if (!head || bundle_unhex(head, h, 32) < 0 ||
+	    bundle_json_u64(ch, "blocks", &m.blocks) < 0 ||
+	    bundle_json_u64(ch, "lines", &m.lines) < 0 ||
+	    bundle_json_u64(j, "end_ns", &m.end_ns) < 0) {
+		snprintf(msg, msglen, "closed manifest lacks its chain or end");
+		return -1;
+	}
+	for (size_t i = 0; cn && cn->type == BJ_OBJECT && i < cn->n; i++) {
+		bundle_buf_puts(&counts, i ? ", " : "");
+		bundle_buf_json_str(&counts, cn->items[i].key);
+		bundle_buf_puts(&counts, ": ");
+		bundle_buf_json(&counts, &cn->items[i]);
+	}
+	m.header = bundle_json_get(j, "header");
+	m.config_files = bundle_json_get(j, "config_files");
+	m.status = "closed";
+	m.has_end = true;
+	m.head = h;
+	m.counts_json = counts.p ? counts.p : "";
+	m.recording_stopped = stopped && stopped->type == BJ_BOOL && stopped->b;
+	m.recording_error = bundle_json_str(rec, "error");
+	rc = counts.failed ? -1 : ev_seal(bdir, &m, sk, msg, msglen);
+	bundle_buf_free(&counts);
+	if (rc == 0)
+		snprintf(msg, msglen, "close finished (report and manifest%s)",
+			 sk ? " signed" : "");
+	return rc < 0 ? -1 : 1;
+}
+
 /*
  * A bundle whose manifest still says "open" and whose frames.chain nobody
  * holds a lock on was left by a crash or power loss. Its bytes stay as they
- * are; the manifest becomes "interrupted" and records where the chain ends,
- * so that `cangate verify` says exactly what is covered.
+ * are; the manifest becomes "interrupted" (signed with the session's key)
+ * and records where the chain ends, so that `cangate verify` says exactly
+ * what is covered. One that says "closed" but still has its .reserve
+ * crashed while closing: its close is finished.
  */
-static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
-		       size_t msglen)
+static int recover_one(const char *bdir, uint64_t now_ns, const uint8_t *sk,
+		       char *msg, size_t msglen)
 {
 	char path[4096], err[256], iso[64], fields[512], interrupted[512];
 	struct bundle_json *m = NULL;
 	struct bundle_verify_result r;
 	struct bundle_manifest bm = {0};
+	struct stat sb;
 	uint8_t head[32];
 	size_t len;
-	int fd, rc = -1;
+	int fd, rc = 0;
 	char *text;
 
 	if (path_join(path, sizeof(path), bdir, "manifest.json") < 0)
@@ -476,12 +694,12 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 		return 0;
 	m = bundle_json_parse(text, len, err, sizeof(err));
 	free(text);
-	if (!m || !bundle_json_str(m, "status") ||
-	    strcmp(bundle_json_str(m, "status"), "open")) {
-		bundle_json_free(m);
-		return 0;
-	}
-	if (path_join(path, sizeof(path), bdir, "frames.chain") < 0) {
+	const char *status = bundle_json_str(m, "status");
+	bool closing = status && !strcmp(status, "closed") &&
+		       path_join(path, sizeof(path), bdir, BUNDLE_RESERVE) == 0 &&
+		       lstat(path, &sb) == 0;
+	if (!status || (!closing && strcmp(status, "open")) ||
+	    path_join(path, sizeof(path), bdir, "frames.chain") < 0) {
 		bundle_json_free(m);
 		return 0;
 	}
@@ -489,10 +707,16 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 	 * lead it elsewhere */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd); /* a live session */
+		close(fd); /* a live session, or one this process is closing */
 		bundle_json_free(m);
 		return 0;
 	}
+	remove_tmp_files(bdir);
+	if (closing) {
+		rc = recover_closing(bdir, m, sk, msg, msglen);
+		goto out;
+	}
+	rc = -1;
 	ev_unreserve(bdir);
 	bundle_verify(bdir, NULL, &r);
 	if (bundle_unhex(r.head, head, 32) < 0)
@@ -517,7 +741,6 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 	}
 	if (efd >= 0) {
 		char line[700], t[40], last = '\n';
-		struct stat sb;
 		format_time(now_ns, false, t, sizeof(t));
 		/* The crash may have cut the last event short: ours starts on
 		 * a line of its own, the torn bytes stay as they are. */
@@ -543,7 +766,7 @@ static int recover_one(const char *bdir, uint64_t now_ns, char *msg,
 	bm.counts_json = counts;
 	bm.interrupted_json = interrupted;
 	bm.hash_files = true;
-	if (bundle_manifest_write(bdir, &bm, err, sizeof(err)) < 0) {
+	if (bundle_manifest_write(bdir, &bm, sk, err, sizeof(err)) < 0) {
 		snprintf(msg, msglen, "%s", err);
 		goto out;
 	}
@@ -559,13 +782,7 @@ out:
 	return rc;
 }
 
-struct recovered {
-	char name[256];
-	char msg[256];
-	int rc;
-};
-
-static size_t recover_all(const char *dir, uint64_t now_ns,
+static size_t recover_all(const char *dir, uint64_t now_ns, const uint8_t *sk,
 			  struct recovered *out, size_t cap)
 {
 	DIR *d = opendir(dir);
@@ -584,7 +801,7 @@ static size_t recover_all(const char *dir, uint64_t now_ns,
 				     e->d_name) >= sizeof(sub) ||
 		    stat(sub, &sb) < 0 || !S_ISDIR(sb.st_mode))
 			continue;
-		int rc = recover_one(sub, now_ns, out[n].msg,
+		int rc = recover_one(sub, now_ns, sk, out[n].msg,
 				     sizeof(out[n].msg));
 		if (rc == 0)
 			continue;
@@ -593,6 +810,73 @@ static size_t recover_all(const char *dir, uint64_t now_ns,
 	}
 	closedir(d);
 	return n;
+}
+
+static void *ev_recover_thread(void *arg)
+{
+	struct evidence *ev = arg;
+
+	ev->n_rec = recover_all(ev->rec_dir, ev->rec_now,
+				ev->have_key ? ev->sk : NULL, ev->rec,
+				EV_MAX_RECOVERED);
+	__atomic_store_n(&ev->rec_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+struct ev_thread_arg {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+/* Below the forwarding loop: on a busy machine the close waits, not the
+ * frames (Linux nice values are per thread). */
+static void *ev_thread_main(void *p)
+{
+	struct ev_thread_arg a = *(struct ev_thread_arg *)p;
+
+	free(p);
+	(void)!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	return a.fn(a.arg);
+}
+
+/* A worker thread with every signal blocked: signals stay with the loop. */
+static int ev_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	struct ev_thread_arg *a = malloc(sizeof(*a));
+	sigset_t all, old;
+	int rc;
+
+	if (!a)
+		return -1;
+	a->fn = fn;
+	a->arg = arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(t, NULL, ev_thread_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		free(a);
+	return rc;
+}
+
+static void ev_write_recovered(struct evidence *ev);
+
+/* Joins the recovery (when wait, or when it is done) and records what it
+ * did in this session's events. */
+static void ev_recovery_reap(struct evidence *ev, bool wait)
+{
+	if (!ev->rec_running ||
+	    (!wait && !__atomic_load_n(&ev->rec_done, __ATOMIC_ACQUIRE)))
+		return;
+	pthread_join(ev->rec_thread, NULL);
+	ev->rec_running = false;
+	ev_write_recovered(ev);
+}
+
+void evidence_recovery_wait(struct evidence *ev)
+{
+	if (ev)
+		ev_recovery_reap(ev, true);
 }
 
 /* --------------------------------------------------------- config copy */
@@ -695,12 +979,20 @@ static void ev_reserve(struct evidence *ev)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return;
-	if (posix_fallocate(fd, 0, BUNDLE_RESERVE_BYTES) != 0) {
-		close(fd);
-		unlink(path);
-		return;
-	}
+	/* without fallocate the file stays, empty: it still marks a session
+	 * whose close has not finished */
+	(void)posix_fallocate(fd, 0, BUNDLE_RESERVE_BYTES);
 	close(fd);
+}
+
+/* Room for the close on a full disk; the file itself stays until the
+ * close is sealed. */
+static void ev_release_reserve(const char *dir)
+{
+	char path[4096];
+
+	if (path_join(path, sizeof(path), dir, BUNDLE_RESERVE) == 0)
+		(void)!truncate(path, 0);
 }
 
 static void ev_unreserve(const char *dir)
@@ -715,6 +1007,8 @@ static void ev_free(struct evidence *ev)
 {
 	if (!ev)
 		return;
+	if (ev->rec_running)
+		pthread_join(ev->rec_thread, NULL);
 	if (ev->seg_fd >= 0)
 		close(ev->seg_fd);
 	if (ev->chain_fd >= 0)
@@ -726,6 +1020,9 @@ static void ev_free(struct evidence *ev)
 	bundle_json_free(ev->header);
 	bundle_json_free(ev->config_files);
 	free(ev->buf);
+	bundle_buf_free(&ev->seg_files);
+	bundle_buf_free(&ev->pend_events.b);
+	bundle_buf_free(&ev->pend_viol.b);
 	sodium_memzero(ev->sk, sizeof(ev->sk));
 	free(ev);
 }
@@ -747,9 +1044,12 @@ static void ev_counts(const struct evidence *ev, char *buf, size_t size)
 	snprintf(buf, size,
 		 "\"frames\": %" PRIu64 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
 		 ", \"blocks\": %" PRIu64 ", \"events\": %" PRIu64
-		 ", \"violations\": %" PRIu64 ", \"not_recorded\": %" PRIu64,
+		 ", \"violations\": %" PRIu64 ", \"not_recorded\": %" PRIu64
+		 ", \"events_unwritten\": %" PRIu64
+		 ", \"violations_unwritten\": %" PRIu64,
 		 ev->lines, ev->rx, ev->tx, ev->blocks, ev->events,
-		 ev->violations, ev->not_recorded);
+		 ev->violations, ev->not_recorded, ev->pend_events.lost,
+		 ev->pend_viol.lost);
 }
 
 /*
@@ -804,29 +1104,39 @@ out:
 	return rc;
 }
 
+/* The session's manifest; counts points into the caller's buffer. */
+static void ev_manifest_fill(const struct evidence *ev, struct bundle_manifest *m,
+			     const char *status, bool has_end, uint64_t end_ns,
+			     char *counts, size_t countslen)
+{
+	ev_counts(ev, counts, countslen);
+	memset(m, 0, sizeof(*m));
+	m->header = ev->header;
+	m->config_files = ev->config_files;
+	m->status = status;
+	m->has_end = has_end;
+	m->end_ns = end_ns;
+	m->blocks = ev->blocks;
+	m->lines = ev->lines;
+	m->head = ev->head;
+	m->counts_json = counts;
+	m->recording_stopped = !ev->recording;
+	m->recording_error = ev->error[0] ? ev->error : NULL;
+}
+
 static int ev_manifest(struct evidence *ev, const char *status, bool has_end,
 		       uint64_t end_ns, bool hash_files,
 		       const struct bundle_json *files_cache, char *errmsg,
 		       size_t errlen)
 {
-	struct bundle_manifest m = {0};
-	char counts[512];
+	struct bundle_manifest m;
+	char counts[768];
 
-	ev_counts(ev, counts, sizeof(counts));
-	m.header = ev->header;
-	m.config_files = ev->config_files;
-	m.status = status;
-	m.has_end = has_end;
-	m.end_ns = end_ns;
-	m.blocks = ev->blocks;
-	m.lines = ev->lines;
-	m.head = ev->head;
-	m.counts_json = counts;
-	m.recording_stopped = !ev->recording;
-	m.recording_error = ev->error[0] ? ev->error : NULL;
+	ev_manifest_fill(ev, &m, status, has_end, end_ns, counts,
+			 sizeof(counts));
 	m.hash_files = hash_files;
 	m.files_cache = files_cache;
-	return bundle_manifest_write(ev->dir, &m, errmsg, errlen);
+	return bundle_manifest_write(ev->dir, &m, NULL, errmsg, errlen);
 }
 
 /* The recorder with its settings and signing key, no files yet. */
@@ -852,6 +1162,8 @@ static struct evidence *ev_new(const struct config_evidence *ec,
 	ev->segment_bytes = ec->segment_bytes;
 	ev->start_ns = now_ns;
 	crypto_hash_sha256_init(&ev->bst);
+	crypto_hash_sha256_init(&ev->seg_hash);
+	ev->seg_hash_block = ev->seg_hash;
 	if (ec->sign_sk_loaded) {
 		memcpy(ev->sk, ec->sign_sk, sizeof(ev->sk));
 		ev->have_key = true;
@@ -1045,10 +1357,26 @@ static int ev_open_files(struct evidence *ev, char *errmsg, size_t errlen)
 	return ev_manifest(ev, "open", false, 0, false, NULL, errmsg, errlen);
 }
 
-/* session_start, then one recovered_interrupted per bundle recovered. */
-static void ev_start_events(struct evidence *ev, uint64_t now_ns,
-			    const char *name, const char *sidhex,
-			    const struct recovered *rec, size_t n_rec)
+/* One recovered_interrupted per bundle recovered, timed at the session's
+ * start (when the recovery began). */
+static void ev_write_recovered(struct evidence *ev)
+{
+	const struct recovered *rec = ev->rec;
+	char fields[4096];
+
+	for (size_t i = 0; i < ev->n_rec; i++) {
+		char e1[6 * 256 + 3], e2[6 * 256 + 3];
+		json_escape(rec[i].name, strlen(rec[i].name), e1, sizeof(e1));
+		json_escape(rec[i].msg, strlen(rec[i].msg), e2, sizeof(e2));
+		snprintf(fields, sizeof(fields), "\"bundle\":%s,\"%s\":%s", e1,
+			 rec[i].rc > 0 ? "result" : "error", e2);
+		ev_write_event(ev, ev->rec_now, "recovered_interrupted",
+			       fields);
+	}
+}
+
+static void ev_start_event(struct evidence *ev, uint64_t now_ns,
+			   const char *name, const char *sidhex)
 {
 	char fields[4096], esc[6 * 256 + 3];
 
@@ -1056,14 +1384,6 @@ static void ev_start_events(struct evidence *ev, uint64_t now_ns,
 	snprintf(fields, sizeof(fields), "\"session\":\"%s\",\"bundle\":%s",
 		 sidhex, esc);
 	ev_write_event(ev, now_ns, "session_start", fields);
-	for (size_t i = 0; i < n_rec; i++) {
-		char e1[6 * 256 + 3], e2[6 * 256 + 3];
-		json_escape(rec[i].name, strlen(rec[i].name), e1, sizeof(e1));
-		json_escape(rec[i].msg, strlen(rec[i].msg), e2, sizeof(e2));
-		snprintf(fields, sizeof(fields), "\"bundle\":%s,\"%s\":%s", e1,
-			 rec[i].rc > 0 ? "result" : "error", e2);
-		ev_write_event(ev, now_ns, "recovered_interrupted", fields);
-	}
 }
 
 struct evidence *evidence_open(const struct config *cfg,
@@ -1072,8 +1392,6 @@ struct evidence *evidence_open(const struct config *cfg,
 {
 	const struct config_evidence *ec = &cfg->evidence;
 	struct evidence *ev;
-	struct recovered rec[16];
-	size_t n_rec;
 	struct bundle_buf hb = {0}, cb = {0};
 	char name[256], err[256], sidhex[33], configrel[1100] = "";
 	uint8_t cfghash[32];
@@ -1093,7 +1411,12 @@ struct evidence *evidence_open(const struct config *cfg,
 	ev = ev_new(ec, now_ns, errmsg, errlen);
 	if (!ev)
 		return NULL;
-	n_rec = recover_all(ec->dir, now_ns, rec, sizeof(rec) / sizeof(*rec));
+	snprintf(ev->rec_dir, sizeof(ev->rec_dir), "%s", ec->dir);
+	ev->rec_now = now_ns;
+	if (ev_thread_start(&ev->rec_thread, ev_recover_thread, ev) == 0)
+		ev->rec_running = true;
+	else
+		ev_recover_thread(ev); /* no thread: recover here */
 	if (ev_make_dir(ev, cfg,
 			meta && meta->procedure ? meta->procedure :
 						  ec->procedure,
@@ -1116,7 +1439,9 @@ struct evidence *evidence_open(const struct config *cfg,
 	if (ev_open_files(ev, errmsg, errlen) < 0)
 		goto err;
 	ev->recording = true;
-	ev_start_events(ev, now_ns, name, sidhex, rec, n_rec);
+	ev_start_event(ev, now_ns, name, sidhex);
+	if (!ev->rec_running)
+		ev_write_recovered(ev);
 	bundle_buf_free(&hb);
 	bundle_buf_free(&cb);
 	return ev;
@@ -1129,86 +1454,150 @@ err:
 
 /* --------------------------------------------------------------- close */
 
-int evidence_close(struct evidence *ev, uint64_t now_ns,
-		   const char *verdicts_json, char *errmsg, size_t errlen)
+/* The whole close, on the closing thread: it reads the bundle back (file
+ * hashes of what was not hashed as written, the report) and syncs. */
+static int ev_close_finish(struct evidence *ev, uint64_t now_ns,
+			   const char *verdicts_json, char *errmsg,
+			   size_t errlen)
 {
-	char fields[256], err[512], path[700];
-	int rc = 0;
+	char fields[256], err[512], counts[768];
+	struct bundle_manifest m;
+	struct bundle_json *cache = NULL;
+	struct bundle_buf vb = {0}, cb = {0};
+	int rc = -1;
 
-	if (!ev) {
-		snprintf(errmsg, errlen, "no session");
-		return -1;
-	}
+	ev_recovery_reap(ev, true); /* its events belong to this session */
 	ev_block_close(ev);
+	ev_seg_seal(ev);
 	snprintf(fields, sizeof(fields),
 		 "\"frames\":%" PRIu64 ",\"blocks\":%" PRIu64
 		 ",\"not_recorded\":%" PRIu64,
 		 ev->lines, ev->blocks + (ev->blk_n ? 1 : 0), ev->not_recorded);
 	ev_write_event(ev, now_ns, "session_stop", fields);
-	if (ev->events_fd >= 0 && fsync(ev->events_fd) < 0)
+	if (ev->recording && fsync(ev->events_fd) < 0)
 		ev_fail(ev, "events.jsonl", errno);
-	if (ev->viol_fd >= 0 && fsync(ev->viol_fd) < 0)
+	if (ev->recording && fsync(ev->viol_fd) < 0)
 		ev_fail(ev, "violations.jsonl", errno);
 
-	ev_unreserve(ev->dir); /* room for what follows on a full disk */
+	/* room for what follows on a full disk, then what had to wait */
+	ev_release_reserve(ev->dir);
+	ev_drain(ev->events_fd, &ev->pend_events);
+	ev_drain(ev->viol_fd, &ev->pend_viol);
+
 	const char *vj = verdicts_json ? verdicts_json : "{\"rules\":[]}";
 	size_t vl = strlen(vj);
-	struct bundle_buf vb = {0};
 	bundle_buf_add(&vb, vj, vl);
 	if (!vl || vj[vl - 1] != '\n')
 		bundle_buf_puts(&vb, "\n");
 	if (vb.failed || bundle_write_atomic(ev->dir, "verdicts.json", vb.p,
 					     vb.len, err, sizeof(err)) < 0) {
 		snprintf(errmsg, errlen, "%s", vb.failed ? "out of memory" : err);
-		bundle_buf_free(&vb);
-		rc = -1;
 		goto out; /* the manifest stays open: recovery marks it interrupted */
 	}
-	bundle_buf_free(&vb);
-
 	if (ev_close_record(ev, now_ns, err, sizeof(err)) < 0) {
 		snprintf(errmsg, errlen, "close record: %s", err);
-		rc = -1;
 		goto out; /* the manifest stays open: recovery marks it interrupted */
 	}
-	if (ev_manifest(ev, "closed", true, now_ns, true, NULL, err,
+	/* frames.log segments were hashed as they were written */
+	bundle_buf_printf(&cb, "{%s}", ev->seg_files.p ? ev->seg_files.p : "");
+	cache = cb.failed ? NULL : bundle_json_parse(cb.p, cb.len, err, sizeof(err));
+	if (ev_manifest(ev, "closed", true, now_ns, true, cache, err,
 			sizeof(err)) < 0) {
 		snprintf(errmsg, errlen, "manifest.json: %s", err);
-		rc = -1;
 		goto out;
 	}
-	/* The report reads the closed bundle; then the manifest is written
-	 * again so that it covers report.html too (reusing the hashes just
-	 * computed for the other files). */
-	snprintf(path, sizeof(path), "%s/report.html", ev->dir);
-	if (report_write(ev->dir, path, err, sizeof(err)) < 0) {
-		snprintf(errmsg, errlen, "report.html: %s", err);
-		rc = -1;
-	} else {
-		char mpath[700];
-		size_t mlen;
-		snprintf(mpath, sizeof(mpath), "%s/manifest.json", ev->dir);
-		char *mt = bundle_read_file(mpath, 64u << 20, &mlen, err,
-					    sizeof(err));
-		struct bundle_json *prev =
-			mt ? bundle_json_parse(mt, mlen, err, sizeof(err)) : NULL;
-		int mrc = ev_manifest(ev, "closed", true, now_ns, true,
-				      bundle_json_get(prev, "files"), err,
-				      sizeof(err));
-		bundle_json_free(prev);
-		free(mt);
-		if (mrc < 0) {
-			snprintf(errmsg, errlen, "manifest.json: %s", err);
-			rc = -1;
-			goto out;
-		}
-	}
-	if (ev->have_key &&
-	    bundle_sign_manifest(ev->dir, ev->sk, err, sizeof(err)) < 0) {
-		snprintf(errmsg, errlen, "manifest.sig: %s", err);
-		rc = -1;
-	}
+	ev_manifest_fill(ev, &m, "closed", true, now_ns, counts, sizeof(counts));
+	rc = ev_seal(ev->dir, &m, ev->have_key ? ev->sk : NULL, errmsg, errlen);
 out:
+	bundle_json_free(cache);
+	bundle_buf_free(&cb);
+	bundle_buf_free(&vb);
 	ev_free(ev);
 	return rc;
+}
+
+struct evidence_closing {
+	struct evidence *ev;
+	uint64_t now_ns;
+	char *verdicts;
+	pthread_t thread;
+	int done; /* __atomic */
+	int rc;
+	char dir[512];
+	char err[512];
+};
+
+static void *ev_close_thread(void *arg)
+{
+	struct evidence_closing *c = arg;
+
+	c->rc = ev_close_finish(c->ev, c->now_ns, c->verdicts, c->err,
+				sizeof(c->err));
+	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int evidence_close_begin(struct evidence *ev, uint64_t now_ns,
+			 const char *verdicts_json, struct evidence_closing **out,
+			 char *errmsg, size_t errlen)
+{
+	struct evidence_closing *c;
+
+	*out = NULL;
+	if (!ev) {
+		snprintf(errmsg, errlen, "no session");
+		return -1;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c && verdicts_json && !(c->verdicts = strdup(verdicts_json))) {
+		free(c);
+		c = NULL;
+	}
+	if (!c)
+		return ev_close_finish(ev, now_ns, verdicts_json, errmsg, errlen);
+	c->ev = ev;
+	c->now_ns = now_ns;
+	snprintf(c->dir, sizeof(c->dir), "%s", ev->dir);
+	if (ev_thread_start(&c->thread, ev_close_thread, c) != 0) {
+		int rc = ev_close_finish(ev, now_ns, verdicts_json, errmsg,
+					 errlen);
+		free(c->verdicts);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+bool evidence_close_done(const struct evidence_closing *c)
+{
+	return __atomic_load_n(&c->done, __ATOMIC_ACQUIRE) != 0;
+}
+
+const char *evidence_close_dir(const struct evidence_closing *c)
+{
+	return c->dir;
+}
+
+int evidence_close_end(struct evidence_closing *c, char *errmsg, size_t errlen)
+{
+	int rc;
+
+	pthread_join(c->thread, NULL);
+	rc = c->rc;
+	if (rc < 0)
+		snprintf(errmsg, errlen, "%s", c->err);
+	free(c->verdicts);
+	free(c);
+	return rc;
+}
+
+int evidence_close(struct evidence *ev, uint64_t now_ns,
+		   const char *verdicts_json, char *errmsg, size_t errlen)
+{
+	if (!ev) {
+		snprintf(errmsg, errlen, "no session");
+		return -1;
+	}
+	return ev_close_finish(ev, now_ns, verdicts_json, errmsg, errlen);
 }

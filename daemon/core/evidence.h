@@ -27,8 +27,10 @@ struct evidence_status {
 
 /*
  * Start a session bundle under cfg->evidence.dir. Copies the config file,
- * includes and DBCs into config/. First looks for bundles left "open" by a
- * crash and marks them interrupted (recording where they verify to).
+ * includes and DBCs into config/. Starts a thread that looks for bundles
+ * left "open" by a crash and marks them interrupted (recording where they
+ * verify to, signed with the session's key), and finishes bundles whose
+ * close a crash cut short.
  * Returns NULL with errmsg filled when the directory cannot be created.
  */
 struct evidence *evidence_open(const struct config *cfg,
@@ -53,11 +55,36 @@ void evidence_event(struct evidence *ev, uint64_t t_ns, const char *type,
 /* violations.jsonl: one complete JSON object (from the rules sink). */
 void evidence_violation(struct evidence *ev, const char *json);
 
-/* Close the session: last block, verdicts.json, report.html,
- * manifest.json status closed (atomic rewrite), manifest.sig when a key is
- * configured. Frees ev. Returns 0 or -1 (message in errmsg). */
+/* Close the session: last block, session_stop, the events and violations
+ * that waited for room (disk full), verdicts.json, manifest.json status
+ * closed, report.html, the manifest again with the report's hash and
+ * manifest.sig when a key is configured; .reserve goes last, so that a
+ * crash on the way leaves a bundle that recovery finishes. Frees ev.
+ * Returns 0 or -1 (message in errmsg). Blocks for a time linear in the
+ * bundle's size (the report reads it all). */
 int evidence_close(struct evidence *ev, uint64_t now_ns,
 		   const char *verdicts_json, char *errmsg, size_t errlen);
+
+/* The same close in a worker thread, so that a caller's event loop keeps
+ * running: ev belongs to the worker from here on. *out gets the handle to
+ * poll and end; 0, or -1 with errmsg when the close already failed (it ran
+ * here because no thread could be started; *out is NULL then, as it is
+ * after a successful close that ran here). */
+struct evidence_closing;
+int evidence_close_begin(struct evidence *ev, uint64_t now_ns,
+			 const char *verdicts_json, struct evidence_closing **out,
+			 char *errmsg, size_t errlen);
+/* True once the worker has finished (evidence_close_end will not block). */
+bool evidence_close_done(const struct evidence_closing *c);
+/* The bundle directory being closed. */
+const char *evidence_close_dir(const struct evidence_closing *c);
+/* Waits for the worker, frees c; evidence_close's result. */
+int evidence_close_end(struct evidence_closing *c, char *errmsg, size_t errlen);
+
+/* Recovery of crashed bundles (see evidence_open) runs in a thread; its
+ * recovered_interrupted events reach events.jsonl at the first
+ * evidence_tick after it is done, or at close. This waits for it. */
+void evidence_recovery_wait(struct evidence *ev);
 
 void evidence_get_status(const struct evidence *ev, struct evidence_status *st);
 

@@ -42,7 +42,8 @@ assert_grep '^OK open' "$TEST_TMP/v1.out"
 rm -f "$TEST_TMP/control.sock"
 sleep 1 # the next session's directory name has a one-second resolution
 start_cangated "$TEST_TMP/gw.conf" vcan0 vcan1
-assert_grep '"status": "interrupted"' "$old/manifest.json"
+# recovery runs in a thread beside the loop
+wait_until "grep -q '\"status\": \"interrupted\"' '$old/manifest.json'" 20 || fail "old bundle not recovered"
 "$CANGATE" verify "$old" > "$TEST_TMP/v2.out" 2>&1 || { cat "$TEST_TMP/v2.out" >&2; fail "interrupted bundle does not verify"; }
 cat "$TEST_TMP/v2.out"
 assert_grep '^OK interrupted: verified to block [0-9]+, line [0-9]+' "$TEST_TMP/v2.out"

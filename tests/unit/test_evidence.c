@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -482,6 +483,7 @@ static void test_crash_recovery(void **state)
 	assert_string_equal(r.status, "open");
 
 	struct evidence *ev = open_session(fx, T0 + 10000000000ull);
+	evidence_recovery_wait(ev); /* recovery runs in a thread */
 	assert_int_equal(verify_dir(dir, &r), 0);
 	assert_string_equal(r.status, "interrupted");
 	assert_int_equal(r.blocks, 2);
@@ -604,6 +606,20 @@ static void test_torn_lines(void **state)
 	check_json_lines(dir, "violations.jsonl");
 }
 
+struct notes {
+	char text[8192];
+};
+
+static void collect_note(void *ctx, enum bundle_note kind, const char *msg)
+{
+	struct notes *n = ctx;
+	size_t l = strlen(n->text);
+
+	snprintf(n->text + l, sizeof(n->text) - l, "%s %s\n",
+		 kind == BUNDLE_FAIL ? "FAIL" : kind == BUNDLE_WARN ? "WARN" : "NOTE",
+		 msg);
+}
+
 static void test_write_failure(void **state)
 {
 	struct fx *fx = *state;
@@ -613,6 +629,7 @@ static void test_write_failure(void **state)
 	struct frame f;
 	char err[256], dir[512];
 	uint64_t i, recorded = 0;
+	char path[700];
 
 	struct evidence *ev = open_session(fx, T0);
 	evidence_get_status(ev, &st);
@@ -639,6 +656,14 @@ static void test_write_failure(void **state)
 	assert_true(st.frames <= recorded);
 	make_frame(&f, i + 1);
 	assert_int_equal(evidence_frame(ev, &f, "vcan0"), 0); /* stays stopped */
+	/* the disk is full for every file now: what the rules and the
+	 * operator say meanwhile waits in memory for the room close makes */
+	lim.rlim_cur = 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	evidence_violation(ev, "{\"rule\":\"speed-max\",\"lines\":[5,9]}");
+	evidence_event(ev, T0 + 9000000000ull, "mark", "\"text\":\"while full\"");
+	for (int k = 0; k < 12000; k++) /* more than the memory bound */
+		evidence_violation(ev, "{\"rule\":\"flood\",\"pad\":\"......................................................................................\"}");
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, SIG_DFL);
 
@@ -646,16 +671,35 @@ static void test_write_failure(void **state)
 	assert_int_equal(verify_dir(dir, &r), 0);
 	assert_string_equal(r.status, "closed");
 	assert_int_equal(r.lines, st.frames);
-	char path[700];
+	assert_true(r.incomplete);
+	snprintf(path, sizeof(path), "%s/violations.jsonl", dir);
+	char *vs = slurp(path, NULL);
+	assert_non_null(strstr(vs, "{\"rule\":\"speed-max\",\"lines\":[5,9]}\n"));
+	free(vs);
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
 	char *mt = slurp(path, NULL);
 	assert_non_null(strstr(mt, "\"stopped\": true"));
 	assert_non_null(strstr(mt, "\"not_recorded\": "));
+	assert_non_null(strstr(mt, "\"events_unwritten\": 0"));
+	assert_null(strstr(mt, "\"violations_unwritten\": 0"));
 	free(mt);
 	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
 	char *evs = slurp(path, NULL);
 	assert_non_null(strstr(evs, "\"type\":\"recording_stopped\""));
+	assert_non_null(strstr(evs, "\"type\":\"mark\",\"text\":\"while full\""));
 	free(evs);
+
+	/* verify says where the recording stopped and what it lacks */
+	struct notes notes = {0};
+	struct bundle_verify_opts o = {.note = collect_note, .ctx = &notes};
+	char want[128];
+	assert_int_equal(bundle_verify(dir, &o, &r), 0);
+	snprintf(want, sizeof(want), "WARN recording stopped at line %" PRIu64 ", ",
+		 st.frames);
+	if (!strstr(notes.text, want) ||
+	    !strstr(notes.text, "frames not recorded (frames.log: ") ||
+	    !strstr(notes.text, "violations not written (recording stopped)"))
+		fail_msg("verify notes: %s", notes.text);
 }
 
 static void write_hex_key(const char *path, const uint8_t *k, size_t n)
@@ -714,6 +758,94 @@ static void test_signature(void **state)
 	write_text(kpath, "zz\n");
 	assert_null(evidence_open(fx->cfg, NULL, T0, err, sizeof(err)));
 	assert_non_null(strstr(err, "sign_key"));
+}
+
+static int crash_at, renames;
+
+static int crash_hook(const char *dir, const char *name)
+{
+	(void)dir;
+	(void)name;
+	return ++renames >= crash_at; /* dead from then on */
+}
+
+static bool has_leftover(const char *dir)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd),
+		 "ls -A '%s' | grep -q -e '\\.tmp$' -e '^\\.reserve$'", dir);
+	return system(cmd) == 0;
+}
+
+/* A crash at each rename of a signed close (verdicts, manifest, report,
+ * signature, manifest again): the next session's recovery finishes the
+ * close or marks the bundle interrupted, signs it, and leaves no
+ * leftovers; before recovery, verify names them. */
+static void test_crash_while_closing(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t pk[32], sk[64];
+	char kpath[400], ppath[400], err[256], dir[512], path[700];
+	struct bundle_verify_result r;
+	struct evidence_status st;
+	uint64_t t = T0;
+
+	assert_true(sodium_init() >= 0);
+	crypto_sign_keypair(pk, sk);
+	snprintf(kpath, sizeof(kpath), "%s/k.key", fx->tmp);
+	snprintf(ppath, sizeof(ppath), "%s/k.pub", fx->tmp);
+	write_hex_key(kpath, sk, 64);
+	write_hex_key(ppath, pk, 32);
+	fx->cfg->evidence.sign_key = strdup(kpath);
+	struct bundle_verify_opts o = {.pubkey_path = ppath};
+
+	for (crash_at = 1;; crash_at++) {
+		struct evidence *ev = open_session(fx, t);
+		evidence_recovery_wait(ev);
+		record(ev, 0, 1200);
+		evidence_violation(ev, "{\"rule\":\"r\",\"lines\":[1,2]}");
+		evidence_get_status(ev, &st);
+		snprintf(dir, sizeof(dir), "%s", st.dir);
+		renames = 0;
+		bundle_crash_hook = crash_hook;
+		int rc = evidence_close(ev, t + 2000000000ull, NULL, err, sizeof(err));
+		bundle_crash_hook = NULL;
+		t += 10000000000ull;
+		if (rc == 0) {
+			assert_int_equal(renames, crash_at - 1);
+			break;
+		}
+		assert_non_null(strstr(err, "simulated crash"));
+		/* what the crash left is named, and is not a signed bundle */
+		assert_true(has_leftover(dir));
+		assert_int_not_equal(bundle_verify(dir, &o, &r), 0);
+
+		struct evidence *next = open_session(fx, t);
+		evidence_recovery_wait(next);
+		assert_int_equal(evidence_close(next, t + 1, NULL, err, sizeof(err)), 0);
+		t += 10000000000ull;
+		struct notes notes = {0};
+		o.note = collect_note;
+		o.ctx = &notes;
+		/* an interrupted bundle may warn (a close record the crash
+		 * left without its manifest); a closed one may not */
+		if (bundle_verify(dir, &o, &r) != 0 ||
+		    (r.warns && strcmp(r.status, "interrupted")))
+			fail_msg("crash at rename %d: %s", crash_at, notes.text);
+		o.note = NULL;
+		assert_true(r.sig_ok);
+		assert_false(has_leftover(dir));
+		if (!strcmp(r.status, "closed")) {
+			snprintf(path, sizeof(path), "%s/report.html", dir);
+			assert_int_equal(access(path, F_OK), 0);
+			assert_int_equal(r.lines, 1200);
+		} else {
+			assert_string_equal(r.status, "interrupted");
+		}
+	}
+	/* verdicts, manifest, report, signature, manifest */
+	assert_int_equal(crash_at, 6);
 }
 
 static void test_meta_overrides(void **state)
@@ -827,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_while_closing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	};

@@ -326,6 +326,7 @@ static void test_reload_old_queue_recorded(void **state)
 		fail_msg("the sent frame is not in frames.log: %s", js);
 	free(js);
 	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	gateway_session_wait(fx->gw);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	assert_int_equal(system(cmd), 0);
 }
