@@ -1660,6 +1660,15 @@ int config_load_sign_key(struct config *cfg, const struct config *old,
 
 /* ---------------------------------------------------------------- lookups */
 
+const struct config_kv *config_kv(const struct config_section *s,
+				  const char *key)
+{
+	for (size_t i = 0; s && i < s->n_kv; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			return &s->kv[i];
+	return NULL;
+}
+
 int config_bus_index(const struct config *cfg, const char *name)
 {
 	if (name == NULL)

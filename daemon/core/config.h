@@ -190,6 +190,9 @@ int config_load_sign_key(struct config *cfg, const struct config *old,
 void config_free(struct config *cfg);
 
 int config_bus_index(const struct config *cfg, const char *name);
+/* The section's key, or NULL (the first, where a key may repeat). */
+const struct config_kv *config_kv(const struct config_section *s,
+				  const char *key);
 /* Bus whose interface name is ifname (for mapping log lines), or -1. */
 int config_bus_by_interface(const struct config *cfg, const char *ifname);
 

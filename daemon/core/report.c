@@ -267,20 +267,14 @@ static bool rule_info(const struct report *r, const char *rule,
 	return false;
 }
 
-static const char *kv_get(const struct config_section *s, const char *key)
-{
-	for (size_t i = 0; s && i < s->n_kv; i++)
-		if (!strcmp(s->kv[i].key, key))
-			return s->kv[i].value;
-	return NULL;
-}
-
 /* An alias's Message.Signal, or the name itself. */
 static const char *resolve_alias(const struct config *cfg, const char *name)
 {
 	for (size_t i = 0; cfg && i < cfg->n_signals; i++)
 		if (!strcmp(cfg->signals[i].name, name)) {
-			const char *src = kv_get(&cfg->signals[i], "source");
+			const struct config_kv *src_kv =
+				config_kv(&cfg->signals[i], "source");
+			const char *src = src_kv ? src_kv->value : NULL;
 			return src ? src : name;
 		}
 	return name;

@@ -448,15 +448,6 @@ static int resolve_cb(void *ctx, const char *name, const char *member,
 
 /* ------------------------------------------------------ compile: rules */
 
-const struct config_kv *rules_kv(const struct config_section *s,
-				 const char *key)
-{
-	for (size_t i = 0; i < s->n_kv; i++)
-		if (strcmp(s->kv[i].key, key) == 0)
-			return &s->kv[i];
-	return NULL;
-}
-
 const char *rules_sec_file(const struct compiler *c,
 			   const struct config_section *s)
 {
@@ -509,7 +500,7 @@ int rules_keep_expr(struct compiler *c, const struct config_section *s,
 struct expr *rules_expr_kv(struct compiler *c, const struct config_section *s,
 			   struct rule *u, const char *key, bool required)
 {
-	const struct config_kv *kv = rules_kv(s, key);
+	const struct config_kv *kv = config_kv(s, key);
 	struct expr *x;
 
 	if (!kv) {
@@ -528,7 +519,7 @@ struct expr *rules_expr_kv(struct compiler *c, const struct config_section *s,
 int rules_num_kv(struct compiler *c, const struct config_section *s,
 		 const char *key, bool required, double lo, double *out)
 {
-	const struct config_kv *kv = rules_kv(s, key);
+	const struct config_kv *kv = config_kv(s, key);
 	const char *file = rules_sec_file(c, s);
 
 	if (!kv) {
@@ -563,10 +554,10 @@ int rules_ms_kv(struct compiler *c, const struct config_section *s,
 {
 	const char *file = rules_sec_file(c, s);
 	char unit[64], msg[200];
-	const struct config_kv *kv = rules_kv(s, key), *ku;
+	const struct config_kv *kv = config_kv(s, key), *ku;
 
 	snprintf(unit, sizeof(unit), "%.*s", (int)strlen(key) - 3, key);
-	ku = rules_kv(s, unit);
+	ku = config_kv(s, unit);
 	if (kv && ku) {
 		rules_set_err(c->err, file, ku->line, 0,
 			      "rule %s: %s and %s both given (one of them)",
@@ -771,7 +762,7 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 	if (!u->name || !u->file)
 		goto oom;
 
-	kv = rules_kv(s, "kind");
+	kv = config_kv(s, "kind");
 	if (!kv) {
 		rules_set_err(c->err, file, s->line, 0,
 			      "rule %s: missing key 'kind'", s->name);
@@ -781,7 +772,7 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 		return unknown_kind(c, s, kv);
 	if (check_keys(c, s, u->kind) < 0)
 		return -1;
-	kv = rules_kv(s, "ref");
+	kv = config_kv(s, "ref");
 	if (!kv || !kv->value[0]) {
 		rules_set_err(c->err, file, kv ? kv->line : s->line, 0,
 			      "rule %s: missing key 'ref' (the requirement it "
@@ -790,11 +781,11 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 		return -1;
 	}
 	u->ref = xstrdup(kv->value);
-	if ((kv = rules_kv(s, "description")))
+	if ((kv = config_kv(s, "description")))
 		u->description = xstrdup(kv->value);
-	if ((kv = rules_kv(s, "severity")))
+	if ((kv = config_kv(s, "severity")))
 		u->severity = xstrdup(kv->value);
-	if ((kv = rules_kv(s, "bus"))) {
+	if ((kv = config_kv(s, "bus"))) {
 		u->bus = config_bus_index(c->r->cfg, kv->value);
 		if (u->bus < 0) {
 			rules_set_err(c->err, file, kv->line,
@@ -810,7 +801,7 @@ static int compile_rule(struct compiler *c, const struct config_section *s,
 		goto oom;
 	if (u->kind->compile(c, s, u) < 0)
 		return -1;
-	if (rules_kv(s, "active_when") &&
+	if (config_kv(s, "active_when") &&
 	    !(u->active_when = rules_expr_kv(c, s, u, "active_when", true)))
 		return -1;
 	u->decimals = rule_decimals(c, s, u);

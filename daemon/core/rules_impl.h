@@ -189,8 +189,6 @@ const char *rules_sec_file(const struct compiler *c,
 			   const struct config_section *s);
 /* 1-based column where key's value starts on line `line` of file, or 0. */
 unsigned rules_value_col(const char *file, unsigned line, const char *key);
-const struct config_kv *rules_kv(const struct config_section *s,
-				 const char *key);
 /* Compile key's value as one of u's expressions; NULL when absent (with
  * c->err set when required) or bad. */
 struct expr *rules_expr_kv(struct compiler *c, const struct config_section *s,

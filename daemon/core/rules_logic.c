@@ -43,7 +43,7 @@ static int assert_compile(struct compiler *c, const struct config_section *s,
 {
 	struct assert *k = rule_state(u, struct assert);
 
-	if (rules_kv(s, "when") &&
+	if (config_kv(s, "when") &&
 	    !(k->when = rules_expr_kv(c, s, u, "when", true)))
 		return -1;
 	if (!(k->expect = rules_expr_kv(c, s, u, "expect", true)))
@@ -216,7 +216,7 @@ static int hysteresis_compile(struct compiler *c,
 		return -1;
 	if (k->set == k->clear) {
 		rules_set_err(c->err, rules_sec_file(c, s),
-			      rules_kv(s, "clear")->line, 0,
+			      config_kv(s, "clear")->line, 0,
 			      "rule %s: set and clear must differ", s->name);
 		return -1;
 	}

@@ -63,7 +63,7 @@ static int response_compile(struct compiler *c, const struct config_section *s,
 		return -1;
 	if (rules_ms_kv(c, s, "within_ms", true, true, &k->within_ns) < 0)
 		return -1;
-	kv = rules_kv(s, "clock");
+	kv = config_kv(s, "clock");
 	if (!kv || strcmp(kv->value, "time") == 0)
 		return 0;
 	v = kv->value;
@@ -237,7 +237,7 @@ static int cycle_compile(struct compiler *c, const struct config_section *s,
 {
 	struct cycle *k = rule_state(u, struct cycle);
 	const char *file = rules_sec_file(c, s);
-	const struct config_kv *kv = rules_kv(s, "message");
+	const struct config_kv *kv = config_kv(s, "message");
 	double tol = 10, period = 0;
 	uint64_t period_ns = 0;
 	int rc;
@@ -265,7 +265,7 @@ static int cycle_compile(struct compiler *c, const struct config_section *s,
 	if (rules_num_kv(c, s, "tol_pct", false, 0, &tol) < 0)
 		return -1;
 	if (tol >= 100) {
-		rules_set_err(c->err, file, rules_kv(s, "tol_pct")->line, 0,
+		rules_set_err(c->err, file, config_kv(s, "tol_pct")->line, 0,
 			      "tol_pct: must be below 100");
 		return -1;
 	}
@@ -382,8 +382,8 @@ static int stale_compile(struct compiler *c, const struct config_section *s,
 {
 	struct stale *k = rule_state(u, struct stale);
 	const char *file = rules_sec_file(c, s);
-	const struct config_kv *ks = rules_kv(s, "signal");
-	const struct config_kv *km = rules_kv(s, "message");
+	const struct config_kv *ks = config_kv(s, "signal");
+	const struct config_kv *km = config_kv(s, "message");
 
 	if (!!ks == !!km) {
 		rules_set_err(c->err, file, s->line, 0,

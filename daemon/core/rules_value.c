@@ -47,7 +47,7 @@ static int range_compile(struct compiler *c, const struct config_section *s,
 		return -1;
 	}
 	if (k->has_min && k->has_max && k->min > k->max) {
-		rules_set_err(c->err, file, rules_kv(s, "max")->line, 0,
+		rules_set_err(c->err, file, config_kv(s, "max")->line, 0,
 			      "rule %s: max is below min", s->name);
 		return -1;
 	}
@@ -55,7 +55,7 @@ static int range_compile(struct compiler *c, const struct config_section *s,
 		rules_add_limit(u, "min", k->min);
 	if (k->has_max)
 		rules_add_limit(u, "max", k->max);
-	if (rules_kv(s, "when") &&
+	if (config_kv(s, "when") &&
 	    !(k->when = rules_expr_kv(c, s, u, "when", false)))
 		return -1;
 	return 0;
@@ -125,7 +125,7 @@ static int rate_compile(struct compiler *c, const struct config_section *s,
 			struct rule *u)
 {
 	struct rate *k = rule_state(u, struct rate);
-	const struct config_kv *ks = rules_kv(s, "signal");
+	const struct config_kv *ks = config_kv(s, "signal");
 	const char *file = rules_sec_file(c, s);
 	struct config_kv tmp;
 	struct expr *sig;
