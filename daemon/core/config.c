@@ -1660,6 +1660,35 @@ int config_load_sign_key(struct config *cfg, const struct config *old,
 
 /* ---------------------------------------------------------------- lookups */
 
+static const struct dbc_message *bus_message(const struct config_bus *b,
+					     const char *name)
+{
+	for (size_t d = 0; d < b->n_dbc_paths; d++) {
+		const struct dbc *db = b->dbcs ? b->dbcs[d] : NULL;
+
+		for (size_t i = 0; db && i < db->n_messages; i++)
+			if (strcmp(db->messages[i].name, name) == 0)
+				return &db->messages[i];
+	}
+	return NULL;
+}
+
+const struct dbc_message *config_find_message(const struct config *cfg,
+					      int bus, const char *name,
+					      int *bus_out)
+{
+	for (size_t b = bus >= 0 ? (size_t)bus : 0; b < cfg->n_buses; b++) {
+		const struct dbc_message *m = bus_message(&cfg->buses[b], name);
+
+		if (m || bus >= 0) {
+			if (bus_out)
+				*bus_out = (int)b;
+			return m;
+		}
+	}
+	return NULL;
+}
+
 const struct config_kv *config_kv(const struct config_section *s,
 				  const char *key)
 {

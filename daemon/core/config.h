@@ -30,6 +30,8 @@ void config_error_format(const struct config_error *e, char *buf, size_t size);
 int config_errorf(struct config_error *e, const char *file, unsigned line,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+struct dbc_message;
+
 struct config_kv {
 	char *key;
 	char *value;
@@ -190,6 +192,11 @@ int config_load_sign_key(struct config *cfg, const struct config *old,
 void config_free(struct config *cfg);
 
 int config_bus_index(const struct config *cfg, const char *name);
+/* Message name in the DBCs of bus (>= 0), or of the first bus that has it
+ * (bus < 0); *bus_out (unless NULL) is that bus. NULL when none has it. */
+const struct dbc_message *config_find_message(const struct config *cfg,
+					      int bus, const char *name,
+					      int *bus_out);
 /* The section's key, or NULL (the first, where a key may repeat). */
 const struct config_kv *config_kv(const struct config_section *s,
 				  const char *key);

@@ -193,30 +193,6 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
 
 /* ------------------------------------------------------- compile: names */
 
-static const struct dbc_message *find_message(const struct config_bus *b,
-					      const char *name)
-{
-	for (size_t d = 0; d < b->n_dbc_paths; d++) {
-		const struct dbc *db = b->dbcs ? b->dbcs[d] : NULL;
-
-		if (!db)
-			continue;
-		for (size_t i = 0; i < db->n_messages; i++)
-			if (strcmp(db->messages[i].name, name) == 0)
-				return &db->messages[i];
-	}
-	return NULL;
-}
-
-static const struct dbc_signal *find_signal(const struct dbc_message *m,
-					    const char *name)
-{
-	for (size_t i = 0; i < m->n_signals; i++)
-		if (strcmp(m->signals[i].name, name) == 0)
-			return &m->signals[i];
-	return NULL;
-}
-
 static uint32_t new_slot(struct compiler *c, const char *name)
 {
 	struct rules *r = c->r;
@@ -296,21 +272,7 @@ static int64_t get_sig_slot(struct compiler *c, int32_t mi,
 static const struct dbc_message *locate_message(struct compiler *c, int bus,
 						const char *name, int *bus_out)
 {
-	const struct config *cfg = c->r->cfg;
-
-	if (bus >= 0) {
-		*bus_out = bus;
-		return find_message(&cfg->buses[bus], name);
-	}
-	for (size_t b = 0; b < cfg->n_buses; b++) {
-		const struct dbc_message *m = find_message(&cfg->buses[b], name);
-
-		if (m) {
-			*bus_out = (int)b;
-			return m;
-		}
-	}
-	return NULL;
+	return config_find_message(c->r->cfg, bus, name, bus_out);
 }
 
 static int resolve_msg_sig(struct compiler *c, int bus, const char *mname,
@@ -332,7 +294,7 @@ static int resolve_msg_sig(struct compiler *c, int bus, const char *mname,
 			snprintf(msg, msglen, "unknown message %s", mname);
 		return -1;
 	}
-	s = find_signal(m, sname);
+	s = dbc_signal_by_name(m, sname);
 	if (!s) {
 		struct suggest sg;
 		char hint[96];

@@ -232,36 +232,6 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
 	return q;
 }
 
-static const struct dbc_message *bus_message(const struct config_bus *b,
-					     const char *name)
-{
-	for (size_t d = 0; d < b->n_dbc_paths; d++) {
-		const struct dbc *db = b->dbcs ? b->dbcs[d] : NULL;
-		const struct dbc_message *m = db ? dbc_message_by_name(db, name)
-						 : NULL;
-
-		if (m)
-			return m;
-	}
-	return NULL;
-}
-
-/* On bus (>= 0), or on the first bus whose DBC has it. */
-static const struct dbc_message *find_message(const struct config *cfg,
-					      int bus, const char *name,
-					      int *bus_out)
-{
-	for (size_t b = bus >= 0 ? (size_t)bus : 0; b < cfg->n_buses; b++) {
-		const struct dbc_message *m = bus_message(&cfg->buses[b], name);
-
-		if (m || bus >= 0) {
-			*bus_out = (int)b;
-			return m;
-		}
-	}
-	return NULL;
-}
-
 static uint32_t new_slot(struct tcomp *c, int32_t in)
 {
 	struct translate *t = c->t;
@@ -333,7 +303,7 @@ static int resolve_msg_sig(struct tcomp *c, int bus, const char *mname,
 	int b = -1;
 	int64_t slot;
 
-	m = find_message(c->t->cfg, bus, mname, &b);
+	m = config_find_message(c->t->cfg, bus, mname, &b);
 	if (!m) {
 		snprintf(msg, msglen, "unknown message %s", mname);
 		return -1;
@@ -688,7 +658,7 @@ static int compile_send(struct tcomp *c, struct tout *o,
 		int64_t rc;
 		int b = -1;
 
-		m = find_message(c->t->cfg, -1, name, &b);
+		m = config_find_message(c->t->cfg, -1, name, &b);
 		if (!m)
 			return terr(c, kv->line, "send: unknown message %s",
 				    name);
@@ -891,7 +861,7 @@ static int compile_output(struct tcomp *c, struct tout *o)
 			    "bus %s has no dbc: the rig's messages come from "
 			    "its DBC",
 			    kbus->value);
-	o->msg = bus_message(&cfg->buses[o->bus], kmsg->value);
+	o->msg = config_find_message(cfg, o->bus, kmsg->value, NULL);
 	if (!o->msg)
 		return terr(c, kmsg->line, "unknown message %s in the DBC of bus %s",
 			    kmsg->value, kbus->value);
