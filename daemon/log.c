@@ -32,6 +32,9 @@ int log_getverbose(void)
 }
 
 static void log_vwrite(int pri, const char *errstr, const char *fmt,
+		       va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void log_vwrite(int pri, const char *errstr, const char *fmt,
 		       va_list ap)
 {
 	char msg[1024];

@@ -101,6 +101,9 @@ static int warn_at(struct parser *p, unsigned line, unsigned col,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static char *vfmt(const char *fmt, va_list ap)
+	__attribute__((format(printf, 1, 0)));
+
+static char *vfmt(const char *fmt, va_list ap)
 {
 	char *s = NULL;
 

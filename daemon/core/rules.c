@@ -71,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/core/array.h"
 #include "daemon/core/config.h"
 #include "daemon/core/expr.h"
 #include "daemon/core/frame.h"
@@ -175,28 +176,13 @@ static bool is_ident(const char *s)
 	return true;
 }
 
-static void *grow(void *p, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return p;
-	{
-		size_t c = *cap ? *cap * 2 : 8;
-		void *q = realloc(p, c * elem);
-
-		if (!q)
-			return NULL;
-		memset((char *)q + *cap * elem, 0, (c - *cap) * elem);
-		*cap = c;
-		return q;
-	}
-}
-
 /* ------------------------------------------------------- compile: names */
 
 static uint32_t new_slot(struct compiler *c, const char *name)
 {
 	struct rules *r = c->r;
-	void *p = grow(r->slots, &c->cap_slots, r->n_slots, sizeof(*r->slots));
+	void *p = array_grow(r->slots, &c->cap_slots, r->n_slots,
+			     sizeof(*r->slots));
 	char **names;
 
 	if (!p)
@@ -223,7 +209,7 @@ static int32_t get_rmsg(struct compiler *c, int bus,
 	for (size_t i = 0; i < r->n_msgs; i++)
 		if (r->msgs[i].bus == bus && r->msgs[i].msg == m)
 			return (int32_t)i;
-	p = grow(r->msgs, &c->cap_msgs, r->n_msgs, sizeof(*r->msgs));
+	p = array_grow(r->msgs, &c->cap_msgs, r->n_msgs, sizeof(*r->msgs));
 	if (!p)
 		return -1;
 	r->msgs = p;
@@ -879,8 +865,8 @@ static int compile_alias(struct compiler *c, const struct config_section *s)
 			msg);
 		return -1;
 	}
-	p = grow(r->aliases, &c->cap_aliases, r->n_aliases,
-		 sizeof(*r->aliases));
+	p = array_grow(r->aliases, &c->cap_aliases, r->n_aliases,
+		       sizeof(*r->aliases));
 	if (!p)
 		goto oom;
 	r->aliases = p;

@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/core/array.h"
 #include "daemon/core/config.h"
 #include "daemon/core/expr.h"
 #include "daemon/core/frame.h"
@@ -216,27 +217,12 @@ struct tcomp {
 	size_t cap_ins, cap_slots;
 };
 
-static void *grow(void *p, size_t *cap, size_t n, size_t elem)
-{
-	size_t c;
-	void *q;
-
-	if (n < *cap)
-		return p;
-	c = *cap ? *cap * 2 : 8;
-	q = realloc(p, c * elem);
-	if (!q)
-		return NULL;
-	memset((char *)q + *cap * elem, 0, (c - *cap) * elem);
-	*cap = c;
-	return q;
-}
-
 static uint32_t new_slot(struct tcomp *c, int32_t in)
 {
 	struct translate *t = c->t;
 	size_t cap = c->cap_slots;
-	void *p = grow(t->slots, &c->cap_slots, t->n_slots, sizeof(*t->slots));
+	void *p = array_grow(t->slots, &c->cap_slots, t->n_slots,
+			     sizeof(*t->slots));
 	int32_t *q;
 
 	if (!p)
@@ -266,7 +252,7 @@ static int64_t input_slot(struct tcomp *c, int bus,
 		if (t->ins[i].bus == bus && t->ins[i].msg == m)
 			in = &t->ins[i];
 	if (!in) {
-		p = grow(t->ins, &c->cap_ins, t->n_ins, sizeof(*t->ins));
+		p = array_grow(t->ins, &c->cap_ins, t->n_ins, sizeof(*t->ins));
 		if (!p)
 			return -1;
 		t->ins = p;
