@@ -706,7 +706,10 @@ void gateway_start(struct gateway *gw)
 
 	gw->started = true;
 	ev_timer_start(gw->loop, &gw->house_w);
-	if (gw->cfg && gw->cfg->evidence.block_ms)
+	/* at least once a second: the tick also records what the recovery
+	 * of crashed bundles found */
+	if (gw->cfg && gw->cfg->evidence.block_ms &&
+	    gw->cfg->evidence.block_ms < 1000)
 		block_s = gw->cfg->evidence.block_ms / 1000.;
 	ev_timer_set(&gw->evidence_tick_w, block_s, block_s);
 	ev_timer_start(gw->loop, &gw->evidence_tick_w);

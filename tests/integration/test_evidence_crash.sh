@@ -25,6 +25,8 @@ to = b
 dir = $TEST_TMP/sessions
 procedure = crash
 block_frames = 256
+# only whole 256-frame blocks, however slowly cangen runs on a loaded host
+block_ms = 3600000
 EOC
 start_cangated "$TEST_TMP/gw.conf" vcan0 vcan1
 start_candump "$TEST_TMP/out.log" vcan1
