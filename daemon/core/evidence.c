@@ -1,7 +1,8 @@
 /*
  * evidence.c: the session recorder. Writes the bundle described in DESIGN.md
- * and docs/evidence.md: frames.log segments through a large buffer, one
- * chain line per closed block (written after the block's bytes are on disk),
+ * and docs/evidence.md: frames.log segments and one chain line per closed
+ * block (written after the block's bytes are on disk) through the session's
+ * writer thread, so that the caller's loop does no file I/O per frame;
  * events, violations, the manifest (open -> closed, atomic rewrites) and an
  * optional Ed25519 signature. Pure with respect to time: every timestamp
  * comes from the caller. Allocates only in evidence_open/close.

@@ -64,7 +64,8 @@ void evidence_event(struct evidence *ev, uint64_t t_ns, const char *type,
 /* violations.jsonl: one complete JSON object (from the rules sink). */
 void evidence_violation(struct evidence *ev, const char *json);
 
-/* Close the session: last block, session_stop, the events and violations
+/* Close the session: last block, waiting for the writer thread to commit
+ * it and all before it, session_stop, the events and violations
  * that waited for room (disk full), verdicts.json, manifest.json status
  * closed, report.html, the manifest again with the report's hash and
  * manifest.sig when a key is configured; .reserve goes last, so that a
