@@ -38,6 +38,15 @@
  */
 static bool sync_check_on;
 static bool fail_dir_fsync; /* directories answer EIO */
+/* syncs made by the thread watch_tid (the test's "loop"), when not 0 */
+static long watch_tid;
+static unsigned watch_syncs;
+
+static void watch_sync(void)
+{
+	if (watch_tid && syscall(SYS_gettid) == watch_tid)
+		watch_syncs++;
+}
 static unsigned sync_violations;
 static char durable[256][600];
 static size_t n_durable;
@@ -68,6 +77,7 @@ int fsync(int fd)
 	struct stat sb;
 	char path[400];
 
+	watch_sync();
 	if (fail_dir_fsync && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		errno = EIO;
 		return -1;
@@ -98,6 +108,7 @@ int fdatasync(int fd)
 	char path[400];
 	size_t n;
 
+	watch_sync();
 	if (sync_check_on && fd_path(fd, path, sizeof(path)) &&
 	    (n = strlen(path)) > 13 && !strcmp(path + n - 13, "/frames.chain")) {
 		path[n - 13] = 0;
@@ -845,6 +856,32 @@ static void test_writer_order(void **state)
 	assert_int_equal(r.warns, 0);
 }
 
+/* The caller's loop makes no fsync or fdatasync while it records: blocks
+ * close by count, by age (tick), across segments, with events between;
+ * the writer thread makes them durable. */
+static void test_writer_off_loop(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	char err[256];
+
+	fx->cfg->evidence.segment_bytes = 100000;
+	fx->cfg->evidence.block_ms = 500;
+	struct evidence *ev = open_session(fx, T0);
+	watch_syncs = 0;
+	watch_tid = syscall(SYS_gettid);
+	record(ev, 0, 5500);
+	evidence_event(ev, T0 + 5500000000ull, "mark", "\"text\":\"x\"");
+	evidence_tick(ev, T0 + 6000000000ull); /* the last 500 by age */
+	watch_tid = 0;
+	assert_int_equal(watch_syncs, 0);
+	wait_on_disk(ev, 5500);
+	evidence_get_status(ev, &st);
+	assert_true(st.blocks > 11);
+	assert_int_equal(evidence_close(ev, T0 + 7000000000ull, NULL, err,
+					sizeof(err)), 0);
+}
+
 /* A disk slower than the frames: the loop waits for the writer (counted,
  * and a writer_stall event) and loses no frame, and a close started while
  * megabytes still wait drains them first, so the close record and the
@@ -1216,6 +1253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_order, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_off_loop, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_slow_disk, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_error, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
