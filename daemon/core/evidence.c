@@ -658,11 +658,48 @@ static void ev_writer_step(struct evidence *ev)
 	pthread_cond_broadcast(&w->room);
 }
 
+/*
+ * What evidence_open wrote, made durable before any frame: the config
+ * copies, the first manifest, the names in the bundle and the bundle's
+ * name in the sessions directory. Here and not on the caller's loop,
+ * where each fsync is a stall under a busy disk. A failure stops the
+ * recording at line 0.
+ */
+static void ev_w_begin(struct evidence *ev)
+{
+	const struct bundle_json *files = ev->config_files;
+	size_t n = files ? files->n : 0;
+	char path[4096];
+	int fd;
+
+	for (size_t i = 0; i <= n; i++) {
+		const char *rel = i < n ? bundle_json_str(&files->items[i], "path") :
+					  "manifest.json";
+		if (!rel || path_join(path, sizeof(path), ev->dir, rel) < 0)
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fsync(fd) < 0) {
+			int err = errno;
+
+			if (fd >= 0)
+				close(fd);
+			ev_w_fail(ev, rel, err, ev->start_ns);
+			return;
+		}
+		close(fd);
+	}
+	if (sync_dir(ev->dir) < 0)
+		ev_w_fail(ev, ev->dir, errno, ev->start_ns);
+	else if (sync_dir(ev->rec_dir) < 0)
+		ev_w_fail(ev, ev->rec_dir, errno, ev->start_ns);
+}
+
 static void *ev_writer_thread(void *arg)
 {
 	struct evidence *ev = arg;
 	struct ev_writer *w = &ev->w;
 
+	ev_w_begin(ev);
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (w->op_head == w->op_tail && !w->quit)
@@ -1265,7 +1302,8 @@ static int copy_file(const char *src, const char *dst, uint8_t digest[32],
 		mkdir_p(parent, 0750);
 	}
 	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || bundle_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	/* synced by the writer thread (ev_w_begin), not on the caller's loop */
+	if (fd < 0 || bundle_write_all(fd, data, len) < 0) {
 		snprintf(errmsg, errlen, "%s: %s", dst, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -1555,8 +1593,8 @@ err:
 	return NULL;
 }
 
-/* ev->dir = DIR/START_GATEWAY_PROCEDURE (-2, -3... when taken), created and
- * made durable; name gets its last component. */
+/* ev->dir = DIR/START_GATEWAY_PROCEDURE (-2, -3... when taken), created;
+ * name gets its last component. */
 static int ev_make_dir(struct evidence *ev, const struct config *cfg,
 		       const char *procedure, uint64_t now_ns, char *name,
 		       size_t namelen, char *errmsg, size_t errlen)
@@ -1581,15 +1619,8 @@ static int ev_make_dir(struct evidence *ev, const struct config *cfg,
 			snprintf(errmsg, errlen, "%s: path too long", dir);
 			return -1;
 		}
-		if (mkdir(ev->dir, 0750) == 0) {
-			/* the bundle's own name, before any of its blocks */
-			if (sync_dir(dir) < 0) {
-				snprintf(errmsg, errlen, "%s: %s", dir,
-					 strerror(errno));
-				return -1;
-			}
-			return 0;
-		}
+		if (mkdir(ev->dir, 0750) == 0)
+			return 0; /* the writer makes the name durable */
 		if (errno != EEXIST || k == 99) {
 			snprintf(errmsg, errlen, "%s: %s", ev->dir,
 				 strerror(errno));
@@ -1712,6 +1743,33 @@ static void ev_header(const struct evidence *ev, const struct config *cfg,
 			  (long)tx.esterror, clk);
 }
 
+/* The first manifest, saying "open": a new file, so written in place, and
+ * synced by the writer thread (ev_w_begin) before any frame, not here on
+ * the caller's loop. */
+static int ev_manifest_open(struct evidence *ev, char *errmsg, size_t errlen)
+{
+	struct bundle_manifest m;
+	struct bundle_buf b = {0};
+	char counts[768], path[700];
+	int fd = -1, rc = -1;
+
+	ev_manifest_fill(ev, &m, "open", false, 0, counts, sizeof(counts));
+	if (bundle_manifest_build(ev->dir, &m, &b, errmsg, errlen) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/manifest.json", ev->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0 || bundle_write_all(fd, b.p, b.len) < 0) {
+		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	bundle_buf_free(&b);
+	return rc;
+}
+
 /* The session's files, new and empty, and the manifest saying "open". */
 static int ev_open_files(struct evidence *ev, char *errmsg, size_t errlen)
 {
@@ -1728,7 +1786,7 @@ static int ev_open_files(struct evidence *ev, char *errmsg, size_t errlen)
 	ev_reserve(ev);
 	if (ev->events_fd < 0 || ev->viol_fd < 0 || ev->w.seg_fd < 0)
 		return -1;
-	return ev_manifest(ev, "open", false, 0, false, NULL, errmsg, errlen);
+	return ev_manifest_open(ev, errmsg, errlen);
 }
 
 /* One recovered_interrupted per bundle recovered, timed at the session's
@@ -1816,6 +1874,8 @@ struct evidence *evidence_open(const struct config *cfg,
 	/* no thread: the writer runs inline, on the loop, as it used to */
 	ev->w.running = ev_thread_start(&ev->w.thread, ev_writer_thread, ev,
 					0) == 0;
+	if (!ev->w.running)
+		ev_w_begin(ev);
 	ev->recording = true;
 	ev_start_event(ev, now_ns, name, sidhex);
 	if (!ev->rec_running)

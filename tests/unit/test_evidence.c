@@ -856,9 +856,10 @@ static void test_writer_order(void **state)
 	assert_int_equal(r.warns, 0);
 }
 
-/* The caller's loop makes no fsync or fdatasync while it records: blocks
- * close by count, by age (tick), across segments, with events between;
- * the writer thread makes them durable. */
+/* The caller's loop makes no fsync or fdatasync when it starts a session
+ * or records: blocks close by count, by age (tick), across segments, with
+ * events between; the writer thread makes them durable, and what
+ * evidence_open wrote before any of them. */
 static void test_writer_off_loop(void **state)
 {
 	struct fx *fx = *state;
@@ -867,9 +868,9 @@ static void test_writer_off_loop(void **state)
 
 	fx->cfg->evidence.segment_bytes = 100000;
 	fx->cfg->evidence.block_ms = 500;
-	struct evidence *ev = open_session(fx, T0);
 	watch_syncs = 0;
 	watch_tid = syscall(SYS_gettid);
+	struct evidence *ev = open_session(fx, T0);
 	record(ev, 0, 5500);
 	evidence_event(ev, T0 + 5500000000ull, "mark", "\"text\":\"x\"");
 	evidence_tick(ev, T0 + 6000000000ull); /* the last 500 by age */
@@ -880,6 +881,37 @@ static void test_writer_off_loop(void **state)
 	assert_true(st.blocks > 11);
 	assert_int_equal(evidence_close(ev, T0 + 7000000000ull, NULL, err,
 					sizeof(err)), 0);
+}
+
+/* The writer's first syncs (config copies, manifest, names) fail: the
+ * session opens, its recording stops at line 0 with the error, every
+ * frame counts as not recorded, and the bundle still closes and verifies
+ * as a stopped recording. */
+static void test_writer_begin_fails(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	struct frame f;
+	char err[256], dir[512];
+
+	fail_dir_fsync = true;
+	struct evidence *ev = open_session(fx, T0);
+	wait_stopped(ev);
+	fail_dir_fsync = false;
+	make_frame(&f, 0);
+	assert_int_equal(evidence_frame(ev, &f, "vcan0"), 0);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(st.frames, 0);
+	assert_int_equal(st.not_recorded, 1);
+	assert_non_null(strstr(st.error, strerror(EIO)));
+	assert_int_equal(evidence_close(ev, T0 + 1000000000ull, NULL, err,
+					sizeof(err)), 0);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "closed");
+	assert_int_equal(r.lines, 0);
+	assert_true(r.incomplete);
 }
 
 /* A disk slower than the frames: the loop waits for the writer (counted,
@@ -1254,6 +1286,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_order, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_off_loop, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_begin_fails, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_slow_disk, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_error, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
