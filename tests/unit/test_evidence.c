@@ -38,13 +38,16 @@
  */
 static bool sync_check_on;
 static bool fail_dir_fsync; /* directories answer EIO */
-/* syncs made by the thread watch_tid (the test's "loop"), when not 0 */
-static long watch_tid;
+/* syncs made by the thread watch_tid (the test's "loop"), when not 0;
+ * the writer thread reads it too */
+static long watch_tid; /* __atomic */
 static unsigned watch_syncs;
 
 static void watch_sync(void)
 {
-	if (watch_tid && syscall(SYS_gettid) == watch_tid)
+	long tid = __atomic_load_n(&watch_tid, __ATOMIC_RELAXED);
+
+	if (tid && syscall(SYS_gettid) == tid)
 		watch_syncs++;
 }
 static unsigned sync_violations;
@@ -869,12 +872,12 @@ static void test_writer_off_loop(void **state)
 	fx->cfg->evidence.segment_bytes = 100000;
 	fx->cfg->evidence.block_ms = 500;
 	watch_syncs = 0;
-	watch_tid = syscall(SYS_gettid);
+	__atomic_store_n(&watch_tid, syscall(SYS_gettid), __ATOMIC_RELAXED);
 	struct evidence *ev = open_session(fx, T0);
 	record(ev, 0, 5500);
 	evidence_event(ev, T0 + 5500000000ull, "mark", "\"text\":\"x\"");
 	evidence_tick(ev, T0 + 6000000000ull); /* the last 500 by age */
-	watch_tid = 0;
+	__atomic_store_n(&watch_tid, 0, __ATOMIC_RELAXED);
 	assert_int_equal(watch_syncs, 0);
 	wait_on_disk(ev, 5500);
 	evidence_get_status(ev, &st);
