@@ -1047,8 +1047,14 @@ void gateway_status_json(struct gateway *gw, FILE *out)
 		json_string(&j, st.dir);
 		json_key(&j, "frames");
 		json_uint(&j, st.frames);
+		json_key(&j, "frames_on_disk");
+		json_uint(&j, st.frames_on_disk);
 		json_key(&j, "blocks");
 		json_uint(&j, st.blocks);
+		json_key(&j, "not_recorded");
+		json_uint(&j, st.not_recorded);
+		json_key(&j, "writer_stalls");
+		json_uint(&j, st.writer_stalls);
 		json_key(&j, "error");
 		json_string(&j, st.error);
 	}

@@ -20,8 +20,11 @@ struct evidence_meta {
 struct evidence_status {
 	bool recording;      /* false after ENOSPC or another write failure */
 	char dir[512];       /* the bundle directory */
-	uint64_t frames;     /* lines in frames.log */
+	uint64_t frames;     /* lines numbered for frames.log (see frames_on_disk) */
+	uint64_t frames_on_disk; /* of those, covered by chain lines on disk */
 	uint64_t blocks;     /* closed chain blocks */
+	uint64_t not_recorded; /* frames lost: after a write error, or unformattable */
+	uint64_t writer_stalls; /* times the caller waited for the writer thread */
 	char error[256];     /* why recording stopped, or "" */
 };
 
@@ -40,7 +43,13 @@ struct evidence *evidence_open(const struct config *cfg,
 /* Append a frame line (rx or tx, dir set in f) for interface ifname.
  * Returns its 1-based line number in frames.log (across segments), or 0
  * when recording has stopped (the caller counts that). Closes the block
- * (hash, chain line, fsync) when block_frames or block_ms is reached. */
+ * (hash, chain line) when block_frames or block_ms is reached.
+ * The session's writer thread writes and syncs the lines later; when the
+ * disk is more than a few MiB behind, this waits for it (counted in
+ * writer_stalls and as writer_stall events), it never drops a frame. A
+ * write error that the writer meets later stops the recording at the last
+ * block on disk: lines numbered after it were not recorded after all
+ * (counted in not_recorded; see docs/evidence.md "Write errors"). */
 uint64_t evidence_frame(struct evidence *ev, const struct frame *f,
 			const char *ifname);
 
@@ -55,7 +64,8 @@ void evidence_event(struct evidence *ev, uint64_t t_ns, const char *type,
 /* violations.jsonl: one complete JSON object (from the rules sink). */
 void evidence_violation(struct evidence *ev, const char *json);
 
-/* Close the session: last block, session_stop, the events and violations
+/* Close the session: last block, waiting for the writer thread to commit
+ * it and all before it, session_stop, the events and violations
  * that waited for room (disk full), verdicts.json, manifest.json status
  * closed, report.html, the manifest again with the report's hash and
  * manifest.sig when a key is configured; .reserve goes last, so that a
@@ -87,5 +97,11 @@ int evidence_close_end(struct evidence_closing *c, char *errmsg, size_t errlen);
 void evidence_recovery_wait(struct evidence *ev);
 
 void evidence_get_status(const struct evidence *ev, struct evidence_status *st);
+
+/* Test seam: when set, the writer thread calls it before each write ('w')
+ * and fdatasync ('s') of a frames.log segment or frames.chain (file names
+ * it); a non-zero return fails that call with that errno. It may sleep to
+ * play a slow disk. NULL outside tests. */
+extern int (*evidence_io_hook)(const char *file, char op);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,6 +38,18 @@
  */
 static bool sync_check_on;
 static bool fail_dir_fsync; /* directories answer EIO */
+/* syncs made by the thread watch_tid (the test's "loop"), when not 0;
+ * the writer thread reads it too */
+static long watch_tid; /* __atomic */
+static unsigned watch_syncs;
+
+static void watch_sync(void)
+{
+	long tid = __atomic_load_n(&watch_tid, __ATOMIC_RELAXED);
+
+	if (tid && syscall(SYS_gettid) == tid)
+		watch_syncs++;
+}
 static unsigned sync_violations;
 static char durable[256][600];
 static size_t n_durable;
@@ -67,6 +80,7 @@ int fsync(int fd)
 	struct stat sb;
 	char path[400];
 
+	watch_sync();
 	if (fail_dir_fsync && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		errno = EIO;
 		return -1;
@@ -97,6 +111,7 @@ int fdatasync(int fd)
 	char path[400];
 	size_t n;
 
+	watch_sync();
 	if (sync_check_on && fd_path(fd, path, sizeof(path)) &&
 	    (n = strlen(path)) > 13 && !strcmp(path + n - 13, "/frames.chain")) {
 		path[n - 13] = 0;
@@ -216,6 +231,52 @@ static void record(struct evidence *ev, uint64_t from, uint64_t n)
 	}
 }
 
+/* Fails unless the bundle's file name holds text. */
+static void assert_file_has(const char *dir, const char *name,
+			    const char *text)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	char *s = slurp(path, NULL);
+	assert_non_null(s);
+	if (!strstr(s, text))
+		fail_msg("%s lacks %s", name, text);
+	free(s);
+}
+
+/* The writer thread writes closed blocks in its own time: until `lines`
+ * are covered by chain lines on disk (10 s at most). */
+static void wait_on_disk(struct evidence *ev, uint64_t lines)
+{
+	struct evidence_status st;
+	struct timespec ms = {0, 1000000};
+
+	for (int i = 0; i < 10000; i++) {
+		evidence_get_status(ev, &st);
+		if (st.frames_on_disk >= lines)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	assert_int_equal(st.frames_on_disk, lines);
+}
+
+/* The writer thread meets a write error in its own time: until the
+ * status shows the recording stopped (10 s at most). */
+static void wait_stopped(struct evidence *ev)
+{
+	struct evidence_status st;
+	struct timespec ms = {0, 1000000};
+
+	for (int i = 0; i < 10000; i++) {
+		evidence_get_status(ev, &st);
+		if (!st.recording)
+			return;
+		nanosleep(&ms, NULL);
+	}
+	fail_msg("the recording did not stop");
+}
+
 static int verify_dir(const char *dir, struct bundle_verify_result *r)
 {
 	return bundle_verify(dir, NULL, r);
@@ -237,6 +298,7 @@ static void test_record_close_verify(void **state)
 	/* sanitized bundle name: UTC start, gateway, procedure */
 	assert_non_null(strstr(st.dir, "/20251129T042000Z_test_rig_7_TP-101"));
 	snprintf(dir, sizeof(dir), "%s", st.dir);
+	wait_on_disk(ev, 2000);
 
 	/* while open: the two closed blocks verify, the rest is buffered */
 	assert_int_equal(verify_dir(dir, &r), 0);
@@ -445,6 +507,7 @@ static void crash_session(struct fx *fx, uint64_t n, char dir[512])
 			make_frame(&f, i);
 			evidence_frame(ev, &f, "vcan0");
 		}
+		wait_on_disk(ev, n / 1000 * 1000);
 		evidence_get_status(ev, &st);
 		if (write(pipefd[1], st.dir, sizeof(st.dir)) != sizeof(st.dir))
 			_exit(4);
@@ -647,15 +710,19 @@ static void test_write_failure(void **state)
 		assert_int_equal(ln, i + 1);
 		recorded = ln;
 	}
-	assert_true(i < 10000);
+	/* the writer thread meets the limit in its own time */
+	wait_stopped(ev);
 	evidence_get_status(ev, &st);
 	assert_false(st.recording);
 	assert_non_null(strstr(st.error, "frames.log"));
 	assert_non_null(strstr(st.error, strerror(EFBIG)));
 	assert_int_equal(st.frames % 1000, 0); /* cut back to the last block */
 	assert_true(st.frames <= recorded);
+	assert_int_equal(st.frames, 3000); /* the blocks written whole */
 	make_frame(&f, i + 1);
 	assert_int_equal(evidence_frame(ev, &f, "vcan0"), 0); /* stays stopped */
+	/* every frame offered is recorded or counted: i+1 (or 10000+1) calls */
+	uint64_t offered = (i < 10000 ? i + 1 : i) + 1;
 	/* the disk is full for every file now: what the rules and the
 	 * operator say meanwhile waits in memory for the room close makes */
 	lim.rlim_cur = 10;
@@ -679,7 +746,11 @@ static void test_write_failure(void **state)
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
 	char *mt = slurp(path, NULL);
 	assert_non_null(strstr(mt, "\"stopped\": true"));
-	assert_non_null(strstr(mt, "\"not_recorded\": "));
+	char nr[64];
+	snprintf(nr, sizeof(nr), "\"not_recorded\": %" PRIu64 ",",
+		 offered - st.frames);
+	if (!strstr(mt, nr))
+		fail_msg("manifest lacks %s: %s", nr, mt);
 	assert_non_null(strstr(mt, "\"events_unwritten\": 0"));
 	assert_null(strstr(mt, "\"violations_unwritten\": 0"));
 	free(mt);
@@ -694,12 +765,270 @@ static void test_write_failure(void **state)
 	struct bundle_verify_opts o = {.note = collect_note, .ctx = &notes};
 	char want[128];
 	assert_int_equal(bundle_verify(dir, &o, &r), 0);
-	snprintf(want, sizeof(want), "WARN recording stopped at line %" PRIu64 ", ",
-		 st.frames);
+	snprintf(want, sizeof(want),
+		 "WARN recording stopped at line %" PRIu64 ", %" PRIu64
+		 " frames not recorded (frames.log: ",
+		 st.frames, offered - st.frames);
 	if (!strstr(notes.text, want) ||
 	    !strstr(notes.text, "frames not recorded (frames.log: ") ||
 	    !strstr(notes.text, "violations not written (recording stopped)"))
 		fail_msg("verify notes: %s", notes.text);
+}
+
+/* ------------------------------------------------- the writer thread */
+
+/* What the writer did, in order, as the I/O hook saw it. */
+static struct {
+	char log[4096][24]; /* "frames.log.0001 w" ... */
+	size_t n;
+	const char *fail_file; /* fail this file's ... */
+	char fail_op;          /* ... 'w' or 's' with ENOSPC, once armed */
+	int slow_ms;           /* sleep before each segment fdatasync */
+} io;
+
+static int io_hook(const char *file, char op)
+{
+	if (io.n < 4096)
+		snprintf(io.log[io.n++], sizeof(io.log[0]), "%s %c", file, op);
+	if (io.slow_ms && op == 's' && strcmp(file, "frames.chain")) {
+		struct timespec d = {0, io.slow_ms * 1000000l};
+		nanosleep(&d, NULL);
+	}
+	if (io.fail_file && !strcmp(file, io.fail_file) && op == io.fail_op)
+		return ENOSPC;
+	return 0;
+}
+
+static int io_setup(void **state)
+{
+	memset(&io, 0, sizeof(io));
+	evidence_io_hook = io_hook;
+	return setup(state);
+}
+
+static int io_teardown(void **state)
+{
+	evidence_io_hook = NULL;
+	return teardown(state);
+}
+
+/* Across segments: each chain line is written only once every byte
+ * written to a segment before it has been synced (the block's bytes are
+ * on disk before the line that covers them), frames.chain is synced after
+ * its lines, and the writer's segments and chain verify line for line. */
+static void test_writer_order(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	char err[256], dir[512];
+	bool dirty = false, chain_dirty = false;
+	size_t chain_writes = 0, segs = 0;
+
+	fx->cfg->evidence.segment_bytes = 100000;
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, 12000);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(evidence_close(ev, T0 + 13000000000ull, NULL, err,
+					sizeof(err)), 0);
+	assert_true(io.n < 4096);
+	for (size_t i = 0; i < io.n; i++) {
+		const char *e = io.log[i];
+		if (!strcmp(e, "frames.chain w")) {
+			assert_false(dirty); /* unsynced frames under a chain line */
+			chain_dirty = true;
+			chain_writes++;
+		} else if (!strcmp(e, "frames.chain s")) {
+			chain_dirty = false;
+		} else if (e[strlen(e) - 1] == 'w') {
+			assert_false(chain_dirty); /* the next block before the chain's sync */
+			dirty = true;
+		} else {
+			dirty = false;
+			segs += !strncmp(e, "frames.log.", 11);
+		}
+	}
+	assert_false(chain_dirty);
+	assert_true(segs >= 5);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "closed");
+	assert_int_equal(r.lines, 12000);
+	assert_true(r.blocks > 12); /* segment ends close blocks too */
+	assert_int_equal(chain_writes, r.blocks); /* one line per block */
+	assert_int_equal(r.warns, 0);
+}
+
+/* The caller's loop makes no fsync or fdatasync when it starts a session
+ * or records: blocks close by count, by age (tick), across segments, with
+ * events between; the writer thread makes them durable, and what
+ * evidence_open wrote before any of them. */
+static void test_writer_off_loop(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	char err[256];
+
+	fx->cfg->evidence.segment_bytes = 100000;
+	fx->cfg->evidence.block_ms = 500;
+	watch_syncs = 0;
+	__atomic_store_n(&watch_tid, syscall(SYS_gettid), __ATOMIC_RELAXED);
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, 5500);
+	evidence_event(ev, T0 + 5500000000ull, "mark", "\"text\":\"x\"");
+	evidence_tick(ev, T0 + 6000000000ull); /* the last 500 by age */
+	__atomic_store_n(&watch_tid, 0, __ATOMIC_RELAXED);
+	assert_int_equal(watch_syncs, 0);
+	wait_on_disk(ev, 5500);
+	evidence_get_status(ev, &st);
+	assert_true(st.blocks > 11);
+	assert_int_equal(evidence_close(ev, T0 + 7000000000ull, NULL, err,
+					sizeof(err)), 0);
+}
+
+/* The writer's first syncs (config copies, manifest, names) fail: the
+ * session opens, its recording stops at line 0 with the error, every
+ * frame counts as not recorded, and the bundle still closes and verifies
+ * as a stopped recording. */
+static void test_writer_begin_fails(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	struct frame f;
+	char err[256], dir[512];
+
+	fail_dir_fsync = true;
+	struct evidence *ev = open_session(fx, T0);
+	wait_stopped(ev);
+	fail_dir_fsync = false;
+	make_frame(&f, 0);
+	assert_int_equal(evidence_frame(ev, &f, "vcan0"), 0);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_int_equal(st.frames, 0);
+	assert_int_equal(st.not_recorded, 1);
+	assert_non_null(strstr(st.error, strerror(EIO)));
+	assert_int_equal(evidence_close(ev, T0 + 1000000000ull, NULL, err,
+					sizeof(err)), 0);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "closed");
+	assert_int_equal(r.lines, 0);
+	assert_true(r.incomplete);
+}
+
+/* A disk slower than the frames: the loop waits for the writer (counted,
+ * and a writer_stall event) and loses no frame, and a close started while
+ * megabytes still wait drains them first, so the close record and the
+ * manifest cover every frame. */
+static void test_writer_slow_disk(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct bundle_verify_result r;
+	struct evidence_closing *c;
+	char err[256], dir[512];
+	const uint64_t n = 200000; /* 9 MB: twice the writer's queue */
+
+	io.slow_ms = 200;
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, n);
+	evidence_get_status(ev, &st);
+	snprintf(dir, sizeof(dir), "%s", st.dir);
+	assert_true(st.recording);
+	assert_int_equal(st.frames, n);
+	assert_int_equal(st.not_recorded, 0);
+	assert_true(st.writer_stalls > 0);
+	assert_true(st.frames_on_disk < n); /* the close has work left */
+	assert_int_equal(evidence_close_begin(ev, T0 + n * 1000000ull, NULL, &c,
+					      err, sizeof(err)), 0);
+	assert_non_null(c);
+	assert_int_equal(evidence_close_end(c, err, sizeof(err)), 0);
+	assert_int_equal(verify_dir(dir, &r), 0);
+	assert_string_equal(r.status, "closed");
+	assert_int_equal(r.lines, n);
+	assert_int_equal(r.blocks, n / 1000);
+	assert_int_equal(r.warns, 0);
+	assert_file_has(dir, "events.jsonl", "\"type\":\"writer_stall\",\"waits\":");
+}
+
+/* A write error that the writer meets after the loop has numbered more
+ * lines, at each of its four calls: the recording stops at the last block
+ * whose chain line reached the disk; the lines numbered after it are
+ * counted as not recorded, exactly, in the status, the manifest, the
+ * recording_stopped event and verify's WARN; a violation that cited such
+ * a line is kept (it names a line beyond chain.lines). */
+static void test_writer_error(void **state)
+{
+	static const struct {
+		const char *file;
+		char op;
+	} cases[] = {
+		{"frames.log", 'w'},
+		{"frames.log", 's'},
+		{"frames.chain", 'w'},
+		{"frames.chain", 's'},
+	};
+	struct fx *fx = *state;
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct evidence_status st;
+		struct bundle_verify_result r;
+		struct frame f;
+		char err[256], dir[512], want[256];
+		uint64_t numbered = 0;
+
+		struct evidence *ev = open_session(fx, T0 + k * 100000000000ull);
+		evidence_get_status(ev, &st);
+		snprintf(dir, sizeof(dir), "%s", st.dir);
+		record(ev, 0, 3000);
+		wait_on_disk(ev, 3000);
+		io.fail_op = cases[k].op;
+		io.fail_file = cases[k].file; /* the disk is full from here */
+		for (uint64_t i = 3000; i < 5500; i++) {
+			make_frame(&f, i);
+			uint64_t ln = evidence_frame(ev, &f, "vcan0");
+			assert_true(ln == 0 || ln == i + 1);
+			numbered += ln != 0;
+		}
+		assert_true(numbered >= 1000); /* block 4 at least */
+		evidence_violation(ev, "{\"rule\":\"r\",\"lines\":[3500,3501]}");
+		wait_stopped(ev);
+		evidence_get_status(ev, &st);
+		assert_int_equal(st.frames, 3000);
+		assert_int_equal(st.frames_on_disk, 3000);
+		assert_int_equal(st.blocks, 3);
+		assert_int_equal(st.not_recorded, 2500);
+		assert_non_null(strstr(st.error, "No space left on device"));
+		make_frame(&f, 5500);
+		assert_int_equal(evidence_frame(ev, &f, "vcan0"), 0);
+		io.fail_file = NULL;
+		assert_int_equal(evidence_close(ev, T0 + 9000000000ull, NULL, err,
+						sizeof(err)), 0);
+
+		struct notes notes = {0};
+		struct bundle_verify_opts o = {.note = collect_note, .ctx = &notes};
+		assert_int_equal(bundle_verify(dir, &o, &r), 0);
+		assert_string_equal(r.status, "closed");
+		assert_int_equal(r.lines, 3000);
+		assert_int_equal(r.tail_bytes, 0); /* cut back to block 3 */
+		assert_true(r.incomplete);
+		snprintf(want, sizeof(want),
+			 "WARN recording stopped at line 3000, 2501 frames not "
+			 "recorded (%s: No space left on device)",
+			 cases[k].file);
+		if (!strstr(notes.text, want))
+			fail_msg("%s %c: verify notes: %s", cases[k].file,
+				 cases[k].op, notes.text);
+		assert_file_has(dir, "manifest.json", "\"not_recorded\": 2501,");
+		assert_file_has(dir, "manifest.json", "\"frames\": 3000,");
+		/* stopped where frame 3001 (t = 3 s) would have been */
+		assert_file_has(dir, "events.jsonl",
+				"{\"t\":1764390003.000000,\"type\":\"recording_stopped\"");
+		assert_file_has(dir, "events.jsonl",
+				"\"last_line\":3000,\"last_block\":3}");
+		assert_file_has(dir, "violations.jsonl", "\"lines\":[3500,3501]");
+	}
 }
 
 static void write_hex_key(const char *path, const uint8_t *k, size_t n)
@@ -958,6 +1287,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_small_times_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_order, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_off_loop, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_begin_fails, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_slow_disk, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_error, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_while_closing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_overrides, setup, teardown),
