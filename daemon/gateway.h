@@ -80,10 +80,15 @@ void gateway_set_translate(struct gateway *gw, struct translate *t);
 /*
  * Install a validated configuration with its router and rules (ownership
  * passes to the gateway). First call: opens every bus (with_buses false
- * leaves them out: unit tests). Later calls (reload): keeps buses whose
- * settings did not change, reopens the others, finishes the old rules (their
- * verdicts go into the "reload" event), zeroes route counters.
- * -1 with errmsg when a bus cannot be created (the old config stays).
+ * leaves them out: unit tests). Later calls (reload): reads the sockets up to
+ * now first (frames stamped before the swap meet the old rules), keeps buses
+ * whose settings did not change, reopens the others, finishes the old rules
+ * (their verdicts go into the "reload" event), zeroes route counters. A
+ * session recording then is closed (as gateway_session_stop) and the next
+ * opened under the new config with the same operator metadata, so that each
+ * bundle is recorded under one config; the "reload" events of both name the
+ * other bundle. -1 with errmsg when a bus cannot be created or the next
+ * session cannot open (the old config and session stay).
  */
 int gateway_configure(struct gateway *gw, struct config *cfg,
 		      struct router *router, struct rules *rules,
