@@ -44,6 +44,7 @@
 
 #include "daemon/bus.h"
 #include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
 #include "daemon/control.h"
 #include "daemon/gateway.h"
 #include "daemon/core/json.h"
@@ -182,11 +183,12 @@ static void terminate_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /*
  * A reload parses the config, its DBCs and compiles rules in a worker
- * thread: with a large DBC that takes seconds, and the loop must keep
- * forwarding meanwhile. The result comes back with an ev_async and is
+ * thread, and opens the next evidence session there too (copying and
+ * hashing the DBCs): with a large DBC that takes seconds, and the loop must
+ * keep forwarding meanwhile. The result comes back with an ev_async and is
  * installed on the loop. One parse at a time: a HUP during a parse is
- * remembered and starts one more parse after it (the newest file wins; the
- * superseded result is dropped unapplied).
+ * remembered and starts one more parse once this one is installed, so that
+ * the newest file content wins.
  */
 static struct {
 	pthread_t thread;
@@ -196,16 +198,20 @@ static struct {
 	pthread_mutex_t lock; /* done, abandoned */
 	bool done;
 	bool abandoned; /* the daemon exits: the worker must not signal */
-	/* The running config's signing key, copied: the worker must not read
-	 * the gateway's config, which exit may free under it. */
+	/* Inputs, copied: the worker must not read the gateway, which exit
+	 * may free under it. The running config's signing key: */
 	struct config keys;
 	const struct rules_sink *sink;
 	const struct translate_sink *tsink;
+	bool open_next; /* a session records: open the next one */
+	struct evidence_meta meta;
+	/* the result */
 	int rc;
 	struct config *cfg;
 	struct router *router;
 	struct rules *rules;
 	struct translate *tr;
+	struct evidence *next;
 	char msg[600];
 	uint64_t t0_mono_ns;
 } rl = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -218,15 +224,49 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void reload_result_free(void)
+{
+	if (rl.next) {
+		char err[256];
+
+		/* nothing was recorded in it: it closes at once */
+		if (evidence_close(rl.next, bus_real_ns(), "{\"rules\":[]}",
+				   err, sizeof(err)) < 0)
+			log_warnx("closing the unused evidence session: %s",
+				  err);
+		rl.next = NULL;
+	}
+	if (rl.cfg) {
+		rules_free(rl.rules);
+		router_free(rl.router);
+		translate_free(rl.tr);
+		config_free(rl.cfg);
+		rl.cfg = NULL;
+	}
+}
+
 static void *reload_main(void *arg)
 {
+	char err[400];
+
 	(void)arg;
 	/* below the forwarding loop: on a busy machine the parse waits, not
 	 * the frames (nice values are per thread on Linux) */
 	(void)!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	rl.rc = load_config(d.config_path, &rl.keys, rl.sink, rl.tsink,
-			    &rl.cfg, &rl.router,
-			    &rl.rules, &rl.tr, rl.msg, sizeof(rl.msg));
+			    &rl.cfg, &rl.router, &rl.rules, &rl.tr, rl.msg,
+			    sizeof(rl.msg));
+	if (rl.rc < 0)
+		rl.cfg = NULL;
+	else if (rl.open_next && rl.cfg->evidence.enabled) {
+		rl.next = evidence_open(rl.cfg, &rl.meta, bus_real_ns(), err,
+					sizeof(err));
+		if (!rl.next) {
+			snprintf(rl.msg, sizeof(rl.msg), "evidence: %s", err);
+			reload_result_free();
+			rl.rc = -1;
+		}
+	}
 	pthread_mutex_lock(&rl.lock);
 	rl.done = true;
 	if (!rl.abandoned)
@@ -235,21 +275,12 @@ static void *reload_main(void *arg)
 	return NULL;
 }
 
-static void reload_keys_fini(void)
+/* What the worker read, once it has been joined. */
+static void reload_inputs_fini(void)
 {
 	free(rl.keys.evidence.sign_key);
 	explicit_bzero(&rl.keys, sizeof(rl.keys));
-}
-
-static void reload_result_free(void)
-{
-	if (rl.rc == 0) {
-		rules_free(rl.rules);
-		router_free(rl.router);
-		translate_free(rl.tr);
-		config_free(rl.cfg);
-	}
-	rl.cfg = NULL;
+	gateway_meta_fini(&rl.meta);
 }
 
 /* Start a parse in a worker; -1 with rl.msg when it cannot start. */
@@ -263,18 +294,19 @@ static int reload_start(void)
 	memset(&rl.keys, 0, sizeof(rl.keys));
 	if (e->sign_sk_loaded && e->sign_key) {
 		rl.keys.evidence.sign_key = strdup(e->sign_key);
-		if (!rl.keys.evidence.sign_key) {
-			snprintf(rl.msg, sizeof(rl.msg), "out of memory");
-			return -1;
-		}
+		if (!rl.keys.evidence.sign_key)
+			goto oom;
 		memcpy(rl.keys.evidence.sign_sk, e->sign_sk,
 		       sizeof(rl.keys.evidence.sign_sk));
 		rl.keys.evidence.sign_sk_loaded = true;
 	}
+	rc = gateway_session_meta(d.gw, &rl.meta);
+	if (rc < 0)
+		goto oom;
+	rl.open_next = rc > 0;
 	rl.sink = gateway_rules_sink(d.gw);
 	rl.tsink = gateway_translate_sink(d.gw);
 	rl.done = false;
-	rl.cfg = NULL;
 	rl.t0_mono_ns = mono_ns();
 	/* signals stay with the loop */
 	sigfillset(&all);
@@ -282,13 +314,17 @@ static int reload_start(void)
 	rc = pthread_create(&rl.thread, NULL, reload_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		reload_keys_fini();
+		reload_inputs_fini();
 		snprintf(rl.msg, sizeof(rl.msg), "cannot start a thread: %s",
 			 strerror(rc));
 		return -1;
 	}
 	rl.running = true;
 	return 0;
+oom:
+	reload_inputs_fini();
+	snprintf(rl.msg, sizeof(rl.msg), "out of memory");
+	return -1;
 }
 
 static void reload_failed(const char *msg)
@@ -316,12 +352,13 @@ static void reload_ready(void)
 	notify_status();
 }
 
-/* The worker is done: install its result, or start the parse a later HUP
+/* The worker is done: install its result, then start the parse a later HUP
  * asked for. */
 static void reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	uint64_t t_parsed;
 	bool done;
+	int rc;
 
 	(void)loop;
 	(void)w;
@@ -333,29 +370,33 @@ static void reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 		return;
 	pthread_join(rl.thread, NULL);
 	rl.running = false;
-	reload_keys_fini();
+	reload_inputs_fini();
 	t_parsed = mono_ns();
+	if (rl.rc < 0) {
+		reload_failed(rl.msg);
+	} else {
+		rc = gateway_reload(d.gw, rl.cfg, rl.router, rl.rules, true,
+				    rl.next, rl.msg, sizeof(rl.msg));
+		rl.next = NULL; /* the gateway's in any case */
+		if (rc < 0) {
+			reload_result_free();
+			reload_failed(rl.msg);
+		} else {
+			gateway_set_translate(d.gw, rl.tr);
+			rl.cfg = NULL; /* the gateway owns it */
+			log_info("reloaded %s", d.config_path);
+			/* what the loop waited for, against what it did not */
+			log_info("reload parsed in %" PRIu64 " ms beside the "
+				 "loop, installed in %" PRIu64 " ms on it",
+				 (t_parsed - rl.t0_mono_ns) / 1000000,
+				 (mono_ns() - t_parsed) / 1000000);
+		}
+	}
 	if (rl.again) {
 		rl.again = false;
-		reload_result_free();
 		if (reload_start() == 0)
 			return;
 		reload_failed(rl.msg);
-	} else if (rl.rc < 0) {
-		reload_failed(rl.msg);
-	} else if (gateway_configure(d.gw, rl.cfg, rl.router, rl.rules, true,
-				     rl.msg, sizeof(rl.msg)) < 0) {
-		reload_result_free();
-		reload_failed(rl.msg);
-	} else {
-		gateway_set_translate(d.gw, rl.tr);
-		rl.cfg = NULL; /* the gateway owns it */
-		log_info("reloaded %s", d.config_path);
-		/* what the loop waited for, against what it did not */
-		log_info("reload parsed in %" PRIu64 " ms beside the loop, "
-			 "installed in %" PRIu64 " ms on it",
-			 (t_parsed - rl.t0_mono_ns) / 1000000,
-			 (mono_ns() - t_parsed) / 1000000);
 	}
 	reload_ready();
 }
@@ -367,7 +408,7 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (rl.running) {
 		log_info("received SIGHUP during a reload: reloading again "
-			 "once it is parsed");
+			 "once it is installed");
 		rl.again = true;
 		return;
 	}
@@ -378,8 +419,9 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
-/* At exit: a parse still running (an include on a FIFO may block it for
- * ever) is left to die with the process; a finished one is freed. */
+/* At exit: a parse still running is left to die with the process (a bundle
+ * it opens meanwhile is recovered as interrupted at the next start); a
+ * finished one is freed. */
 static void reload_fini(void)
 {
 	bool done;
@@ -398,7 +440,7 @@ static void reload_fini(void)
 	}
 	pthread_join(rl.thread, NULL);
 	rl.running = false;
-	reload_keys_fini();
+	reload_inputs_fini();
 	reload_result_free();
 }
 

@@ -606,23 +606,34 @@ static char *gw_rules_finish(struct gateway *gw, uint64_t now)
 	return rules_verdicts_json(gw->rules);
 }
 
-/* Hands the recording session to a close worker, with verdicts of the
- * rules gw_rules_finish() has just finished. */
+/* Hands ev to a close worker. */
+static int gw_close_begin(struct gateway *gw, struct evidence *ev,
+			  uint64_t now, const char *verdicts, char *errmsg,
+			  size_t errlen)
+{
+	struct evidence_closing *c;
+	int rc;
+
+	gw_reap_closing(gw, gw->n_closing == GW_MAX_CLOSING);
+	rc = evidence_close_begin(ev, now,
+				  verdicts ? verdicts : "{\"rules\":[]}", &c,
+				  errmsg, errlen);
+	if (c)
+		gw->closing[gw->n_closing++] = c;
+	return rc;
+}
+
+/* Closes the recording session, with verdicts of the rules
+ * gw_rules_finish() has just finished. */
 static int gw_session_close(struct gateway *gw, uint64_t now,
 			    const char *verdicts, char *errmsg, size_t errlen)
 {
-	struct evidence_closing *c;
 	int rc;
 
 	memset(gw->last_verdicts, 0, sizeof(gw->last_verdicts));
 	for (size_t i = 0; gw->rules && i < rules_count(gw->rules); i++)
 		gw->last_verdicts[rules_verdict(gw->rules, i)]++;
-	gw_reap_closing(gw, gw->n_closing == GW_MAX_CLOSING);
-	rc = evidence_close_begin(gw->session, now,
-				  verdicts ? verdicts : "{\"rules\":[]}", &c,
-				  errmsg, errlen);
-	if (c)
-		gw->closing[gw->n_closing++] = c;
+	rc = gw_close_begin(gw, gw->session, now, verdicts, errmsg, errlen);
 	gw->session = NULL;
 	return rc;
 }
@@ -678,6 +689,14 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 		      struct router *router, struct rules *rules,
 		      bool with_buses, char *errmsg, size_t errlen)
 {
+	return gateway_reload(gw, cfg, router, rules, with_buses, NULL, errmsg,
+			      errlen);
+}
+
+int gateway_reload(struct gateway *gw, struct config *cfg,
+		   struct router *router, struct rules *rules, bool with_buses,
+		   struct evidence *next, char *errmsg, size_t errlen)
+{
 	struct bus_handler h = gw_bus_handler(gw);
 	struct bus **buses = NULL, **old = gw->buses;
 	int *from_old = NULL; /* buses[i] was old[from_old[i]], or -1 */
@@ -688,7 +707,6 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 	bool reload = gw->cfg != NULL;
 	/* before buses move over from the old config (their slots go NULL) */
 	uint64_t now = reload ? gateway_now(gw) : 0;
-	struct evidence *next = NULL;
 
 	/* Frames stamped before the swap are judged by the old rules and
 	 * recorded in the old session, as `cangate check` of it does. */
@@ -731,7 +749,7 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 	 * reproduce it: the session recording now ends here and the next one
 	 * runs under the new config. It opens first, so that a reload that
 	 * cannot record changes nothing. */
-	if (reload && gw->session && cfg->evidence.enabled) {
+	if (reload && gw->session && cfg->evidence.enabled && !next) {
 		char err[400];
 
 		next = evidence_open(cfg, &gw->meta, now, err, sizeof(err));
@@ -765,6 +783,14 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 				log_info("reload: the new config has no "
 					 "[evidence]; recording stopped");
 			}
+		} else if (next) {
+			log_info("reload: the session stopped during the "
+				 "parse; the bundle opened for the next one is "
+				 "closed empty");
+			if (gw_close_begin(gw, next, now, NULL, err,
+					   sizeof(err)) < 0)
+				log_warnx("closing the evidence session: %s",
+					  err);
 		}
 		free(verdicts);
 		rules_free(gw->rules);
@@ -816,6 +842,12 @@ err_buses:
 			bus_free(buses[i]);
 	}
 err:
+	if (next) {
+		char err[512];
+
+		if (gw_close_begin(gw, next, now, NULL, err, sizeof(err)) < 0)
+			log_warnx("closing the evidence session: %s", err);
+	}
 	free(buses);
 	free(from_old);
 	free(outs);
@@ -930,6 +962,19 @@ static void gw_rules_renew(struct gateway *gw)
 	gw->rules = fresh;
 	gw->viol_active = 0;
 	gw->rules_deadline = fresh ? rules_next_deadline(fresh) : UINT64_MAX;
+}
+
+int gateway_session_meta(const struct gateway *gw, struct evidence_meta *copy)
+{
+	memset(copy, 0, sizeof(*copy));
+	if (!gw->session || gw->replay_only)
+		return 0;
+	return gw_meta_set(copy, &gw->meta) < 0 ? -1 : 1;
+}
+
+void gateway_meta_fini(struct evidence_meta *m)
+{
+	gw_meta_fini(m);
 }
 
 int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,

@@ -94,6 +94,25 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 		      struct router *router, struct rules *rules,
 		      bool with_buses, char *errmsg, size_t errlen);
 
+/*
+ * gateway_configure() for a reload whose next session was opened beside the
+ * loop (evidence_open of the new config with gateway_session_meta(), on the
+ * realtime clock): opening copies and hashes every DBC, too slow for the
+ * loop. next passes to the gateway in any case: the session is rotated to
+ * it, or it is closed empty when no session records any more or the reload
+ * fails. NULL: as gateway_configure().
+ */
+int gateway_reload(struct gateway *gw, struct config *cfg,
+		   struct router *router, struct rules *rules, bool with_buses,
+		   struct evidence *next, char *errmsg, size_t errlen);
+
+/* A copy of the recording session's operator metadata into *copy (free
+ * with gateway_meta_fini), for a next session opened beside the loop: 1;
+ * 0 when no session records or the gateway runs on a replay clock (its
+ * time exists only on the loop); -1 out of memory. */
+int gateway_session_meta(const struct gateway *gw, struct evidence_meta *copy);
+void gateway_meta_fini(struct evidence_meta *m);
+
 /* Replace the transmit path (tests). NULL restores the buses. */
 void gateway_set_sink(struct gateway *gw, const struct gateway_sink *sink);
 

@@ -372,8 +372,10 @@ static int bundles(const char *dir, char names[2][256])
  * A reload while a session records: that session closes (its verdicts and
  * a reload event naming the next bundle) and the next opens under the new
  * config with the operator's metadata, naming the previous one; each bundle
- * is then recorded under one config. A reload whose session cannot open
- * (evidence dir is a file) fails and changes nothing.
+ * is then recorded under one config, whether the next session was opened
+ * beside the loop (gateway_reload, used here) or by the gateway. A reload
+ * whose session cannot open (evidence dir is a file) fails and changes
+ * nothing.
  */
 static void test_reload_rotates_session(void **state)
 {
@@ -423,10 +425,27 @@ static void test_reload_rotates_session(void **state)
 		rules = rules_compile(cfg, gateway_rules_sink(fx->gw), &err);
 		if (!router || !rules)
 			fail_msg("%s:%u: %s", err.file, err.line, err.msg);
-		if (gen < 2) {
+		if (gen == 0) {
 			assert_int_equal(gateway_configure(fx->gw, cfg, router,
 							   rules, false, msg,
 							   sizeof(msg)),
+					 0);
+		} else if (gen == 1) {
+			/* the next session opened beside the loop */
+			struct evidence_meta copy;
+			struct evidence *next;
+
+			assert_int_equal(gateway_session_meta(fx->gw, &copy),
+					 1);
+			assert_string_equal(copy.operator_name, "Ann");
+			next = evidence_open(cfg, &copy, gateway_now(fx->gw), msg,
+					     sizeof(msg));
+			gateway_meta_fini(&copy);
+			if (!next)
+				fail_msg("evidence_open: %s", msg);
+			assert_int_equal(gateway_reload(fx->gw, cfg, router,
+							rules, false, next, msg,
+							sizeof(msg)),
 					 0);
 		} else {
 			assert_int_equal(gateway_configure(fx->gw, cfg, router,
