@@ -78,6 +78,7 @@ struct gateway {
 	uint64_t bad_requests;
 	uint64_t reloads;
 	uint64_t sessions;
+	uint64_t next_for; /* sessions when gateway_session_meta() ran */
 	/* sessions whose close runs in a worker (evidence_close_begin) */
 	struct evidence_closing *closing[GW_MAX_CLOSING];
 	size_t n_closing;
@@ -623,6 +624,16 @@ static int gw_close_begin(struct gateway *gw, struct evidence *ev,
 	return rc;
 }
 
+/* A session opened for a reload that did not use it: nothing recorded. */
+static void gw_close_unused(struct gateway *gw, struct evidence *ev,
+			    uint64_t now)
+{
+	char err[512];
+
+	if (gw_close_begin(gw, ev, now, NULL, err, sizeof(err)) < 0)
+		log_warnx("closing the evidence session: %s", err);
+}
+
 /* Closes the recording session, with verdicts of the rules
  * gw_rules_finish() has just finished. */
 static int gw_session_close(struct gateway *gw, uint64_t now,
@@ -745,6 +756,14 @@ int gateway_reload(struct gateway *gw, struct config *cfg,
 				goto err_buses;
 		}
 	}
+	/* Opened beside the loop for a session that has ended since (stopped,
+	 * or restarted with other metadata): of no use. */
+	if (next && (!gw->session || gw->sessions != gw->next_for)) {
+		log_info("reload: the session changed during the parse; the "
+			 "bundle opened for the next one is closed empty");
+		gw_close_unused(gw, next, now);
+		next = NULL;
+	}
 	/* A bundle is recorded under one config, or its re-check could not
 	 * reproduce it: the session recording now ends here and the next one
 	 * runs under the new config. It opens first, so that a reload that
@@ -783,14 +802,6 @@ int gateway_reload(struct gateway *gw, struct config *cfg,
 				log_info("reload: the new config has no "
 					 "[evidence]; recording stopped");
 			}
-		} else if (next) {
-			log_info("reload: the session stopped during the "
-				 "parse; the bundle opened for the next one is "
-				 "closed empty");
-			if (gw_close_begin(gw, next, now, NULL, err,
-					   sizeof(err)) < 0)
-				log_warnx("closing the evidence session: %s",
-					  err);
 		}
 		free(verdicts);
 		rules_free(gw->rules);
@@ -842,12 +853,8 @@ err_buses:
 			bus_free(buses[i]);
 	}
 err:
-	if (next) {
-		char err[512];
-
-		if (gw_close_begin(gw, next, now, NULL, err, sizeof(err)) < 0)
-			log_warnx("closing the evidence session: %s", err);
-	}
+	if (next)
+		gw_close_unused(gw, next, now);
 	free(buses);
 	free(from_old);
 	free(outs);
@@ -964,11 +971,12 @@ static void gw_rules_renew(struct gateway *gw)
 	gw->rules_deadline = fresh ? rules_next_deadline(fresh) : UINT64_MAX;
 }
 
-int gateway_session_meta(const struct gateway *gw, struct evidence_meta *copy)
+int gateway_session_meta(struct gateway *gw, struct evidence_meta *copy)
 {
 	memset(copy, 0, sizeof(*copy));
 	if (!gw->session || gw->replay_only)
 		return 0;
+	gw->next_for = gw->sessions;
 	return gw_meta_set(copy, &gw->meta) < 0 ? -1 : 1;
 }
 

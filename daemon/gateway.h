@@ -99,8 +99,8 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
  * loop (evidence_open of the new config with gateway_session_meta(), on the
  * realtime clock): opening copies and hashes every DBC, too slow for the
  * loop. next passes to the gateway in any case: the session is rotated to
- * it, or it is closed empty when no session records any more or the reload
- * fails. NULL: as gateway_configure().
+ * it, or it is closed empty when the reload fails or the session that
+ * gateway_session_meta() saw has ended since. NULL: as gateway_configure().
  */
 int gateway_reload(struct gateway *gw, struct config *cfg,
 		   struct router *router, struct rules *rules, bool with_buses,
@@ -110,7 +110,7 @@ int gateway_reload(struct gateway *gw, struct config *cfg,
  * with gateway_meta_fini), for a next session opened beside the loop: 1;
  * 0 when no session records or the gateway runs on a replay clock (its
  * time exists only on the loop); -1 out of memory. */
-int gateway_session_meta(const struct gateway *gw, struct evidence_meta *copy);
+int gateway_session_meta(struct gateway *gw, struct evidence_meta *copy);
 void gateway_meta_fini(struct evidence_meta *m);
 
 /* Replace the transmit path (tests). NULL restores the buses. */

@@ -241,6 +241,11 @@ bundle_recheck() {
 	[ "$_r_rc" -le 1 ] || { cat "$TEST_TMP/check.err" >&2; fail "cangate check exit $_r_rc"; }
 	cmp -s "$TEST_TMP/check.jsonl" "$1/violations.jsonl" || {
 		diff "$TEST_TMP/check.jsonl" "$1/violations.jsonl" | head -n 8 >&2
+		# the frames around the first line live named differently
+		_r_l=$(diff "$TEST_TMP/check.jsonl" "$1/violations.jsonl" |
+			sed -n 's/^> .*"lines":\[[0-9]*,\([0-9]*\)\].*/\1/p' | head -n 1)
+		[ -z "$_r_l" ] || awk -v l="$_r_l" 'NR >= l - 15 && NR <= l + 3 { print "# " NR ": " $0 }' \
+			"$1/frames.log" >&2
 		fail "$1: live violations differ from cangate check --end of its frames.log"
 	}
 }

@@ -2,8 +2,10 @@
 # A SIGHUP reload must neither stall forwarding nor break live == offline
 # (issue 10.1). The new config adds a DBC large enough that parsing it takes
 # over a second here; canplayer plays the demo drive into vcan0 meanwhile.
-#  - The parse runs beside the loop: no "stall" event, and the largest gap
-#    between frames forwarded to vcan1 stays far below the parse time.
+#  - The parse runs beside the loop: neither the longest "stall" event during
+#    the reload nor the largest gap between frames forwarded to vcan1 comes
+#    near the parse time (a TCG guest on a busy host stalls tens to hundreds
+#    of ms now and then on its own; the old loop stalled for the whole parse).
 #  - The session recording at the reload is closed and a new one opened under
 #    the new config (same operator and procedure): each bundle is recorded
 #    under one config, so each verifies and its violations.jsonl equals
@@ -52,7 +54,7 @@ conf() {
 }
 
 # tests/tools/big-dbc.awk: messages no demo frame has, 8 signals each,
-# doubled until `cangated -n` takes a second in this VM.
+# doubled until `cangated -n` takes 1.5 s in this VM.
 n=5000
 while :; do
 	awk -v n="$n" -f "$REPO/tests/tools/big-dbc.awk" > "$TEST_TMP/big.dbc"
@@ -60,7 +62,7 @@ while :; do
 	t0=$(date +%s%N)
 	"$CANGATED" -n -c "$TEST_TMP/big.conf" > /dev/null || fail "the big config does not check"
 	parse_ms=$((($(date +%s%N) - t0) / 1000000))
-	[ "$parse_ms" -lt 1000 ] && [ "$n" -lt 80000 ] || break
+	[ "$parse_ms" -lt 1500 ] && [ "$n" -lt 80000 ] || break
 	n=$((n * 2))
 done
 info "big DBC: $n messages, $(du -k "$TEST_TMP/big.dbc" | cut -f1) KB; cangated -n of the new config: $parse_ms ms"
@@ -88,6 +90,9 @@ assert_eq 0 "$rc" "cangated exit status after SIGTERM"
 stop "$CANDUMP_PID"
 
 grep 'reload parsed' "$TEST_TMP/cangated.log" | sed 's/^/# cangated: /'
+# how long the loop would have waited before
+live_ms=$(sed -n 's/.*reload parsed in \([0-9]*\) ms beside.*/\1/p' "$TEST_TMP/cangated.log")
+live_ms=${live_ms:-$parse_ms} # a daemon that does not log it: as -n took
 # the swap: the reload event in the first bundle
 t_swap=$(cat "$TEST_TMP"/sessions/*/events.jsonl |
 	sed -n 's/^{"t":\([0-9.]*\),"type":"reload","ok":true.*/\1/p' | head -n 1)
@@ -107,10 +112,12 @@ slice_gap=$(awk '{ t = substr($1, 2, length($1) - 2) + 0; if (n++ && t - p > g) 
 # stall events during the reload, and the longest of any
 cat "$TEST_TMP"/sessions/*/events.jsonl |
 	sed -n 's/^{"t":\([0-9.]*\),"type":"stall","ms":\([0-9]*\).*/\1 \2/p' > "$TEST_TMP/stalls"
-stalls=$(awk -v a="$t_hup" -v b="$t_swap" '$1 >= a && $1 <= b + 0.5' "$TEST_TMP/stalls" | wc -l)
-stall_max=$(sort -k2n "$TEST_TMP/stalls" | tail -n 1 | cut -d' ' -f2)
-info "parse ${parse_ms} ms; largest gap forwarded to vcan1: $gap ms from the HUP to the swap ($(awk -v a="$t_hup" -v b="$t_swap" 'BEGIN { printf "%d", (b - a) * 1000 }') ms later), $gap_else ms elsewhere (the drive's own: $slice_gap ms)"
-info "stall events: $stalls during the reload, $(wc -l < "$TEST_TMP/stalls") in all, the longest ${stall_max:-0} ms"
+awk -v a="$t_hup" -v b="$t_swap" '$1 >= a && $1 <= b + 0.5' "$TEST_TMP/stalls" > "$TEST_TMP/stalls.in"
+stalls=$(wc -l < "$TEST_TMP/stalls.in")
+stall_in=$(sort -k2n "$TEST_TMP/stalls.in" | tail -n 1 | cut -d' ' -f2)
+stall_in=${stall_in:-0}
+info "parse ${live_ms} ms in the daemon; largest gap forwarded to vcan1: $gap ms from the HUP to the swap ($(awk -v a="$t_hup" -v b="$t_swap" 'BEGIN { printf "%d", (b - a) * 1000 }') ms later), $gap_else ms elsewhere (the drive's own: $slice_gap ms)"
+info "stall events (the deadline timer > 20 ms late): $stalls during the reload (the longest $stall_in ms), $(wc -l < "$TEST_TMP/stalls") in all"
 
 nb=0
 rx=0
@@ -126,6 +133,9 @@ done
 assert_eq 2 "$nb" "bundles (one per config)"
 assert_eq 0 "$(drop_count "$TEST_TMP/out.log")" "candump drops"
 assert_eq "$(count_frames "$TEST_TMP/out.log" vcan0)" "$rx" "frames played on vcan0 and received live across both bundles"
-assert_eq 0 "$stalls" "stall events during the reload"
-[ "$gap" -lt $((parse_ms / 4)) ] ||
-	fail "forwarding paused $gap ms during a reload that parsed $parse_ms ms"
+# A TCG guest on a shared host stalls now and then on its own (see "elsewhere"
+# above): a loop that waited for the parse stalls for all of it.
+[ "$stall_in" -lt $((live_ms / 2)) ] ||
+	fail "the loop stalled $stall_in ms during a reload that parsed $live_ms ms"
+[ "$gap" -lt $((live_ms / 2)) ] ||
+	fail "forwarding paused $gap ms during a reload that parsed $live_ms ms"

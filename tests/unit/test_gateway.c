@@ -501,6 +501,74 @@ static void test_reload_rotates_session(void **state)
 	assert_int_equal(system(msg), 0);
 }
 
+/* A session opened beside the loop for a session that was restarted during
+ * the parse (other operator) is closed unused; the rotation opens one for
+ * the session recording at the swap. */
+static void test_reload_stale_next(void **state)
+{
+	struct fixture *fx = *state;
+	char tmp[] = "/tmp/test_gateway.XXXXXX";
+	char text[2048], msg[256], path[600], buf[8192];
+	struct evidence_meta a = {.operator_name = "A"};
+	struct evidence_meta b = {.operator_name = "B"};
+	struct evidence_meta copy;
+	struct evidence *next;
+	struct config *cfg[2];
+	struct config_error err;
+	FILE *p;
+
+	assert_non_null(mkdtemp(tmp));
+	snprintf(text, sizeof(text), "%s[evidence]\ndir = %s\n", conf, tmp);
+	snprintf(path, sizeof(path), "%s.conf", tmp);
+	p = fopen(path, "w");
+	assert_non_null(p);
+	fputs(text, p);
+	assert_int_equal(fclose(p), 0);
+	for (int i = 0; i < 2; i++) {
+		cfg[i] = config_load_buffer(path, text, strlen(text), &err);
+		assert_non_null(cfg[i]);
+	}
+	assert_int_equal(gateway_configure(fx->gw, cfg[0],
+					   router_new(cfg[0], &err), NULL,
+					   false, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_session_start(fx->gw, &a, -1, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_session_meta(fx->gw, &copy), 1);
+	next = evidence_open(cfg[1], &copy, gateway_now(fx->gw), msg,
+			     sizeof(msg));
+	gateway_meta_fini(&copy);
+	assert_non_null(next);
+	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	assert_int_equal(gateway_session_start(fx->gw, &b, -1, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_reload(fx->gw, cfg[1],
+					router_new(cfg[1], &err), NULL, false,
+					next, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	gateway_session_wait(fx->gw);
+	/* A's, the unused one, B's and the one after the reload */
+	snprintf(path, sizeof(path), "ls -d %s/*/ | wc -l", tmp);
+	p = popen(path, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(buf, sizeof(buf), p));
+	pclose(p);
+	assert_int_equal(atoi(buf), 4);
+	snprintf(path, sizeof(path),
+		 "grep -l previous_session %s/*/events.jsonl", tmp);
+	p = popen(path, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(path, sizeof(path), p));
+	pclose(p);
+	*strrchr(path, '/') = '\0';
+	slurp(path, "manifest.json", buf, sizeof(buf));
+	if (!strstr(buf, "\"operator\": \"B\""))
+		fail_msg("the session after the reload: %s", buf);
+	snprintf(msg, sizeof(msg), "rm -rf '%s' '%s.conf'", tmp, tmp);
+	assert_int_equal(system(msg), 0);
+}
+
 static void test_status_json(void **state)
 {
 	struct fixture *fx = *state;
@@ -624,6 +692,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_rotates_session,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_stale_next, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_status_json, setup,
 						teardown),
 		cmocka_unit_test(test_replay_to_null_with_reload),
