@@ -313,6 +313,11 @@ static int reload_start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&rl.thread, NULL, reload_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Never joined: at nice 10 its last steps may wait long for a CPU, and
+	 * the loop must not wait with them. rl.done (under rl.lock) says its
+	 * results are ready; it touches nothing after setting it. */
+	if (rc == 0)
+		pthread_detach(rl.thread);
 	if (rc != 0) {
 		reload_inputs_fini();
 		snprintf(rl.msg, sizeof(rl.msg), "cannot start a thread: %s",
@@ -368,7 +373,6 @@ static void reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 	pthread_mutex_unlock(&rl.lock);
 	if (!rl.running || !done)
 		return;
-	pthread_join(rl.thread, NULL);
 	rl.running = false;
 	reload_inputs_fini();
 	t_parsed = mono_ns();
@@ -435,10 +439,8 @@ static void reload_fini(void)
 	pthread_mutex_unlock(&rl.lock);
 	if (!done) {
 		log_warnx("exiting during a reload: its parse is abandoned");
-		pthread_detach(rl.thread);
 		return;
 	}
-	pthread_join(rl.thread, NULL);
 	rl.running = false;
 	reload_inputs_fini();
 	reload_result_free();
