@@ -34,9 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include <ev.h>
@@ -250,9 +248,10 @@ static void *reload_main(void *arg)
 	char err[400];
 
 	(void)arg;
-	/* below the forwarding loop: on a busy machine the parse waits, not
-	 * the frames (nice values are per thread on Linux) */
-	(void)!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	/* Not niced below the loop: the next session's writer thread starts
+	 * here and inherits this thread's nice value, and the loop waits for
+	 * that writer when it falls behind (an unprivileged thread cannot
+	 * lower its nice value back). */
 	rl.rc = load_config(d.config_path, &rl.keys, rl.sink, rl.tsink,
 			    &rl.cfg, &rl.router, &rl.rules, &rl.tr, rl.msg,
 			    sizeof(rl.msg));
@@ -313,9 +312,9 @@ static int reload_start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&rl.thread, NULL, reload_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	/* Never joined: at nice 10 its last steps may wait long for a CPU, and
-	 * the loop must not wait with them. rl.done (under rl.lock) says its
-	 * results are ready; it touches nothing after setting it. */
+	/* Never joined: on a busy machine its last steps may wait for a CPU,
+	 * and the loop must not wait with them. rl.done (under rl.lock) says
+	 * its results are ready; it touches nothing after setting it. */
 	if (rc == 0)
 		pthread_detach(rl.thread);
 	if (rc != 0) {
