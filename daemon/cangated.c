@@ -16,17 +16,22 @@
  *
  * Signals (ev_signal; handlers only run inside the loop): TERM/INT drain tx
  * queues briefly, close the evidence session with its verdicts, exit 0.
- * HUP reloads: the new config is loaded and checked as fully as -n does; on
- * any error the running config stays and the error is logged.
+ * HUP reloads: the new config is loaded and checked as fully as -n does, in
+ * a worker thread while the loop forwards; on any error the running config
+ * stays and the error is logged. A session recording at a successful reload
+ * is closed and the next one opened under the new config (gateway.h).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -37,6 +42,7 @@
 
 #include "daemon/bus.h"
 #include "daemon/core/config.h"
+#include "daemon/core/evidence.h"
 #include "daemon/control.h"
 #include "daemon/gateway.h"
 #include "daemon/core/json.h"
@@ -173,55 +179,270 @@ static void terminate_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct config *cfg = NULL;
+/*
+ * A reload parses the config, its DBCs and compiles rules in a worker
+ * thread, and opens the next evidence session there too (copying and
+ * hashing the DBCs): with a large DBC that takes seconds, and the loop must
+ * keep forwarding meanwhile. The result comes back with an ev_async and is
+ * installed on the loop. One parse at a time: a HUP during a parse is
+ * remembered and starts one more parse once this one is installed, so that
+ * the newest file content wins.
+ */
+static struct {
+	pthread_t thread;
+	ev_async done_w;
+	bool running; /* a worker parses (loop thread only) */
+	bool again;   /* a HUP came during the parse (loop thread only) */
+	pthread_mutex_t lock; /* done, abandoned */
+	bool done;
+	bool abandoned; /* the daemon exits: the worker must not signal */
+	/* Inputs, copied: the worker must not read the gateway, which exit
+	 * may free under it. The running config's signing key: */
+	struct config keys;
+	const struct rules_sink *sink;
+	const struct translate_sink *tsink;
+	bool open_next; /* a session records: open the next one */
+	struct evidence_meta meta;
+	/* the result */
+	int rc;
+	struct config *cfg;
 	struct router *router;
 	struct rules *rules;
-	struct translate *tr = NULL;
+	struct translate *tr;
+	struct evidence *next;
 	char msg[600];
+	uint64_t t0_mono_ns;
+} rl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void reload_result_free(void)
+{
+	if (rl.next) {
+		char err[256];
+
+		/* nothing was recorded in it: it closes at once */
+		if (evidence_close(rl.next, bus_real_ns(), "{\"rules\":[]}",
+				   err, sizeof(err)) < 0)
+			log_warnx("closing the unused evidence session: %s",
+				  err);
+		rl.next = NULL;
+	}
+	if (rl.cfg) {
+		rules_free(rl.rules);
+		router_free(rl.router);
+		translate_free(rl.tr);
+		config_free(rl.cfg);
+		rl.cfg = NULL;
+	}
+}
+
+static void *reload_main(void *arg)
+{
+	char err[400];
+
+	(void)arg;
+	/* Not niced below the loop: the next session's writer thread starts
+	 * here and inherits this thread's nice value, and the loop waits for
+	 * that writer when it falls behind (an unprivileged thread cannot
+	 * lower its nice value back). */
+	rl.rc = load_config(d.config_path, &rl.keys, rl.sink, rl.tsink,
+			    &rl.cfg, &rl.router, &rl.rules, &rl.tr, rl.msg,
+			    sizeof(rl.msg));
+	if (rl.rc < 0)
+		rl.cfg = NULL;
+	else if (rl.open_next && rl.cfg->evidence.enabled) {
+		rl.next = evidence_open(rl.cfg, &rl.meta, bus_real_ns(), err,
+					sizeof(err));
+		if (!rl.next) {
+			snprintf(rl.msg, sizeof(rl.msg), "evidence: %s", err);
+			reload_result_free();
+			rl.rc = -1;
+		}
+	}
+	pthread_mutex_lock(&rl.lock);
+	rl.done = true;
+	if (!rl.abandoned)
+		ev_async_send(d.loop, &rl.done_w);
+	pthread_mutex_unlock(&rl.lock);
+	return NULL;
+}
+
+/* What the worker read, once it has been joined. */
+static void reload_inputs_fini(void)
+{
+	free(rl.keys.evidence.sign_key);
+	explicit_bzero(&rl.keys, sizeof(rl.keys));
+	gateway_meta_fini(&rl.meta);
+}
+
+/* Start a parse in a worker; -1 with rl.msg when it cannot start. */
+static int reload_start(void)
+{
+	const struct config_evidence *e = &gateway_config(d.gw)->evidence;
+	sigset_t all, old;
+	int rc;
+
+	log_info("received SIGHUP, reloading %s", d.config_path);
+	memset(&rl.keys, 0, sizeof(rl.keys));
+	if (e->sign_sk_loaded && e->sign_key) {
+		rl.keys.evidence.sign_key = strdup(e->sign_key);
+		if (!rl.keys.evidence.sign_key)
+			goto oom;
+		memcpy(rl.keys.evidence.sign_sk, e->sign_sk,
+		       sizeof(rl.keys.evidence.sign_sk));
+		rl.keys.evidence.sign_sk_loaded = true;
+	}
+	rc = gateway_session_meta(d.gw, &rl.meta);
+	if (rc < 0)
+		goto oom;
+	rl.open_next = rc > 0;
+	rl.sink = gateway_rules_sink(d.gw);
+	rl.tsink = gateway_translate_sink(d.gw);
+	rl.done = false;
+	rl.t0_mono_ns = mono_ns();
+	/* signals stay with the loop */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&rl.thread, NULL, reload_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Never joined: on a busy machine its last steps may wait for a CPU,
+	 * and the loop must not wait with them. rl.done (under rl.lock) says
+	 * its results are ready; it touches nothing after setting it. */
+	if (rc == 0)
+		pthread_detach(rl.thread);
+	if (rc != 0) {
+		reload_inputs_fini();
+		snprintf(rl.msg, sizeof(rl.msg), "cannot start a thread: %s",
+			 strerror(rc));
+		return -1;
+	}
+	rl.running = true;
+	return 0;
+oom:
+	reload_inputs_fini();
+	snprintf(rl.msg, sizeof(rl.msg), "out of memory");
+	return -1;
+}
+
+static void reload_failed(const char *msg)
+{
+	/* room for msg with every byte escaped as \u00XX */
+	char fields[6 * sizeof(rl.msg) + 32];
+	struct json j;
+
+	log_warnx("reload failed, keeping the running configuration: %s",
+		  msg);
+	json_init_buf(&j, fields, sizeof(fields));
+	json_members_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, false);
+	json_key(&j, "error");
+	json_string(&j, msg);
+	json_members_end(&j);
+	json_finish(&j);
+	gateway_event(d.gw, gateway_now(d.gw), "reload", fields);
+}
+
+static void reload_ready(void)
+{
+	sd_notify(0, "READY=1");
+	notify_status();
+}
+
+/* The worker is done: install its result, then start the parse a later HUP
+ * asked for. */
+static void reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	uint64_t t_parsed;
+	bool done;
+	int rc;
 
 	(void)loop;
 	(void)w;
 	(void)revents;
-	sd_notify(0, "RELOADING=1");
-	log_info("received SIGHUP, reloading %s", d.config_path);
-	if (load_config(d.config_path, gateway_config(d.gw),
-			gateway_rules_sink(d.gw), gateway_translate_sink(d.gw),
-			&cfg, &router, &rules, &tr, msg, sizeof(msg)) == 0) {
-		if (gateway_configure(d.gw, cfg, router, rules, true, msg,
-				      sizeof(msg)) < 0) {
-			rules_free(rules);
-			router_free(router);
-			translate_free(tr);
-			config_free(cfg);
-			cfg = NULL;
+	pthread_mutex_lock(&rl.lock);
+	done = rl.done;
+	pthread_mutex_unlock(&rl.lock);
+	if (!rl.running || !done)
+		return;
+	rl.running = false;
+	reload_inputs_fini();
+	t_parsed = mono_ns();
+	if (rl.rc < 0) {
+		reload_failed(rl.msg);
+	} else {
+		rc = gateway_reload(d.gw, rl.cfg, rl.router, rl.rules, true,
+				    rl.next, rl.msg, sizeof(rl.msg));
+		rl.next = NULL; /* the gateway's in any case */
+		if (rc < 0) {
+			reload_result_free();
+			reload_failed(rl.msg);
 		} else {
-			gateway_set_translate(d.gw, tr);
+			gateway_set_translate(d.gw, rl.tr);
+			rl.cfg = NULL; /* the gateway owns it */
+			log_info("reloaded %s", d.config_path);
+			/* what the loop waited for, against what it did not */
+			log_info("reload parsed in %" PRIu64 " ms beside the "
+				 "loop, installed in %" PRIu64 " ms on it",
+				 (t_parsed - rl.t0_mono_ns) / 1000000,
+				 (mono_ns() - t_parsed) / 1000000);
 		}
 	}
-	if (!cfg) {
-		/* room for msg with every byte escaped as \u00XX */
-		char fields[6 * sizeof(msg) + 32];
-		struct json j;
-
-		log_warnx("reload failed, keeping the running configuration: "
-			  "%s",
-			  msg);
-		json_init_buf(&j, fields, sizeof(fields));
-		json_members_begin(&j);
-		json_key(&j, "ok");
-		json_bool(&j, false);
-		json_key(&j, "error");
-		json_string(&j, msg);
-		json_members_end(&j);
-		json_finish(&j);
-		gateway_event(d.gw, gateway_now(d.gw), "reload", fields);
-	} else {
-		log_info("reloaded %s", d.config_path);
+	if (rl.again) {
+		rl.again = false;
+		if (reload_start() == 0)
+			return;
+		reload_failed(rl.msg);
 	}
-	sd_notify(0, "READY=1");
-	notify_status();
+	reload_ready();
+}
+
+static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (rl.running) {
+		log_info("received SIGHUP during a reload: reloading again "
+			 "once it is installed");
+		rl.again = true;
+		return;
+	}
+	sd_notify(0, "RELOADING=1");
+	if (reload_start() < 0) {
+		reload_failed(rl.msg);
+		reload_ready();
+	}
+}
+
+/* At exit: a parse still running is left to die with the process (a bundle
+ * it opens meanwhile is recovered as interrupted at the next start); a
+ * finished one is freed. */
+static void reload_fini(void)
+{
+	bool done;
+
+	if (!rl.running)
+		return;
+	pthread_mutex_lock(&rl.lock);
+	done = rl.done;
+	if (!done)
+		rl.abandoned = true;
+	pthread_mutex_unlock(&rl.lock);
+	if (!done) {
+		log_warnx("exiting during a reload: its parse is abandoned");
+		return;
+	}
+	rl.running = false;
+	reload_inputs_fini();
+	reload_result_free();
 }
 
 /* ---- privileges ---- */
@@ -353,6 +574,8 @@ int main(int argc, char **argv)
 	ev_signal_start(d.loop, &d.sigterm_w);
 	ev_signal_start(d.loop, &d.sigint_w);
 	ev_signal_start(d.loop, &d.sighup_w);
+	ev_async_init(&rl.done_w, reload_done_cb);
+	ev_async_start(d.loop, &rl.done_w);
 	d.gw = gateway_new(d.loop);
 	if (!d.gw)
 		fatalx("out of memory");
@@ -406,6 +629,7 @@ int main(int argc, char **argv)
 	ev_run(d.loop, 0);
 
 	sd_notify(0, "STOPPING=1");
+	reload_fini();
 	gateway_flush(d.gw, FLUSH_MS);
 	control_free(d.ctl);
 	gateway_free(d.gw); /* closes the session with its verdicts */

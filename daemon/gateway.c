@@ -35,6 +35,9 @@ struct gateway {
 	struct rules *rules;
 	struct translate *translate;
 	struct evidence *session; /* recording, or NULL */
+	/* what the operator gave at session start (owned copies, NULL for the
+	 * config's): a reload's next session carries them on */
+	struct evidence_meta meta;
 	struct stream *stream;    /* live views, or NULL */
 
 	struct bus **buses;      /* cfg->n_buses, or NULL without buses */
@@ -75,6 +78,7 @@ struct gateway {
 	uint64_t bad_requests;
 	uint64_t reloads;
 	uint64_t sessions;
+	uint64_t next_for; /* sessions when gateway_session_meta() ran */
 	/* sessions whose close runs in a worker (evidence_close_begin) */
 	struct evidence_closing *closing[GW_MAX_CLOSING];
 	size_t n_closing;
@@ -498,6 +502,35 @@ static double gw_load(const struct gateway *gw, unsigned seconds)
 /* ------------------------------------------------------------------ */
 /* life cycle */
 
+static void gw_meta_fini(struct evidence_meta *m)
+{
+	free((char *)m->vin);
+	free((char *)m->procedure);
+	free((char *)m->operator_name);
+	memset(m, 0, sizeof(*m));
+}
+
+/* *m becomes a copy of from. */
+static int gw_meta_set(struct evidence_meta *m, const struct evidence_meta *from)
+{
+	struct evidence_meta c = {
+		.vin = from->vin ? strdup(from->vin) : NULL,
+		.procedure = from->procedure ? strdup(from->procedure) : NULL,
+		.operator_name = from->operator_name ?
+					 strdup(from->operator_name) :
+					 NULL,
+	};
+
+	if ((from->vin && !c.vin) || (from->procedure && !c.procedure) ||
+	    (from->operator_name && !c.operator_name)) {
+		gw_meta_fini(&c);
+		return -1;
+	}
+	gw_meta_fini(m);
+	*m = c;
+	return 0;
+}
+
 static void gw_translate_init(struct gateway *gw);
 
 struct gateway *gateway_new(struct ev_loop *loop)
@@ -564,9 +597,116 @@ static bool gw_on_log_clock(struct bus **buses, size_t n)
 	return replay;
 }
 
+/* Finishes the rules at now (a session stop or a reload): their verdicts
+ * as JSON, or NULL. */
+static char *gw_rules_finish(struct gateway *gw, uint64_t now)
+{
+	if (!gw->rules)
+		return NULL;
+	rules_finish(gw->rules, now);
+	return rules_verdicts_json(gw->rules);
+}
+
+/* Hands ev to a close worker. */
+static int gw_close_begin(struct gateway *gw, struct evidence *ev,
+			  uint64_t now, const char *verdicts, char *errmsg,
+			  size_t errlen)
+{
+	struct evidence_closing *c;
+	int rc;
+
+	gw_reap_closing(gw, gw->n_closing == GW_MAX_CLOSING);
+	rc = evidence_close_begin(ev, now,
+				  verdicts ? verdicts : "{\"rules\":[]}", &c,
+				  errmsg, errlen);
+	if (c)
+		gw->closing[gw->n_closing++] = c;
+	return rc;
+}
+
+/* A session opened for a reload that did not use it: nothing recorded. */
+static void gw_close_unused(struct gateway *gw, struct evidence *ev,
+			    uint64_t now)
+{
+	char err[512];
+
+	if (gw_close_begin(gw, ev, now, NULL, err, sizeof(err)) < 0)
+		log_warnx("closing the evidence session: %s", err);
+}
+
+/* Closes the recording session, with verdicts of the rules
+ * gw_rules_finish() has just finished. */
+static int gw_session_close(struct gateway *gw, uint64_t now,
+			    const char *verdicts, char *errmsg, size_t errlen)
+{
+	int rc;
+
+	memset(gw->last_verdicts, 0, sizeof(gw->last_verdicts));
+	for (size_t i = 0; gw->rules && i < rules_count(gw->rules); i++)
+		gw->last_verdicts[rules_verdict(gw->rules, i)]++;
+	rc = gw_close_begin(gw, gw->session, now, verdicts, errmsg, errlen);
+	gw->session = NULL;
+	return rc;
+}
+
+/* The bundle directory's own name ("" for none): what links the bundles
+ * of a reload. */
+static void gw_session_name(const struct evidence *ev, char *buf, size_t size)
+{
+	struct evidence_status st;
+	const char *slash;
+
+	buf[0] = '\0';
+	if (!ev)
+		return;
+	evidence_get_status(ev, &st);
+	slash = strrchr(st.dir, '/');
+	snprintf(buf, size, "%s", slash ? slash + 1 : st.dir);
+}
+
+/* A successful reload in ev's events.jsonl (nothing when ev is NULL): the
+ * verdicts of the rules it ended, and the bundle recorded before or after
+ * it under key (none when name is ""). */
+static void gw_reload_event(struct evidence *ev, uint64_t now,
+			    const char *verdicts, const char *key,
+			    const char *name)
+{
+	size_t flen = 128 + 6 * strlen(name) +
+		      (verdicts ? strlen(verdicts) : 0);
+	char *fields = ev ? malloc(flen) : NULL;
+	struct json j;
+
+	if (!fields)
+		return;
+	json_init_buf(&j, fields, flen);
+	json_members_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, true);
+	if (verdicts) {
+		json_key(&j, "previous_verdicts");
+		json_raw(&j, verdicts, strlen(verdicts));
+	}
+	if (*name) {
+		json_key(&j, key);
+		json_string(&j, name);
+	}
+	json_members_end(&j);
+	if (json_finish(&j) == 0)
+		evidence_event(ev, now, "reload", fields);
+	free(fields);
+}
+
 int gateway_configure(struct gateway *gw, struct config *cfg,
 		      struct router *router, struct rules *rules,
 		      bool with_buses, char *errmsg, size_t errlen)
+{
+	return gateway_reload(gw, cfg, router, rules, with_buses, NULL, errmsg,
+			      errlen);
+}
+
+int gateway_reload(struct gateway *gw, struct config *cfg,
+		   struct router *router, struct rules *rules, bool with_buses,
+		   struct evidence *next, char *errmsg, size_t errlen)
 {
 	struct bus_handler h = gw_bus_handler(gw);
 	struct bus **buses = NULL, **old = gw->buses;
@@ -579,6 +719,10 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 	/* before buses move over from the old config (their slots go NULL) */
 	uint64_t now = reload ? gateway_now(gw) : 0;
 
+	/* Frames stamped before the swap are judged by the old rules and
+	 * recorded in the old session, as `cangate check` of it does. */
+	if (reload)
+		gw_catch_up(gw, now);
 	if (!outs || !routes || !filtered) {
 		snprintf(errmsg, errlen, "out of memory");
 		goto err;
@@ -612,33 +756,52 @@ int gateway_configure(struct gateway *gw, struct config *cfg,
 				goto err_buses;
 		}
 	}
+	/* Opened beside the loop for a session that has ended since (stopped,
+	 * or restarted with other metadata): of no use. */
+	if (next && (!gw->session || gw->sessions != gw->next_for)) {
+		log_info("reload: the session changed during the parse; the "
+			 "bundle opened for the next one is closed empty");
+		gw_close_unused(gw, next, now);
+		next = NULL;
+	}
+	/* A bundle is recorded under one config, or its re-check could not
+	 * reproduce it: the session recording now ends here and the next one
+	 * runs under the new config. It opens first, so that a reload that
+	 * cannot record changes nothing. */
+	if (reload && gw->session && cfg->evidence.enabled && !next) {
+		char err[400];
+
+		next = evidence_open(cfg, &gw->meta, now, err, sizeof(err));
+		if (!next) {
+			snprintf(errmsg, errlen, "evidence: %s", err);
+			if (with_buses)
+				goto err_buses;
+			goto err;
+		}
+	}
 
 	if (reload) {
-		char *verdicts = NULL;
-		char *fields;
-		size_t flen;
+		char *verdicts = gw_rules_finish(gw, now);
+		char err[512], prev_name[512], next_name[512];
 
-		if (gw->rules) {
-			rules_finish(gw->rules, now);
-			verdicts = rules_verdicts_json(gw->rules);
-		}
-		flen = 64 + (verdicts ? strlen(verdicts) : 0);
-		fields = malloc(flen);
-		if (fields) {
-			struct json j;
-
-			json_init_buf(&j, fields, flen);
-			json_members_begin(&j);
-			json_key(&j, "ok");
-			json_bool(&j, true);
-			if (verdicts) {
-				json_key(&j, "previous_verdicts");
-				json_raw(&j, verdicts, strlen(verdicts));
+		gw_session_name(gw->session, prev_name, sizeof(prev_name));
+		gw_session_name(next, next_name, sizeof(next_name));
+		gw_reload_event(gw->session, now, verdicts, "next_session",
+				next_name);
+		if (gw->session) {
+			if (gw_session_close(gw, now, verdicts, err,
+					     sizeof(err)) < 0)
+				log_warnx("closing the evidence session: %s",
+					  err);
+			if (next) {
+				gw->session = next;
+				gw->sessions++;
+				gw_reload_event(next, now, NULL,
+						"previous_session", prev_name);
+			} else {
+				log_info("reload: the new config has no "
+					 "[evidence]; recording stopped");
 			}
-			json_members_end(&j);
-			if (json_finish(&j) == 0)
-				gateway_event(gw, now, "reload", fields);
-			free(fields);
 		}
 		free(verdicts);
 		rules_free(gw->rules);
@@ -690,6 +853,8 @@ err_buses:
 			bus_free(buses[i]);
 	}
 err:
+	if (next)
+		gw_close_unused(gw, next, now);
 	free(buses);
 	free(from_old);
 	free(outs);
@@ -744,6 +909,7 @@ void gateway_free(struct gateway *gw)
 	rules_free(gw->rules);
 	router_free(gw->router);
 	config_free(gw->cfg);
+	gw_meta_fini(&gw->meta);
 	free(gw->outs);
 	free(gw->routes);
 	free(gw->bus_filtered);
@@ -805,12 +971,28 @@ static void gw_rules_renew(struct gateway *gw)
 	gw->rules_deadline = fresh ? rules_next_deadline(fresh) : UINT64_MAX;
 }
 
+int gateway_session_meta(struct gateway *gw, struct evidence_meta *copy)
+{
+	memset(copy, 0, sizeof(*copy));
+	if (!gw->session || gw->replay_only)
+		return 0;
+	gw->next_for = gw->sessions;
+	return gw_meta_set(copy, &gw->meta) < 0 ? -1 : 1;
+}
+
+void gateway_meta_fini(struct evidence_meta *m)
+{
+	gw_meta_fini(m);
+}
+
 int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 			  long uid, char *errmsg, size_t errlen)
 {
 	struct evidence_meta none = {0};
 	uint64_t now = gateway_now(gw);
 
+	if (!meta)
+		meta = &none;
 	if (!gw->cfg || !gw->cfg->evidence.enabled) {
 		snprintf(errmsg, errlen, "no [evidence] section in the config");
 		return -1;
@@ -819,8 +1001,11 @@ int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
 		snprintf(errmsg, errlen, "a session is already recording");
 		return -1;
 	}
-	gw->session = evidence_open(gw->cfg, meta ? meta : &none, now, errmsg,
-			       errlen);
+	if (gw_meta_set(&gw->meta, meta) < 0) {
+		snprintf(errmsg, errlen, "out of memory");
+		return -1;
+	}
+	gw->session = evidence_open(gw->cfg, meta, now, errmsg, errlen);
 	if (!gw->session)
 		return -1;
 	gw->sessions++;
@@ -841,8 +1026,7 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 			 size_t errlen)
 {
 	uint64_t now = gateway_now(gw);
-	char *verdicts = NULL;
-	struct evidence_closing *c;
+	char *verdicts;
 	int rc;
 
 	if (!gw->session) {
@@ -851,22 +1035,10 @@ int gateway_session_stop(struct gateway *gw, long uid, char *errmsg,
 	}
 	if (uid >= 0)
 		gw_control_event(gw, now, "session stop", uid);
-	memset(gw->last_verdicts, 0, sizeof(gw->last_verdicts));
-	if (gw->rules) {
-		rules_finish(gw->rules, now);
-		verdicts = rules_verdicts_json(gw->rules);
-		for (size_t i = 0; i < rules_count(gw->rules); i++)
-			gw->last_verdicts[rules_verdict(gw->rules, i)]++;
-	}
+	verdicts = gw_rules_finish(gw, now);
 	/* The close reads the whole bundle back (report, hashes): a worker
 	 * does it while the loop forwards. */
-	gw_reap_closing(gw, gw->n_closing == GW_MAX_CLOSING);
-	rc = evidence_close_begin(gw->session, now,
-				  verdicts ? verdicts : "{\"rules\":[]}", &c,
-				  errmsg, errlen);
-	if (c)
-		gw->closing[gw->n_closing++] = c;
-	gw->session = NULL;
+	rc = gw_session_close(gw, now, verdicts, errmsg, errlen);
 	free(verdicts);
 	gw_rules_renew(gw);
 	return rc;

@@ -80,14 +80,38 @@ void gateway_set_translate(struct gateway *gw, struct translate *t);
 /*
  * Install a validated configuration with its router and rules (ownership
  * passes to the gateway). First call: opens every bus (with_buses false
- * leaves them out: unit tests). Later calls (reload): keeps buses whose
- * settings did not change, reopens the others, finishes the old rules (their
- * verdicts go into the "reload" event), zeroes route counters.
- * -1 with errmsg when a bus cannot be created (the old config stays).
+ * leaves them out: unit tests). Later calls (reload): reads the sockets up to
+ * now first (frames stamped before the swap meet the old rules), keeps buses
+ * whose settings did not change, reopens the others, finishes the old rules
+ * (their verdicts go into the "reload" event), zeroes route counters. A
+ * session recording then is closed (as gateway_session_stop) and the next
+ * opened under the new config with the same operator metadata, so that each
+ * bundle is recorded under one config; the "reload" events of both name the
+ * other bundle. -1 with errmsg when a bus cannot be created or the next
+ * session cannot open (the old config and session stay).
  */
 int gateway_configure(struct gateway *gw, struct config *cfg,
 		      struct router *router, struct rules *rules,
 		      bool with_buses, char *errmsg, size_t errlen);
+
+/*
+ * gateway_configure() for a reload whose next session was opened beside the
+ * loop (evidence_open of the new config with gateway_session_meta(), on the
+ * realtime clock): opening copies and hashes every DBC, too slow for the
+ * loop. next passes to the gateway in any case: the session is rotated to
+ * it, or it is closed empty when the reload fails or the session that
+ * gateway_session_meta() saw has ended since. NULL: as gateway_configure().
+ */
+int gateway_reload(struct gateway *gw, struct config *cfg,
+		   struct router *router, struct rules *rules, bool with_buses,
+		   struct evidence *next, char *errmsg, size_t errlen);
+
+/* A copy of the recording session's operator metadata into *copy (free
+ * with gateway_meta_fini), for a next session opened beside the loop: 1;
+ * 0 when no session records or the gateway runs on a replay clock (its
+ * time exists only on the loop); -1 out of memory. */
+int gateway_session_meta(struct gateway *gw, struct evidence_meta *copy);
+void gateway_meta_fini(struct evidence_meta *m);
 
 /* Replace the transmit path (tests). NULL restores the buses. */
 void gateway_set_sink(struct gateway *gw, const struct gateway_sink *sink);

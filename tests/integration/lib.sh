@@ -228,6 +228,28 @@ compare_payloads() {
 	return 1
 }
 
+# bundle_recheck BUNDLE CONFIG: fail unless the bundle's violations.jsonl
+# equals `cangate check --end` (its manifest's end) of its frames.log under
+# CONFIG (its own copy in config/) byte for byte: live == offline.
+bundle_recheck() {
+	_r_end=$(sed -n 's/.*"end_ns": *\([0-9]*\).*/\1/p' "$1/manifest.json")
+	[ -n "$_r_end" ] || fail "no end_ns in $1/manifest.json"
+	_r_end=$(echo "$_r_end" | sed 's/\(.*\)\(.........\)$/\1.\2/')
+	_r_rc=0
+	"$CANGATE" check --end "$_r_end" -c "$2" "$1/frames.log" \
+		> "$TEST_TMP/check.jsonl" 2> "$TEST_TMP/check.err" || _r_rc=$?
+	[ "$_r_rc" -le 1 ] || { cat "$TEST_TMP/check.err" >&2; fail "cangate check exit $_r_rc"; }
+	cmp -s "$TEST_TMP/check.jsonl" "$1/violations.jsonl" || {
+		diff "$TEST_TMP/check.jsonl" "$1/violations.jsonl" | head -n 8 >&2
+		# the frames around the first line live named differently
+		_r_l=$(diff "$TEST_TMP/check.jsonl" "$1/violations.jsonl" |
+			sed -n 's/^> .*"lines":\[[0-9]*,\([0-9]*\)\].*/\1/p' | head -n 1)
+		[ -z "$_r_l" ] || awk -v l="$_r_l" 'NR >= l - 15 && NR <= l + 3 { print "# " NR ": " $0 }' \
+			"$1/frames.log" >&2
+		fail "$1: live violations differ from cangate check --end of its frames.log"
+	}
+}
+
 # cangw_handled SRC DST: the "N handled" counter of the kernel cangw rule.
 cangw_handled() {
 	cangw -L 2>/dev/null | awk -v s="$1" -v d="$2" '

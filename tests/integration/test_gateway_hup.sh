@@ -1,7 +1,8 @@
 #!/bin/sh
 # SIGHUP reloads. A broken new config is rejected with its file:line in the
 # log and the old routes keep forwarding; a good one takes over without a
-# restart (same pid, buses kept) and the reload is recorded as an event.
+# restart (same pid, buses kept) and the reload is recorded as an event; it
+# closes the recording session and opens the next under the new config.
 # timeout: 60
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -58,6 +59,12 @@ assert_eq "200#02 " "$(send_and_see)" "new config"
 snap
 assert_eq 1 "$(tr '{' '\n' < "$TEST_TMP/st.json" | grep -o '"reloads":[0-9]*' | cut -d: -f2)" "reloads"
 stop "$CANGATED_PID" || fail "cangated exit status $? on SIGTERM"
-ev=$(ls -d "$TEST_TMP"/sessions/*/)events.jsonl
-assert_grep '"type":"reload","ok":false,"error":' "$ev"
-assert_grep '"type":"reload","ok":true' "$ev"
+# The good reload closed the recording session and opened the next one
+# under the new config: one bundle per config.
+set -- "$TEST_TMP"/sessions/*/events.jsonl
+assert_eq 2 "$#" "bundles after a good reload"
+next=$(grep -l '"type":"reload","ok":true,"previous_session":' "$@") ||
+	fail "no bundle names the one before the reload"
+for ev; do [ "$ev" = "$next" ] || first=$ev; done
+assert_grep '"type":"reload","ok":false,"error":' "$first"
+assert_grep '"type":"reload","ok":true,"previous_verdicts":.*"next_session":' "$first"

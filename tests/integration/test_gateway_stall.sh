@@ -58,15 +58,5 @@ stall_ms=$(sed -n 's/.*"type":"stall".*"ms":\([0-9]*\).*/\1/p' "$b/events.jsonl"
 [ -n "$stall_ms" ] || fail "no stall event in events.jsonl"
 assert_ge 1500 "$stall_ms" "the longest recorded stall (ms)"
 
-end_ns=$(sed -n 's/.*"end_ns": *\([0-9]*\).*/\1/p' "$b/manifest.json")
-[ -n "$end_ns" ] || fail "no end_ns in the manifest"
-end=$(echo "$end_ns" | sed 's/\(.*\)\(.........\)$/\1.\2/')
-rc=0
-"$CANGATE" check --end "$end" -c "$b/config/gw.conf" "$b/frames.log" \
-	> "$TEST_TMP/check.jsonl" 2> "$TEST_TMP/check.err" || rc=$?
-[ "$rc" -le 1 ] || { cat "$TEST_TMP/check.err" >&2; fail "cangate check exit $rc"; }
-cmp -s "$TEST_TMP/check.jsonl" "$b/violations.jsonl" || {
-	diff "$TEST_TMP/check.jsonl" "$b/violations.jsonl" | head -n 8 >&2
-	fail "live violations differ from cangate check --end of frames.log after a stall"
-}
+bundle_recheck "$b" "$b/config/gw.conf"
 info "$rx frames, stall of $stall_ms ms, $(wc -l < "$b/violations.jsonl") violations, identical live and offline"

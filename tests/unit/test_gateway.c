@@ -278,8 +278,9 @@ static void test_reload_ignores_old_queue(void **state)
 }
 
 /* A frame queued before a reload and sent after it went out on the bus: it
- * is not counted against a route of the new config, but frames.log must
- * still hold it (every frame received or sent). */
+ * is not counted against a route of the new config, but a frames.log must
+ * still hold it (every frame received or sent): that of the session the
+ * reload opened, which recorded nothing else. */
 static void test_reload_old_queue_recorded(void **state)
 {
 	struct fixture *fx = *state;
@@ -322,13 +323,250 @@ static void test_reload_old_queue_recorded(void **state)
 	assert_non_null(m);
 	gateway_status_json(fx->gw, m);
 	fclose(m);
-	if (!strstr(js, "\"frames\":2,"))
+	if (!strstr(js, "\"frames\":1,"))
 		fail_msg("the sent frame is not in frames.log: %s", js);
 	free(js);
 	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
 	gateway_session_wait(fx->gw);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	assert_int_equal(system(cmd), 0);
+}
+
+/* Reads DIR/NAME into buf (NUL-terminated); fails the test when it cannot. */
+static void slurp(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* The bundle directories under dir, sorted: how many (up to 2 kept). */
+static int bundles(const char *dir, char names[2][256])
+{
+	char cmd[600];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "ls '%s' | sort", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(cmd, sizeof(cmd), p)) {
+		cmd[strcspn(cmd, "\n")] = '\0';
+		if (n < 2 && strlen(cmd) < 256)
+			memcpy(names[n], cmd, strlen(cmd) + 1);
+		n++;
+	}
+	pclose(p);
+	return n;
+}
+
+/*
+ * A reload while a session records: that session closes (its verdicts and
+ * a reload event naming the next bundle) and the next opens under the new
+ * config with the operator's metadata, naming the previous one; each bundle
+ * is then recorded under one config, whether the next session was opened
+ * beside the loop (gateway_reload, used here) or by the gateway. A reload
+ * whose session cannot open (evidence dir is a file) fails and changes
+ * nothing.
+ */
+static void test_reload_rotates_session(void **state)
+{
+	struct fixture *fx = *state;
+	char tmp[] = "/tmp/test_gateway.XXXXXX";
+	char text[2048], msg[256], path[1024], dir[300], buf[8192];
+	char names[2][256];
+	struct evidence_meta meta = {.operator_name = "Ann",
+				     .procedure = "rot"};
+	struct config_error err;
+	struct evidence_status st;
+
+	assert_non_null(mkdtemp(tmp));
+	snprintf(path, sizeof(path), "%s/t.dbc", tmp);
+	FILE *df = fopen(path, "w");
+	assert_non_null(df);
+	fputs("VERSION \"\"\nBU_: E\nBO_ 256 M: 8 E\n"
+	      " SG_ S : 0|8@1+ (1,0) [0|255] \"\" E\n",
+	      df);
+	assert_int_equal(fclose(df), 0);
+	for (int gen = 0; gen < 3; gen++) {
+		struct config *cfg;
+		struct router *router;
+		struct rules *rules;
+
+		/* gen 2: the evidence dir is a file */
+		snprintf(dir, sizeof(dir), "%s/%s", tmp,
+			 gen == 2 ? "t.conf" : "s");
+		snprintf(text, sizeof(text),
+			 "[gateway]\nname = t\n"
+			 "[bus a]\ninterface = vcan0\ndbc = %s/t.dbc\n"
+			 "[bus b]\ninterface = vcan1\n"
+			 "[route ab]\nfrom = a\nto = b\n"
+			 "[rule r%d]\nref = x\ndescription = x\n"
+			 "kind = assert\nexpect = M.S < 0\n"
+			 "[evidence]\ndir = %s\n",
+			 tmp, gen, dir);
+		snprintf(path, sizeof(path), "%s/t.conf", tmp);
+		FILE *cf = fopen(path, "w");
+		assert_non_null(cf);
+		fputs(text, cf);
+		assert_int_equal(fclose(cf), 0);
+		cfg = config_load_buffer(path, text, strlen(text), &err);
+		if (!cfg || config_load_dbcs(cfg, &err) < 0)
+			fail_msg("%s:%u: %s", err.file, err.line, err.msg);
+		router = router_new(cfg, &err);
+		rules = rules_compile(cfg, gateway_rules_sink(fx->gw), &err);
+		if (!router || !rules)
+			fail_msg("%s:%u: %s", err.file, err.line, err.msg);
+		if (gen == 0) {
+			assert_int_equal(gateway_configure(fx->gw, cfg, router,
+							   rules, false, msg,
+							   sizeof(msg)),
+					 0);
+		} else if (gen == 1) {
+			/* the next session opened beside the loop */
+			struct evidence_meta copy;
+			struct evidence *next;
+
+			assert_int_equal(gateway_session_meta(fx->gw, &copy),
+					 1);
+			assert_string_equal(copy.operator_name, "Ann");
+			next = evidence_open(cfg, &copy, gateway_now(fx->gw), msg,
+					     sizeof(msg));
+			gateway_meta_fini(&copy);
+			if (!next)
+				fail_msg("evidence_open: %s", msg);
+			assert_int_equal(gateway_reload(fx->gw, cfg, router,
+							rules, false, next, msg,
+							sizeof(msg)),
+					 0);
+		} else {
+			assert_int_equal(gateway_configure(fx->gw, cfg, router,
+							   rules, false, msg,
+							   sizeof(msg)),
+					 -1);
+			if (!strstr(msg, "evidence: "))
+				fail_msg("failed reload: %s", msg);
+			rules_free(rules);
+			router_free(router);
+			config_free(cfg);
+		}
+		if (gen == 0) {
+			if (gateway_session_start(fx->gw, &meta, -1, msg,
+						  sizeof(msg)) < 0)
+				fail_msg("session start: %s", msg);
+		}
+		rx(fx, 0, 0x100, false, (uint64_t)(gen + 1) * 1000 * MS);
+	}
+	assert_int_equal(gateway_evidence_status(fx->gw, &st), 0);
+	/* R and T of gen 1 and 2: the failed reload kept the session */
+	assert_int_equal(st.frames, 4);
+	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	gateway_session_wait(fx->gw);
+	snprintf(dir, sizeof(dir), "%s/s", tmp);
+	assert_int_equal(bundles(dir, names), 2);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	slurp(path, "events.jsonl", buf, sizeof(buf));
+	snprintf(msg, sizeof(msg), "\"type\":\"reload\",\"ok\":true,"
+		 "\"previous_verdicts\":{");
+	if (!strstr(buf, msg) || !strstr(buf, names[1]))
+		fail_msg("first bundle's events: %s", buf);
+	slurp(path, "verdicts.json", buf, sizeof(buf));
+	if (!strstr(buf, "\"r0\"") || strstr(buf, "\"r1\""))
+		fail_msg("first bundle's verdicts: %s", buf);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, names[1]);
+	slurp(path, "events.jsonl", buf, sizeof(buf));
+	if (!strstr(buf, "\"type\":\"reload\",\"ok\":true,"
+			 "\"previous_session\":") ||
+	    !strstr(buf, names[0]))
+		fail_msg("second bundle's events: %s", buf);
+	slurp(path, "verdicts.json", buf, sizeof(buf));
+	if (!strstr(buf, "\"r1\"") || strstr(buf, "\"r0\""))
+		fail_msg("second bundle's verdicts: %s", buf);
+	slurp(path, "manifest.json", buf, sizeof(buf));
+	if (!strstr(buf, "\"operator\": \"Ann\"") ||
+	    !strstr(buf, "\"procedure\": \"rot\""))
+		fail_msg("second bundle's manifest: %s", buf);
+
+	snprintf(msg, sizeof(msg), "rm -rf '%s'", tmp);
+	assert_int_equal(system(msg), 0);
+}
+
+/* A session opened beside the loop for a session that was restarted during
+ * the parse (other operator) is closed unused; the rotation opens one for
+ * the session recording at the swap. */
+static void test_reload_stale_next(void **state)
+{
+	struct fixture *fx = *state;
+	char tmp[] = "/tmp/test_gateway.XXXXXX";
+	char text[2048], msg[256], path[600], buf[8192];
+	struct evidence_meta a = {.operator_name = "A"};
+	struct evidence_meta b = {.operator_name = "B"};
+	struct evidence_meta copy;
+	struct evidence *next;
+	struct config *cfg[2];
+	struct config_error err;
+	FILE *p;
+
+	assert_non_null(mkdtemp(tmp));
+	snprintf(text, sizeof(text), "%s[evidence]\ndir = %s\n", conf, tmp);
+	snprintf(path, sizeof(path), "%s.conf", tmp);
+	p = fopen(path, "w");
+	assert_non_null(p);
+	fputs(text, p);
+	assert_int_equal(fclose(p), 0);
+	for (int i = 0; i < 2; i++) {
+		cfg[i] = config_load_buffer(path, text, strlen(text), &err);
+		assert_non_null(cfg[i]);
+	}
+	assert_int_equal(gateway_configure(fx->gw, cfg[0],
+					   router_new(cfg[0], &err), NULL,
+					   false, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_session_start(fx->gw, &a, -1, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_session_meta(fx->gw, &copy), 1);
+	next = evidence_open(cfg[1], &copy, gateway_now(fx->gw), msg,
+			     sizeof(msg));
+	gateway_meta_fini(&copy);
+	assert_non_null(next);
+	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	assert_int_equal(gateway_session_start(fx->gw, &b, -1, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_reload(fx->gw, cfg[1],
+					router_new(cfg[1], &err), NULL, false,
+					next, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(gateway_session_stop(fx->gw, -1, msg, sizeof(msg)), 0);
+	gateway_session_wait(fx->gw);
+	/* A's, the unused one, B's and the one after the reload */
+	snprintf(path, sizeof(path), "ls -d %s/*/ | wc -l", tmp);
+	p = popen(path, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(buf, sizeof(buf), p));
+	pclose(p);
+	assert_int_equal(atoi(buf), 4);
+	snprintf(path, sizeof(path),
+		 "grep -l previous_session %s/*/events.jsonl", tmp);
+	p = popen(path, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(path, sizeof(path), p));
+	pclose(p);
+	*strrchr(path, '/') = '\0';
+	slurp(path, "manifest.json", buf, sizeof(buf));
+	if (!strstr(buf, "\"operator\": \"B\""))
+		fail_msg("the session after the reload: %s", buf);
+	snprintf(msg, sizeof(msg), "rm -rf '%s' '%s.conf'", tmp, tmp);
+	assert_int_equal(system(msg), 0);
 }
 
 static void test_status_json(void **state)
@@ -452,6 +690,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_ignores_old_queue,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_rotates_session,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_stale_next, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_status_json, setup,
 						teardown),
 		cmocka_unit_test(test_replay_to_null_with_reload),
