@@ -1895,8 +1895,8 @@ err:
 /* The whole close, on the closing thread: it reads the bundle back (file
  * hashes of what was not hashed as written, the report) and syncs. */
 static int ev_close_finish(struct evidence *ev, uint64_t now_ns,
-			   const char *verdicts_json, char *errmsg,
-			   size_t errlen)
+			   const char *verdicts_json, uint64_t *not_recorded,
+			   char *errmsg, size_t errlen)
 {
 	char fields[256], err[512], counts[768];
 	struct bundle_manifest m;
@@ -1954,6 +1954,8 @@ out:
 	bundle_json_free(cache);
 	bundle_buf_free(&cb);
 	bundle_buf_free(&vb);
+	if (not_recorded)
+		*not_recorded = ev->not_recorded;
 	ev_free(ev);
 	return rc;
 }
@@ -1965,6 +1967,9 @@ struct evidence_closing {
 	pthread_t thread;
 	int done; /* __atomic */
 	int rc;
+	/* frames not recorded when the close began, and in the end (the
+	 * writer's drain can still lose some); final is the worker's */
+	uint64_t not_recorded_begin, not_recorded_final;
 	char dir[512];
 	char err[512];
 };
@@ -1973,8 +1978,8 @@ static void *ev_close_thread(void *arg)
 {
 	struct evidence_closing *c = arg;
 
-	c->rc = ev_close_finish(c->ev, c->now_ns, c->verdicts, c->err,
-				sizeof(c->err));
+	c->rc = ev_close_finish(c->ev, c->now_ns, c->verdicts,
+				&c->not_recorded_final, c->err, sizeof(c->err));
 	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -1996,13 +2001,15 @@ int evidence_close_begin(struct evidence *ev, uint64_t now_ns,
 		c = NULL;
 	}
 	if (!c)
-		return ev_close_finish(ev, now_ns, verdicts_json, errmsg, errlen);
+		return ev_close_finish(ev, now_ns, verdicts_json, NULL, errmsg,
+				       errlen);
 	c->ev = ev;
+	c->not_recorded_begin = ev->not_recorded;
 	c->now_ns = now_ns;
 	snprintf(c->dir, sizeof(c->dir), "%s", ev->dir);
 	if (ev_thread_start(&c->thread, ev_close_thread, c, 10) != 0) {
-		int rc = ev_close_finish(ev, now_ns, verdicts_json, errmsg,
-					 errlen);
+		int rc = ev_close_finish(ev, now_ns, verdicts_json, NULL,
+					 errmsg, errlen);
 		free(c->verdicts);
 		free(c);
 		return rc;
@@ -2019,6 +2026,12 @@ bool evidence_close_done(const struct evidence_closing *c)
 const char *evidence_close_dir(const struct evidence_closing *c)
 {
 	return c->dir;
+}
+
+uint64_t evidence_close_not_recorded(const struct evidence_closing *c)
+{
+	return evidence_close_done(c) ? c->not_recorded_final
+				      : c->not_recorded_begin;
 }
 
 int evidence_close_end(struct evidence_closing *c, char *errmsg, size_t errlen)
@@ -2041,5 +2054,6 @@ int evidence_close(struct evidence *ev, uint64_t now_ns,
 		snprintf(errmsg, errlen, "no session");
 		return -1;
 	}
-	return ev_close_finish(ev, now_ns, verdicts_json, errmsg, errlen);
+	return ev_close_finish(ev, now_ns, verdicts_json, NULL, errmsg,
+			       errlen);
 }

@@ -88,6 +88,8 @@ int evidence_close_begin(struct evidence *ev, uint64_t now_ns,
 bool evidence_close_done(const struct evidence_closing *c);
 /* The bundle directory being closed. */
 const char *evidence_close_dir(const struct evidence_closing *c);
+/* Frames the session did not record: final once evidence_close_done(). */
+uint64_t evidence_close_not_recorded(const struct evidence_closing *c);
 /* Waits for the worker, frees c; evidence_close's result. */
 int evidence_close_end(struct evidence_closing *c, char *errmsg, size_t errlen);
 

@@ -1031,6 +1031,38 @@ static void test_writer_error(void **state)
 	}
 }
 
+/* A write error that only the close's drain meets: the close reports the
+ * frames it lost, which the status of the closing session did not know
+ * yet, so that the daemon's frames_not_recorded stays exact. */
+static void test_writer_error_in_close(void **state)
+{
+	struct fx *fx = *state;
+	struct evidence_status st;
+	struct evidence_closing *c;
+	char err[256];
+
+	struct evidence *ev = open_session(fx, T0);
+	record(ev, 0, 3000);
+	wait_on_disk(ev, 3000);
+	io.slow_ms = 300; /* the next sync fails, late */
+	io.fail_op = 's';
+	io.fail_file = "frames.log";
+	record(ev, 3000, 2500);
+	evidence_get_status(ev, &st);
+	assert_int_equal(st.not_recorded, 0);
+	assert_int_equal(evidence_close_begin(ev, T0 + 9000000000ull, NULL, &c,
+					      err, sizeof(err)), 0);
+	assert_non_null(c);
+	assert_true(evidence_close_not_recorded(c) <= 2500);
+	while (!evidence_close_done(c)) {
+		struct timespec d = {0, 10000000l};
+		nanosleep(&d, NULL);
+	}
+	assert_int_equal(evidence_close_not_recorded(c), 2500);
+	io.fail_file = NULL;
+	assert_int_equal(evidence_close_end(c, err, sizeof(err)), 0);
+}
+
 static void write_hex_key(const char *path, const uint8_t *k, size_t n)
 {
 	char hex[200];
@@ -1291,6 +1323,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_off_loop, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_begin_fails, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_slow_disk, io_setup, io_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_error_in_close, io_setup,
+						io_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_error, io_setup, io_teardown),
 		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_while_closing, setup, teardown),
