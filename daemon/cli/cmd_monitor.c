@@ -701,6 +701,9 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	set_escdelay(25);
+	/* no check for typed keys in the middle of each refresh (two more
+	 * system calls a snapshot): the views are short */
+	typeahead(-1);
 	curs_set(0);
 	mon_resubscribe(&m); /* rows for this screen */
 	mon_draw(&m);
@@ -710,9 +713,12 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 		bool quit = false, dirty = false, clock = false;
 		int ch;
 
+		int n;
+
 		/* no timeout: a key, a snapshot or SIGWINCH (EINTR, then
 		 * KEY_RESIZE) wakes it, nothing else needs to */
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		n = poll(p, 2, -1);
+		if (n < 0 && errno != EINTR)
 			break;
 		if (p[0].revents) {
 			struct bundle_json *snap;
@@ -740,7 +746,8 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 				dirty = true;
 			}
 		}
-		while ((ch = getch()) != ERR) {
+		/* getch only for a key or a signal: it costs a system call */
+		while ((p[1].revents || n < 0) && (ch = getch()) != ERR) {
 			if (!mon_key(&m, ch)) {
 				quit = true;
 				break;
