@@ -100,6 +100,8 @@ struct stream {
 	uint64_t tick;             /* tick_w's, since the first subscriber */
 	bool rates_due;            /* a tick passed: rates for the next round */
 	ev_idle pub_w;             /* a publishing round in progress */
+	ev_timer pace_w;           /* its next step */
+	size_t step_done;          /* subscribers served in this step */
 	char *common;              /* its snapshot, without the signals */
 	size_t clen;
 	struct stream_cached cache[STREAM_CACHE];
@@ -684,6 +686,7 @@ static void stream_signals(struct stream *s, struct stream_sub *sub, FILE *m)
 /* Forget the round's snapshot: the next one makes a new one. */
 static void stream_round_forget(struct stream *s)
 {
+	s->step_done = 0;
 	free(s->common);
 	s->common = NULL;
 	for (size_t i = 0; i < STREAM_CACHE; i++) {
@@ -695,6 +698,7 @@ static void stream_round_forget(struct stream *s)
 static void stream_round_end(struct stream *s)
 {
 	ev_idle_stop(s->loop, &s->pub_w);
+	ev_timer_stop(s->loop, &s->pace_w);
 	stream_round_forget(s);
 }
 
@@ -946,13 +950,15 @@ static void stream_serve_soon(struct stream *s, struct stream_sub *sub)
  * few subscribers at a time: it only uses time in which the loop has no
  * frame, timer or request waiting, so live views never delay forwarding.
  * Under a load that leaves no such time the views skip snapshots instead.
+ * The subscribers are served in STREAM_SPREAD_STEPS steps over
+ * STREAM_SPREAD_S: fifty views woken at once would all want the CPUs at
+ * once, and the gateway with them.
  */
 static void stream_pub_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct stream *s = container_of(w, struct stream, pub_w);
 	unsigned done = 0;
 
-	(void)loop;
 	(void)revents;
 	if (!s->common) {
 		stream_refresh(s);
@@ -978,10 +984,27 @@ static void stream_pub_cb(struct ev_loop *loop, ev_idle *w, int revents)
 			continue;
 		sub->due = false;
 		stream_sub_publish(s, sub, s->common, s->clen);
+		/* a step is done: the next after a pause */
+		if (++s->step_done >= (s->n_subs + STREAM_SPREAD_STEPS - 1) /
+					    STREAM_SPREAD_STEPS) {
+			s->step_done = 0;
+			ev_idle_stop(loop, &s->pub_w);
+			ev_timer_stop(loop, &s->pace_w);
+			ev_timer_set(&s->pace_w,
+				     STREAM_SPREAD_S / STREAM_SPREAD_STEPS, 0.);
+			ev_timer_start(loop, &s->pace_w);
+			return;
+		}
 		if (++done == STREAM_PER_IDLE)
 			return;
 	}
 	stream_round_end(s);
+}
+
+static void stream_pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_idle_start(loop, &container_of(w, struct stream, pace_w)->pub_w);
 }
 
 /* Is a subscriber at hz due on tick? hz of every STREAM_HZ ticks, evenly
@@ -1010,6 +1033,7 @@ static void stream_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	/* A round not over yet (no idle time since the last tick) is stale:
 	 * the subscribers it has not served get this tick's snapshot, once. */
 	stream_round_forget(s);
+	ev_timer_stop(loop, &s->pace_w);
 	ev_idle_start(loop, &s->pub_w);
 }
 
@@ -1140,6 +1164,7 @@ struct stream *stream_new(struct ev_loop *loop, struct gateway *gw)
 	s->tick_w.repeat = 1. / STREAM_HZ;
 	ev_idle_init(&s->pub_w, stream_pub_cb);
 	ev_set_priority(&s->pub_w, EV_MINPRI);
+	ev_init(&s->pace_w, stream_pace_cb);
 	return s;
 }
 

@@ -51,6 +51,8 @@
 #define STREAM_ROWS 50
 #define STREAM_EVENTS 8 /* recent violations and markers kept */
 #define STREAM_PER_IDLE 1 /* subscribers served per idle call */
+#define STREAM_SPREAD_S 0.05   /* a round's subscribers are served over this, */
+#define STREAM_SPREAD_STEPS 5  /* in as many steps */
 
 struct gateway;
 struct frame;
