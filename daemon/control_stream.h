@@ -7,9 +7,10 @@
  * turns the connection into a stream: the daemon writes one JSON snapshot
  * line right away and then hz (1..STREAM_HZ, default STREAM_HZ) times a
  * second, on a 1/STREAM_HZ s tick shared by all subscribers so that those at
- * one rate are served together (snapshots are sent in time the gateway has
- * nothing else to do: under a load that leaves none, they are skipped,
- * never the frames):
+ * one rate are served from one snapshot, spread over STREAM_SPREAD_S so
+ * that their clients do not all wake at once (snapshots are sent in time
+ * the gateway has nothing else to do: under a load that leaves none, they
+ * are skipped, never the frames):
  *
  *   {"t":..,"gateway":..,"recording":bool,"bundle":..,
  *    "buses":[{"name","state","rx","tx","rx_fps","tx_fps","load_pct",
