@@ -1,10 +1,15 @@
 /*
  * control_stream.c: streaming subscriptions (see control_stream.h).
  *
- * One snapshot is built per tick for all subscribers (buses, rules, events)
- * and only the signal list per subscriber; everything is written into each
- * subscriber's bounded buffer and sent without blocking. The only per-frame
- * work is a payload copy into a table made when the config changes.
+ * One snapshot is built per round for all subscribers (buses, rules,
+ * events) and the signal list once per selection; each subscriber due in the
+ * round gets them in one sendmsg straight from those shared buffers, and only
+ * what its socket does not take now is copied into its own bounded buffer.
+ * Rounds follow a 10 Hz tick; a subscriber at hz=N is due on N ticks of every
+ * ten, the same ticks for every subscriber at that rate, so subscribers at
+ * one rate share their rounds (and a round serves every rate due in it).
+ * The only per-frame work is a payload copy into a table made when the
+ * config changes.
  */
 #define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <unistd.h>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "daemon/bus.h"
 #include "daemon/control.h"
@@ -58,9 +64,11 @@ struct stream_sub {
 	ev_io r_w, w_w;
 	char in[CONTROL_LINE_MAX + 1];
 	size_t in_len;
-	char *out; /* STREAM_BUF_MAX bytes */
+	char *out; /* what the socket did not take yet: STREAM_BUF_MAX bytes,
+		    * allocated when first needed */
 	size_t out_off, out_len;
 	struct control_cmd sel;
+	unsigned hz;     /* snapshots a second */
 	uint32_t *picks; /* watch: catalog indexes, in the order named */
 	size_t n_picks;
 	bool due;        /* to be served in this publishing round */
@@ -89,7 +97,11 @@ struct stream {
 	struct ev_loop *loop;
 	struct gateway *gw;
 	ev_timer tick_w;
+	uint64_t tick;             /* tick_w's, since the first subscriber */
+	bool rates_due;            /* a tick passed: rates for the next round */
 	ev_idle pub_w;             /* a publishing round in progress */
+	ev_timer pace_w;           /* its next step */
+	size_t step_done;          /* subscribers served in this step */
 	char *common;              /* its snapshot, without the signals */
 	size_t clen;
 	struct stream_cached cache[STREAM_CACHE];
@@ -671,15 +683,23 @@ static void stream_signals(struct stream *s, struct stream_sub *sub, FILE *m)
 
 /* ------------------------------------------------------------ subscribers */
 
-static void stream_round_end(struct stream *s)
+/* Forget the round's snapshot: the next one makes a new one. */
+static void stream_round_forget(struct stream *s)
 {
-	ev_idle_stop(s->loop, &s->pub_w);
+	s->step_done = 0;
 	free(s->common);
 	s->common = NULL;
 	for (size_t i = 0; i < STREAM_CACHE; i++) {
 		free(s->cache[i].text);
 		s->cache[i].text = NULL;
 	}
+}
+
+static void stream_round_end(struct stream *s)
+{
+	ev_idle_stop(s->loop, &s->pub_w);
+	ev_timer_stop(s->loop, &s->pace_w);
+	stream_round_forget(s);
 }
 
 static void stream_sub_free(struct stream_sub *sub)
@@ -704,7 +724,7 @@ static void stream_sub_free(struct stream_sub *sub)
 	}
 }
 
-/* Send what is buffered without blocking; -1 when sub was freed. */
+/* Send what is queued without blocking; -1 when sub was freed. */
 static int stream_sub_flush(struct stream_sub *sub)
 {
 	while (sub->out_off < sub->out_len) {
@@ -729,26 +749,62 @@ static int stream_sub_flush(struct stream_sub *sub)
 	return 0;
 }
 
-/* Queue bytes for sub; a client this far behind is dropped. -1 when sub was
- * freed. */
-static int stream_sub_put(struct stream_sub *sub, const char *p, size_t n)
+/* Send the n_iov pieces to sub: straight from the caller's buffers when
+ * nothing is queued before them, the rest queued. A client this far behind
+ * is dropped. -1 when sub was freed. */
+static int stream_sub_write(struct stream_sub *sub, const struct iovec *iov,
+			    size_t n_iov)
 {
+	size_t total = 0, skip = 0;
+
+	for (size_t i = 0; i < n_iov; i++)
+		total += iov[i].iov_len;
+	if (sub->out_off == sub->out_len) {
+		struct msghdr mh = { .msg_iov = (struct iovec *)iov,
+				     .msg_iovlen = n_iov };
+		ssize_t n;
+
+		do
+			n = sendmsg(sub->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN) {
+			stream_sub_free(sub);
+			return -1;
+		}
+		if (n > 0)
+			skip = (size_t)n;
+		if (skip == total)
+			return 0;
+		sub->out_off = sub->out_len = 0;
+	}
 	if (sub->out_off) {
 		memmove(sub->out, sub->out + sub->out_off,
 			sub->out_len - sub->out_off);
 		sub->out_len -= sub->out_off;
 		sub->out_off = 0;
 	}
-	if (n > STREAM_BUF_MAX - sub->out_len) {
+	if (total - skip > STREAM_BUF_MAX - sub->out_len ||
+	    (!sub->out && !(sub->out = malloc(STREAM_BUF_MAX)))) {
 		sub->s->dropped++;
 		log_warnx("control stream: dropping a subscriber that does "
 			  "not keep up (%zu bytes unread)",
-			  sub->out_len);
+			  sub->out_len + total - skip);
 		stream_sub_free(sub);
 		return -1;
 	}
-	memcpy(sub->out + sub->out_len, p, n);
-	sub->out_len += n;
+	for (size_t i = 0; i < n_iov; i++) {
+		size_t len = iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		memcpy(sub->out + sub->out_len,
+		       (const char *)iov[i].iov_base + skip, len - skip);
+		sub->out_len += len - skip;
+		skip = 0;
+	}
+	ev_io_start(sub->s->loop, &sub->w_w);
 	return 0;
 }
 
@@ -763,14 +819,15 @@ static void stream_sub_reply_error(struct stream_sub *sub, const char *msg)
 	control_reply_error(m, msg);
 	n = ftell(m);
 	fclose(m);
-	if (n > 0 && stream_sub_put(sub, buf, (size_t)n) == 0)
-		stream_sub_flush(sub);
+	if (n > 0)
+		stream_sub_write(sub, &(struct iovec){ buf, (size_t)n }, 1);
 }
 
 /* One snapshot to sub; common is shared by every subscriber of the tick. */
 static bool stream_same_selection(const struct control_cmd *a,
 				  const struct control_cmd *b)
 {
+	/* hz is not part of it: it says when, not what */
 	return a->has_filter == b->has_filter &&
 	       a->has_watch == b->has_watch && a->has_rows == b->has_rows &&
 	       !strcmp(a->filter, b->filter) && !strcmp(a->watch, b->watch) &&
@@ -821,16 +878,14 @@ static int stream_sub_publish(struct stream *s, struct stream_sub *sub,
 	size_t len = 0;
 	char *own;
 	const char *text = stream_signals_text(s, sub, &len, &own);
+	struct iovec iov[2] = { { (void *)common, clen },
+				{ (void *)text, len } };
 	int rc;
 
 	if (!text)
 		return 0;
-	rc = stream_sub_put(sub, common, clen);
-	if (rc == 0)
-		rc = stream_sub_put(sub, text, len);
+	rc = stream_sub_write(sub, iov, 2);
 	free(own);
-	if (rc == 0)
-		rc = stream_sub_flush(sub);
 	return rc;
 }
 
@@ -882,18 +937,12 @@ static void stream_refresh(struct stream *s)
 	}
 }
 
-/* One subscriber that just subscribed gets a snapshot right away. */
-static void stream_publish_one(struct stream *s, struct stream_sub *sub)
+/* sub gets a snapshot in the next idle time, whatever its rate: its first
+ * one, or one with the selection it just asked for. */
+static void stream_serve_soon(struct stream *s, struct stream_sub *sub)
 {
-	char *common;
-	size_t clen;
-
-	stream_refresh(s);
-	common = stream_common(s, &clen);
-	if (!common)
-		return;
-	stream_sub_publish(s, sub, common, clen);
-	free(common);
+	sub->due = true;
+	ev_idle_start(s->loop, &s->pub_w);
 }
 
 /*
@@ -901,17 +950,23 @@ static void stream_publish_one(struct stream *s, struct stream_sub *sub)
  * few subscribers at a time: it only uses time in which the loop has no
  * frame, timer or request waiting, so live views never delay forwarding.
  * Under a load that leaves no such time the views skip snapshots instead.
+ * The subscribers are served in STREAM_SPREAD_STEPS steps over
+ * STREAM_SPREAD_S: fifty views woken at once would all want the CPUs at
+ * once, and the gateway with them.
  */
 static void stream_pub_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct stream *s = container_of(w, struct stream, pub_w);
 	unsigned done = 0;
 
-	(void)loop;
 	(void)revents;
 	if (!s->common) {
 		stream_refresh(s);
-		stream_rates(s, bus_mono_ns());
+		/* on ticks only: a round for a new subscriber in between would
+		 * give rates over a few milliseconds */
+		if (s->rates_due)
+			stream_rates(s, bus_mono_ns());
+		s->rates_due = false;
 		s->common = stream_common(s, &s->clen);
 		if (!s->common) {
 			for (size_t i = 0; i < s->n_subs; i++)
@@ -929,22 +984,62 @@ static void stream_pub_cb(struct ev_loop *loop, ev_idle *w, int revents)
 			continue;
 		sub->due = false;
 		stream_sub_publish(s, sub, s->common, s->clen);
+		/* a step is done: the next after a pause */
+		if (++s->step_done >= (s->n_subs + STREAM_SPREAD_STEPS - 1) /
+					    STREAM_SPREAD_STEPS) {
+			s->step_done = 0;
+			ev_idle_stop(loop, &s->pub_w);
+			ev_timer_stop(loop, &s->pace_w);
+			ev_timer_set(&s->pace_w,
+				     STREAM_SPREAD_S / STREAM_SPREAD_STEPS, 0.);
+			ev_timer_start(loop, &s->pace_w);
+			return;
+		}
 		if (++done == STREAM_PER_IDLE)
 			return;
 	}
 	stream_round_end(s);
 }
 
+static void stream_pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_idle_start(loop, &container_of(w, struct stream, pace_w)->pub_w);
+}
+
+/* Is a subscriber at hz due on tick? hz of every STREAM_HZ ticks, evenly
+ * spread, and the same ticks for every subscriber at that rate. */
+static bool stream_due(unsigned hz, uint64_t tick)
+{
+	return tick * hz / STREAM_HZ != (tick - 1) * hz / STREAM_HZ;
+}
+
 static void stream_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct stream *s = container_of(w, struct stream, tick_w);
+	bool any = false;
 
 	(void)revents;
-	if (ev_is_active(&s->pub_w))
-		return; /* the last round is not over: skip this one */
-	for (size_t i = 0; i < s->n_subs; i++)
-		s->subs[i]->due = true;
+	s->tick++;
+	s->rates_due = true;
+	for (size_t i = 0; i < s->n_subs; i++) {
+		if (stream_due(s->subs[i]->hz, s->tick)) {
+			s->subs[i]->due = true;
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	/* A round not over yet (no idle time since the last tick) is stale:
+	 * the subscribers it has not served get this tick's snapshot, once. */
+	stream_round_forget(s);
+	ev_timer_stop(loop, &s->pace_w);
 	ev_idle_start(loop, &s->pub_w);
+}
+
+static unsigned stream_hz(const struct control_cmd *sel)
+{
+	return sel->has_hz ? (unsigned)strtoul(sel->hz, NULL, 10) : STREAM_HZ;
 }
 
 static void stream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -987,6 +1082,8 @@ static void stream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				stream_pick(sub->s, sub, err, sizeof(err));
 			} else {
 				err[0] = '\0';
+				sub->hz = stream_hz(&sub->sel);
+				stream_serve_soon(sub->s, sub);
 			}
 		}
 		used = (size_t)(nl - sub->in) + 1;
@@ -1026,28 +1123,30 @@ int stream_add(struct stream *s, int fd, const struct control_cmd *cmd,
 	}
 	stream_refresh(s);
 	sub = calloc(1, sizeof(*sub));
-	if (!sub || !(sub->out = malloc(STREAM_BUF_MAX))) {
-		free(sub);
+	if (!sub) {
 		snprintf(errmsg, errlen, "out of memory");
 		return -1;
 	}
 	sub->s = s;
 	sub->fd = fd;
 	sub->sel = *cmd;
+	sub->hz = stream_hz(cmd);
 	if (stream_pick(s, sub, errmsg, errlen) < 0) {
-		free(sub->out);
 		free(sub);
 		return -1;
 	}
 	ev_io_init(&sub->r_w, stream_read_cb, fd, EV_READ);
 	ev_io_init(&sub->w_w, stream_write_cb, fd, EV_WRITE);
+	/* a backlog is sent in idle time too, after the frames */
+	ev_set_priority(&sub->w_w, EV_MINPRI);
 	ev_io_start(s->loop, &sub->r_w);
 	s->subs[s->n_subs++] = sub;
 	if (s->n_subs == 1) {
 		s->prev_mono = 0;
+		s->tick = 0;
 		ev_timer_again(s->loop, &s->tick_w);
 	}
-	stream_publish_one(s, sub);
+	stream_serve_soon(s, sub);
 	return 0;
 }
 
@@ -1065,6 +1164,7 @@ struct stream *stream_new(struct ev_loop *loop, struct gateway *gw)
 	s->tick_w.repeat = 1. / STREAM_HZ;
 	ev_idle_init(&s->pub_w, stream_pub_cb);
 	ev_set_priority(&s->pub_w, EV_MINPRI);
+	ev_init(&s->pace_w, stream_pace_cb);
 	return s;
 }
 

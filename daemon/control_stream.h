@@ -2,12 +2,15 @@
  * control_stream.h: streaming subscriptions on the control socket, for
  * `cangate monitor` and `cangate watch`.
  *
- *   subscribe [filter=TEXT] [watch=NAME,NAME...] [rows=N]
+ *   subscribe [filter=TEXT] [watch=NAME,NAME...] [rows=N] [hz=N]
  *
  * turns the connection into a stream: the daemon writes one JSON snapshot
- * line right away and then up to STREAM_HZ times a second (snapshots are
- * made in time the gateway has nothing else to do: under a load that
- * leaves none, they are skipped, never the frames):
+ * line right away and then hz (1..STREAM_HZ, default STREAM_HZ) times a
+ * second, on a 1/STREAM_HZ s tick shared by all subscribers so that those at
+ * one rate are served from one snapshot, spread over STREAM_SPREAD_S so
+ * that their clients do not all wake at once (snapshots are sent in time
+ * the gateway has nothing else to do: under a load that leaves none, they
+ * are skipped, never the frames):
  *
  *   {"t":..,"gateway":..,"recording":bool,"bundle":..,
  *    "buses":[{"name","state","rx","tx","rx_fps","tx_fps","load_pct",
@@ -28,7 +31,7 @@
  * sampled at each snapshot. rule "state" is rules_live_name().
  *
  * The client may send another subscribe line on the same connection to
- * change its selection. Each stream has a bounded output buffer
+ * change its selection or rate; a snapshot of the new one follows at once. Each stream has a bounded output buffer
  * (STREAM_BUF_MAX): a client that does not read fast enough is dropped
  * (counted), so a slow client never holds up the gateway.
  */
@@ -43,12 +46,14 @@
 
 #include "daemon/core/control_proto.h"
 
-#define STREAM_HZ 10
+#define STREAM_HZ CONTROL_HZ_MAX
 #define STREAM_MAX_SUBS 128
 #define STREAM_BUF_MAX (256u << 10)
 #define STREAM_ROWS 50
 #define STREAM_EVENTS 8 /* recent violations and markers kept */
 #define STREAM_PER_IDLE 1 /* subscribers served per idle call */
+#define STREAM_SPREAD_S 0.05   /* a round's subscribers are served over this, */
+#define STREAM_SPREAD_STEPS 5  /* in as many steps */
 
 struct gateway;
 struct frame;

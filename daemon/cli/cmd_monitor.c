@@ -32,11 +32,17 @@
 #include "daemon/core/control_proto.h"
 
 #define MON_LINE_MAX (4u << 20) /* longest snapshot line accepted */
-#define MON_POLL_MS 100
 #define MON_PLAIN_ROWS 8     /* signals in a plain line */
 #define MON_EVENT_ROWS 3
 #define MON_INPUT_MAX 100
 #define MON_NICE 10
+/* Snapshots a second asked of the daemon: what each view shows, no more
+ * (each one costs the daemon a send and us a parse). The screen's 5 is the
+ * least a live view may have; the plain line is printed once a second; watch
+ * samples at the daemon's most, its changes being its point. */
+#define MON_SCREEN_HZ 5
+#define MON_PLAIN_HZ 1
+#define MON_WATCH_HZ CONTROL_HZ_MAX
 
 /* ------------------------------------------------------------ the stream */
 
@@ -67,9 +73,10 @@ static int mon_send(struct mon_stream *ms, const char *line)
 	return 0;
 }
 
-/* The subscribe request for a filter or a watch list, rows signals. */
+/* The subscribe request for a filter or a watch list, rows signals, hz
+ * snapshots a second. */
 static int mon_subscribe(struct mon_stream *ms, const char *key,
-			 const char *value, unsigned rows)
+			 const char *value, unsigned rows, unsigned hz)
 {
 	char line[CONTROL_LINE_MAX], q[CONTROL_LINE_MAX];
 	int n;
@@ -80,10 +87,12 @@ static int mon_subscribe(struct mon_stream *ms, const char *key,
 				key);
 			return -1;
 		}
-		n = snprintf(line, sizeof(line), "subscribe %s=%s rows=%u\n",
-			     key, q, rows);
+		n = snprintf(line, sizeof(line),
+			     "subscribe %s=%s rows=%u hz=%u\n", key, q, rows,
+			     hz);
 	} else {
-		n = snprintf(line, sizeof(line), "subscribe rows=%u\n", rows);
+		n = snprintf(line, sizeof(line), "subscribe rows=%u hz=%u\n",
+			     rows, hz);
 	}
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		fprintf(stderr, "cangate %s: %s too long\n", ms->prog, key);
@@ -148,16 +157,15 @@ static struct bundle_json *mon_next(struct mon_stream *ms)
 	}
 }
 
-/* Newest snapshot of what has arrived, the older ones skipped unparsed; an
- * {"error":...} line wins (the caller shows it). NULL when no line is
- * complete yet. */
-static struct bundle_json *mon_latest(struct mon_stream *ms)
+/* Drop every complete line but the newest, unparsed; an {"error":...} line
+ * stays first (the caller shows it). */
+static void mon_drop_old(struct mon_stream *ms)
 {
 	char *last = ms->len ? memrchr(ms->buf, '\n', ms->len) : NULL;
 	size_t keep;
 
 	if (!last)
-		return NULL;
+		return;
 	/* drop every complete line but the last, unless one is an error */
 	for (char *p = ms->buf; p < last;) {
 		char *nl = memchr(p, '\n', (size_t)(last - p) + 1);
@@ -171,7 +179,6 @@ static struct bundle_json *mon_latest(struct mon_stream *ms)
 		ms->len = keep;
 		p = ms->buf;
 	}
-	return mon_next(ms);
 }
 
 /* ------------------------------------------------------------ formatting */
@@ -191,11 +198,9 @@ static uint64_t mon_u64(const struct bundle_json *o, const char *key)
 	return v;
 }
 
-/* "12:34:56.789" of a snapshot time (seconds, UTC). */
-static void mon_clock(const struct bundle_json *o, const char *key,
-		      char *buf, size_t size)
+/* "12:34:56.789" of a snapshot time t (seconds, UTC; NAN: unknown). */
+static void mon_clock_t(double t, char *buf, size_t size)
 {
-	double t = bundle_json_num(o, key);
 	time_t s;
 	struct tm tm;
 
@@ -207,6 +212,12 @@ static void mon_clock(const struct bundle_json *o, const char *key,
 	gmtime_r(&s, &tm);
 	snprintf(buf, size, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min,
 		 tm.tm_sec, (int)((t - (double)s) * 1000));
+}
+
+static void mon_clock(const struct bundle_json *o, const char *key,
+		      char *buf, size_t size)
+{
+	mon_clock_t(bundle_json_num(o, key), buf, size);
 }
 
 /* "42.5 km/h (D)", or "-" before the first frame. */
@@ -329,14 +340,11 @@ static void mon_plain_line(const struct bundle_json *snap, FILE *out)
 	fflush(out);
 }
 
+/* A line per snapshot: the daemon sends one a second (MON_PLAIN_HZ). */
 static int mon_plain(struct mon_stream *ms)
 {
-	struct timespec last;
-
-	clock_gettime(CLOCK_MONOTONIC, &last);
 	for (;;) {
 		struct bundle_json *snap;
-		struct timespec now;
 		const char *err;
 
 		if (mon_read(ms, true) < 0) {
@@ -345,24 +353,16 @@ static int mon_plain(struct mon_stream *ms)
 				"connection\n");
 			return 1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec <= last.tv_sec &&
-		    !(ms->len >= 8 && !strncmp(ms->buf, "{\"error\"", 8)))
-			continue; /* not due: parse nothing, keep reading */
-		snap = mon_latest(ms);
-		if (!snap)
-			continue;
-		err = bundle_json_str(snap, "error");
-		if (err) {
-			fprintf(stderr, "cangate monitor: %s\n", err);
-			bundle_json_free(snap);
-			return 1;
-		}
-		if (now.tv_sec > last.tv_sec) {
+		while ((snap = mon_next(ms))) {
+			err = bundle_json_str(snap, "error");
+			if (err) {
+				fprintf(stderr, "cangate monitor: %s\n", err);
+				bundle_json_free(snap);
+				return 1;
+			}
 			mon_plain_line(snap, stdout);
-			last = now;
+			bundle_json_free(snap);
 		}
-		bundle_json_free(snap);
 	}
 }
 
@@ -379,6 +379,9 @@ struct mon {
 	char mark[MON_INPUT_MAX + 1];
 	char message[256];        /* last outcome (mark, filter error) */
 	unsigned rows;            /* signal rows subscribed for */
+	double t;                 /* time of the newest snapshot shown */
+	char *seen;               /* its line after the time: to tell a */
+	size_t seen_len, seen_cap; /* snapshot that changes nothing else */
 };
 
 /* Rows of the layout for a screen of h lines: returns the rule rows and
@@ -412,6 +415,64 @@ static void mon_put(int y, const char *text, int attr)
 	clrtoeol();
 }
 
+static void mon_header(const struct mon *m)
+{
+	const struct bundle_json *s = m->snap;
+	const char *bundle = s ? bundle_json_str(s, "bundle") : NULL;
+	char line[512], clock[32];
+
+	mon_clock_t(m->t, clock, sizeof(clock));
+	snprintf(line, sizeof(line), " cangate monitor  %s  %s  %s%s%s",
+		 s && bundle_json_str(s, "gateway") ? bundle_json_str(s, "gateway")
+						    : "(connecting)",
+		 clock, m->paused ? "[PAUSED]  " : "",
+		 bundle ? "REC " : "not recording",
+		 bundle ? (strrchr(bundle, '/') ? strrchr(bundle, '/') + 1
+						 : bundle)
+			: "");
+	mon_put(0, line, A_REVERSE);
+}
+
+/*
+ * Is the next line the snapshot on screen again but for its time (an idle
+ * rig)? Then it is consumed and its time kept: the clock is all there is to
+ * draw, nothing to parse. Otherwise it is remembered for the next call (the
+ * caller parses and shows it).
+ */
+static bool mon_same_again(struct mon *m)
+{
+	struct mon_stream *ms = m->ms;
+	char *nl = ms->len ? memchr(ms->buf, '\n', ms->len) : NULL;
+	char *rest;
+	double t;
+	size_t len;
+
+	if (!nl || m->paused || strncmp(ms->buf, "{\"t\":", 5))
+		return false;
+	t = strtod(ms->buf + 5, &rest);
+	len = (size_t)(nl - rest);
+	if (m->seen && len == m->seen_len && !memcmp(rest, m->seen, len)) {
+		m->t = t;
+		len = (size_t)(nl - ms->buf) + 1;
+		memmove(ms->buf, nl + 1, ms->len - len);
+		ms->len -= len;
+		return true;
+	}
+	if (len > m->seen_cap) {
+		char *n = realloc(m->seen, len);
+
+		if (!n) {
+			m->seen_len = 0;
+			return false;
+		}
+		m->seen = n;
+		m->seen_cap = len;
+	}
+	memcpy(m->seen, rest, len);
+	m->seen_len = len;
+	return false;
+}
+
 static void mon_draw(struct mon *m)
 {
 	const struct bundle_json *s = m->snap;
@@ -424,20 +485,11 @@ static void mon_draw(struct mon *m)
 	size_t counts[5], shown = 0;
 	int name_w = 12;
 	char line[512], clock[32], state[160];
-	const char *bundle = s ? bundle_json_str(s, "bundle") : NULL;
 	int y = 0;
 
 	erase();
-	mon_clock(s, "t", clock, sizeof(clock));
-	snprintf(line, sizeof(line), " cangate monitor  %s  %s  %s%s%s",
-		 s && bundle_json_str(s, "gateway") ? bundle_json_str(s, "gateway")
-						    : "(connecting)",
-		 clock, m->paused ? "[PAUSED]  " : "",
-		 bundle ? "REC " : "not recording",
-		 bundle ? (strrchr(bundle, '/') ? strrchr(bundle, '/') + 1
-						 : bundle)
-			: "");
-	mon_put(y++, line, A_REVERSE);
+	mon_header(m);
+	y++;
 	for (size_t i = 0; i < nb; i++) {
 		mon_bus_line(&buses->items[i], line, sizeof(line));
 		mon_put(y++, line, 0);
@@ -530,7 +582,8 @@ static int mon_resubscribe(struct mon *m)
 	mon_layout(LINES, buses ? buses->n : 0, rules ? rules->n : 0,
 		   &sig_rows);
 	m->rows = sig_rows;
-	return mon_subscribe(m->ms, "filter", m->filter, sig_rows);
+	return mon_subscribe(m->ms, "filter", m->filter, sig_rows,
+			     MON_SCREEN_HZ);
 }
 
 static void mon_do_mark(struct mon *m)
@@ -640,6 +693,7 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 	memset(&m, 0, sizeof(m));
 	m.ms = ms;
 	m.snap = first;
+	m.t = bundle_json_num(first, "t");
 	snprintf(m.filter, sizeof(m.filter), "%s", filter ? filter : "");
 	initscr();
 	cbreak();
@@ -647,16 +701,24 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	set_escdelay(25);
+	/* no check for typed keys in the middle of each refresh (two more
+	 * system calls a snapshot): the views are short */
+	typeahead(-1);
 	curs_set(0);
 	mon_resubscribe(&m); /* rows for this screen */
 	mon_draw(&m);
 	for (;;) {
 		struct pollfd p[2] = { { ms->fd, POLLIN, 0 },
 				       { STDIN_FILENO, POLLIN, 0 } };
-		bool quit = false, dirty = false;
+		bool quit = false, dirty = false, clock = false;
 		int ch;
 
-		if (poll(p, 2, MON_POLL_MS) < 0 && errno != EINTR)
+		int n;
+
+		/* no timeout: a key, a snapshot or SIGWINCH (EINTR, then
+		 * KEY_RESIZE) wakes it, nothing else needs to */
+		n = poll(p, 2, -1);
+		if (n < 0 && errno != EINTR)
 			break;
 		if (p[0].revents) {
 			struct bundle_json *snap;
@@ -667,7 +729,9 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 					 "the daemon closed the connection");
 				break;
 			}
-			snap = mon_latest(ms);
+			mon_drop_old(ms);
+			clock = mon_same_again(&m);
+			snap = clock ? NULL : mon_next(ms);
 			if (snap && bundle_json_str(snap, "error")) {
 				snprintf(m.message, sizeof(m.message), "%s",
 					 bundle_json_str(snap, "error"));
@@ -678,10 +742,12 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 			} else if (snap) {
 				bundle_json_free(m.snap);
 				m.snap = snap;
+				m.t = bundle_json_num(snap, "t");
 				dirty = true;
 			}
 		}
-		while ((ch = getch()) != ERR) {
+		/* getch only for a key or a signal: it costs a system call */
+		while ((p[1].revents || n < 0) && (ch = getch()) != ERR) {
 			if (!mon_key(&m, ch)) {
 				quit = true;
 				break;
@@ -690,13 +756,18 @@ static int mon_screen(struct mon_stream *ms, const char *filter,
 		}
 		if (quit)
 			break;
-		if (dirty)
+		if (dirty) {
 			mon_draw(&m);
+		} else if (clock) {
+			mon_header(&m);
+			refresh();
+		}
 	}
 	endwin();
 	if (rc)
 		fprintf(stderr, "cangate monitor: %s\n", m.message);
 	bundle_json_free(m.snap);
+	free(m.seen);
 	return rc;
 }
 
@@ -713,7 +784,7 @@ static const struct option mon_opts[] = {
 /* Connect and wait for the first line: a snapshot, or the daemon's error
  * (e.g. an unknown watch name). -1 after a message on stderr. */
 static int mon_open(struct mon_stream *ms, const char *key, const char *value,
-		    unsigned rows, struct bundle_json **snap)
+		    unsigned rows, unsigned hz, struct bundle_json **snap)
 {
 	struct bundle_json *first = NULL;
 	const char *err;
@@ -721,7 +792,7 @@ static int mon_open(struct mon_stream *ms, const char *key, const char *value,
 	ms->fd = client_connect(ms->prog, ms->path);
 	if (ms->fd < 0)
 		return -1;
-	if (mon_subscribe(ms, key, value, rows) < 0)
+	if (mon_subscribe(ms, key, value, rows, hz) < 0)
 		return -1;
 	while (!(first = mon_next(ms))) {
 		if (mon_read(ms, true) < 0) {
@@ -783,7 +854,7 @@ int cmd_monitor(int argc, char **argv)
 	if (nice(MON_NICE) == -1 && errno)
 		fprintf(stderr, "cangate monitor: nice: %s\n", strerror(errno));
 	if (mon_open(&ms, "filter", filter, plain ? MON_PLAIN_ROWS : 10,
-		     &first) < 0) {
+		     plain ? MON_PLAIN_HZ : MON_SCREEN_HZ, &first) < 0) {
 		rc = 2;
 	} else if (plain) {
 		mon_plain_line(first, stdout);
@@ -889,7 +960,7 @@ int cmd_watch(int argc, char **argv)
 	}
 	max = (size_t)(argc - optind);
 	seen = calloc(max, sizeof(*seen));
-	if (!seen || mon_open(&ms, "watch", list, 0, &snap) < 0) {
+	if (!seen || mon_open(&ms, "watch", list, 0, MON_WATCH_HZ, &snap) < 0) {
 		rc = 2;
 		goto out;
 	}

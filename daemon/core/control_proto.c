@@ -2,6 +2,7 @@
  * control_proto.c: the control socket's request grammar. Pure: shared by
  * the daemon (control.c) and its fuzz target. See control_proto.h.
  */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,7 @@ static const struct ctl_key ctl_subscribe_keys[] = {
 	CTL_KEY(filter, filter),
 	CTL_KEY(watch, watch),
 	CTL_KEY(rows, rows),
+	CTL_KEY(hz, hz),
 	{ NULL, 0, 0, 0 },
 };
 
@@ -228,6 +230,19 @@ int control_parse(const char *line, struct control_cmd *cmd, char *errmsg,
 				snprintf(errmsg, errlen,
 					 "subscribe: rows must be 0..%d",
 					 CONTROL_ROWS_MAX);
+				return -1;
+			}
+		}
+		if (cmd->has_hz) {
+			unsigned long hz = strtoul(cmd->hz, &end, 10);
+
+			if (*end || end == cmd->hz || !isdigit((unsigned char)
+						       cmd->hz[0]) ||
+			    hz < 1 || hz > CONTROL_HZ_MAX) {
+				snprintf(errmsg, errlen,
+					 "subscribe: hz must be 1..%d "
+					 "(snapshots a second), not '%s'",
+					 CONTROL_HZ_MAX, cmd->hz);
 				return -1;
 			}
 		}

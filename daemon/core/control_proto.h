@@ -12,6 +12,7 @@
 #define CONTROL_DEFAULT_PATH "/run/cangate/control.sock"
 #define CONTROL_META_MAX 128
 #define CONTROL_ROWS_MAX 1000 /* signals per snapshot, at most */
+#define CONTROL_HZ_MAX 10     /* snapshots a second, at most (and default) */
 
 enum control_op {
 	CONTROL_STATUS,
@@ -33,7 +34,8 @@ struct control_cmd {
 	char filter[CONTROL_META_MAX];
 	char watch[CONTROL_LINE_MAX];
 	char rows[8];
-	bool has_filter, has_watch, has_rows;
+	char hz[8];
+	bool has_filter, has_watch, has_rows, has_hz;
 };
 
 /* Parse one request line (without its newline). 0, or -1 with errmsg. */

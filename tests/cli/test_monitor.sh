@@ -11,6 +11,8 @@
 # - without a terminal it prints one plain line per second;
 # - `cangate watch` prints one line per change, and names an unknown signal
 #   with a "did you mean";
+# - a raw subscriber gets the rate it asks for (hz=1, hz=2, the default 10,
+#   counted over 3 s), and a bad hz gets a one-line error;
 # - status and status --json carry per-rule state and verdict so far;
 #   status --all finds the instance; mark prints its time and frames.log
 #   line; session stop/start print the bundle and the verdicts;
@@ -160,6 +162,49 @@ if [ "$(grep -c ' gear ' "$tmp/watch")" = 1 ]; then ok; else bad "watch: gear pr
 rc=$?
 [ $rc = 2 ] && ok || bad "watch of an unknown signal: exit $rc"
 check "did you mean" "^cangate watch: unknown signal or alias 'geer' \(did you mean 'gear'\?\)$" "$tmp/out"
+
+# ------------------------------------------------------------ subscribe rates
+# snaps ARG SECONDS: snapshot lines a raw `subscribe rows=1 ARG` gets in
+# SECONDS after its first one (or the daemon's error line)
+snaps() {
+	python3 - "$sock" "$1" "$2" <<'EOF'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(("subscribe rows=1 %s\n" % sys.argv[2]).encode())
+buf = b""
+while b"\n" not in buf:
+    buf += s.recv(65536)
+first, buf = buf.split(b"\n", 1)
+if first.startswith(b'{"error"'):
+    print(first.decode())
+    sys.exit(0)
+n = buf.count(b"\n")
+end = time.monotonic() + float(sys.argv[3])
+s.settimeout(0.05)
+while time.monotonic() < end:
+    try:
+        data = s.recv(65536)
+    except socket.timeout:
+        continue
+    if not data:
+        break
+    n += data.count(b"\n")
+print(n)
+EOF
+}
+n1=$(snaps hz=1 3)
+n2=$(snaps hz=2 3)
+n10=$(snaps "" 3)
+# on ticks shared with the other subscribers: 3 (+-1) and 6 (+-1) in 3 s;
+# the default is the most, 10 a second
+if [ "$n1" -ge 2 ] && [ "$n1" -le 4 ]; then ok; else bad "hz=1: $n1 snapshots in 3 s"; fi
+if [ "$n2" -ge 5 ] && [ "$n2" -le 7 ]; then ok; else bad "hz=2: $n2 snapshots in 3 s"; fi
+if [ "$n10" -ge 20 ] && [ "$n10" -le 32 ]; then ok; else bad "default rate: $n10 snapshots in 3 s"; fi
+snaps hz=0 1 > "$tmp/out"
+check "hz=0 refused" "^\{\"error\":\"subscribe: hz must be 1\.\.10 \(snapshots a second\), not '0'\"\}$" "$tmp/out"
+snaps hz=fast 1 > "$tmp/out"
+check "hz=fast refused" "^\{\"error\":\"subscribe: hz must be 1\.\.10 .*not 'fast'\"\}$" "$tmp/out"
 
 # ------------------------------------------------------------ status, mark, session
 "$CANGATE" status -s "$sock" > "$tmp/status"
