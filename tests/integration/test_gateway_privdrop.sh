@@ -106,4 +106,5 @@ for b in "$TEST_TMP"/sessions/*/; do
 	}
 	assert_grep "signature OK" "$TEST_TMP/verify.out"
 done
-assert_eq 2 "$n" "bundles (before and after the reload)"
+# the reload rotates the session (one bundle per config), then stop/start
+assert_eq 3 "$n" "bundles (before and after the reload, after the restart)"
