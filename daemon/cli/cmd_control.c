@@ -16,6 +16,7 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include "daemon/cli/client.h"
@@ -24,6 +25,9 @@
 #include "daemon/core/control_proto.h"
 
 #define CLIENT_REPLY_MAX (4u << 20) /* bytes: status of a large gateway */
+/* The daemon answers every request from its loop at once: a reply this late
+ * means it is stopped or wedged, and a script must not hang on it. */
+#define CLIENT_REPLY_TIMEOUT_S 10
 
 const char *client_default_path(void)
 {
@@ -106,24 +110,44 @@ int client_connect(const char *prog, const char *path)
 	return -1;
 }
 
+static void client_no_reply(const char *prog, const char *path)
+{
+	fprintf(stderr,
+		"cangate %s: no reply from %s within %d s (is cangated "
+		"stopped or overloaded?)\n",
+		prog, path, CLIENT_REPLY_TIMEOUT_S);
+}
+
 /* Send one request line, read one response line into a malloc'd string. */
 char *client_request(const char *prog, const char *path,
 			    const char *request)
 {
 	size_t len = strlen(request), off = 0, cap = 4096, n = 0;
 	char *buf;
+	struct timeval tmo = {.tv_sec = CLIENT_REPLY_TIMEOUT_S};
 	int fd = client_connect(prog, path);
 
 	if (fd < 0)
 		return NULL;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) < 0) {
+		fprintf(stderr, "cangate %s: %s: %s\n", prog, path,
+			strerror(errno));
+		close(fd);
+		return NULL;
+	}
 	while (off < len) {
 		ssize_t w = send(fd, request + off, len - off, MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			fprintf(stderr, "cangate %s: sending to %s: %s\n",
-				prog, path, strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				client_no_reply(prog, path);
+			else
+				fprintf(stderr,
+					"cangate %s: sending to %s: %s\n",
+					prog, path, strerror(errno));
 			close(fd);
 			return NULL;
 		}
@@ -151,6 +175,12 @@ char *client_request(const char *prog, const char *path,
 		r = recv(fd, buf + n, cap - n - 1, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			client_no_reply(prog, path);
+			close(fd);
+			free(buf);
+			return NULL;
+		}
 		if (r <= 0)
 			break;
 		n += (size_t)r;

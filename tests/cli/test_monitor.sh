@@ -260,6 +260,23 @@ kill -0 "$dpid" 2>/dev/null && ok || bad "cangated died"
 check "no such socket" "^cangate: no such socket: $tmp/none.sock \(is cangated running\?\)$" "$tmp/out"
 "$CANGATE" monitor -s "$tmp/gw.ini" > "$tmp/out" 2>&1
 check "not a socket" "^cangate: $tmp/gw.ini is not a socket$" "$tmp/out"
+# a daemon that accepts and never answers (stopped, wedged): an error, not
+# a hung script
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+c = s.accept()[0]
+time.sleep(60)' "$tmp/mute.sock" &
+mute=$!
+n=50
+while [ ! -S "$tmp/mute.sock" ] && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+rc=0
+"$CANGATE" status -s "$tmp/mute.sock" > "$tmp/out" 2>&1 || rc=$?
+check "no reply: one line" "^cangate status: no reply from $tmp/mute.sock within 10 s \(is cangated stopped or overloaded\?\)$" "$tmp/out"
+[ "$rc" = 2 ] && ok || bad "no reply: exit status $rc, not 2"
+kill "$mute" 2>/dev/null
+wait "$mute" 2>/dev/null
 
 echo "test_monitor: $checks checks, $failures failed"
 [ "$failures" = 0 ]
