@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -214,14 +213,6 @@ static struct {
 	uint64_t t0_mono_ns;
 } rl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void reload_result_free(void)
 {
 	if (rl.next) {
@@ -306,7 +297,7 @@ static int reload_start(void)
 	rl.sink = gateway_rules_sink(d.gw);
 	rl.tsink = gateway_translate_sink(d.gw);
 	rl.done = false;
-	rl.t0_mono_ns = mono_ns();
+	rl.t0_mono_ns = bus_mono_ns();
 	/* signals stay with the loop */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -374,7 +365,7 @@ static void reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 		return;
 	rl.running = false;
 	reload_inputs_fini();
-	t_parsed = mono_ns();
+	t_parsed = bus_mono_ns();
 	if (rl.rc < 0) {
 		reload_failed(rl.msg);
 	} else {
@@ -392,7 +383,7 @@ static void reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 			log_info("reload parsed in %" PRIu64 " ms beside the "
 				 "loop, installed in %" PRIu64 " ms on it",
 				 (t_parsed - rl.t0_mono_ns) / 1000000,
-				 (mono_ns() - t_parsed) / 1000000);
+				 (bus_mono_ns() - t_parsed) / 1000000);
 		}
 	}
 	if (rl.again) {

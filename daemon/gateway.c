@@ -33,6 +33,7 @@ struct gateway {
 	struct config *cfg;
 	struct router *router;
 	struct rules *rules;
+	bool rules_fed; /* have seen a frame, a tick or their end */
 	struct translate *translate;
 	struct evidence *session; /* recording, or NULL */
 	/* what the operator gave at session start (owned copies, NULL for the
@@ -197,6 +198,7 @@ void gateway_rx(struct gateway *gw, int bus, const struct frame *f,
 		gw->rules_deadline = rules_next_deadline(gw->rules);
 	}
 	rules_frame(gw->rules, bus, f, line);
+	gw->rules_fed = true;
 	gw->rules_deadline = rules_next_deadline(gw->rules);
 }
 
@@ -445,6 +447,7 @@ static void gw_rules_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			return;
 		}
 		rules_tick(gw->rules, now);
+		gw->rules_fed = true;
 		gw->rules_deadline = rules_next_deadline(gw->rules);
 	}
 	gw_rules_arm(gw);
@@ -520,7 +523,7 @@ static double gw_load(const struct gateway *gw, unsigned seconds)
 /* ------------------------------------------------------------------ */
 /* life cycle */
 
-static void gw_meta_fini(struct evidence_meta *m)
+void gateway_meta_fini(struct evidence_meta *m)
 {
 	free((char *)m->vin);
 	free((char *)m->procedure);
@@ -541,10 +544,10 @@ static int gw_meta_set(struct evidence_meta *m, const struct evidence_meta *from
 
 	if ((from->vin && !c.vin) || (from->procedure && !c.procedure) ||
 	    (from->operator_name && !c.operator_name)) {
-		gw_meta_fini(&c);
+		gateway_meta_fini(&c);
 		return -1;
 	}
-	gw_meta_fini(m);
+	gateway_meta_fini(m);
 	*m = c;
 	return 0;
 }
@@ -622,6 +625,7 @@ static char *gw_rules_finish(struct gateway *gw, uint64_t now)
 	if (!gw->rules)
 		return NULL;
 	rules_finish(gw->rules, now);
+	gw->rules_fed = true;
 	return rules_verdicts_json(gw->rules);
 }
 
@@ -855,6 +859,7 @@ int gateway_reload(struct gateway *gw, struct config *cfg,
 	gw->cfg = cfg;
 	gw->router = router;
 	gw->rules = rules;
+	gw->rules_fed = false;
 	gw->rules_deadline = rules ? rules_next_deadline(rules) : UINT64_MAX;
 	gw->gen++;
 	gw->replay_only = gw_on_log_clock(gw->buses, gw->n_buses);
@@ -931,7 +936,7 @@ void gateway_free(struct gateway *gw)
 	rules_free(gw->rules);
 	router_free(gw->router);
 	config_free(gw->cfg);
-	gw_meta_fini(&gw->meta);
+	gateway_meta_fini(&gw->meta);
 	free(gw->outs);
 	free(gw->routes);
 	free(gw->bus_filtered);
@@ -978,7 +983,8 @@ static void gw_rules_renew(struct gateway *gw)
 	struct rules *fresh;
 	struct config_error cerr;
 
-	if (!gw->rules)
+	/* as compiled: the daemon's first session starts before any frame */
+	if (!gw->rules || !gw->rules_fed)
 		return;
 	fresh = rules_compile(gw->cfg, &gw->rsink, &cerr);
 	if (!fresh) {
@@ -989,6 +995,7 @@ static void gw_rules_renew(struct gateway *gw)
 	}
 	rules_free(gw->rules);
 	gw->rules = fresh;
+	gw->rules_fed = false;
 	gw->viol_active = 0;
 	gw->rules_deadline = fresh ? rules_next_deadline(fresh) : UINT64_MAX;
 }
@@ -1000,11 +1007,6 @@ int gateway_session_meta(struct gateway *gw, struct evidence_meta *copy)
 		return 0;
 	gw->next_for = gw->sessions;
 	return gw_meta_set(copy, &gw->meta) < 0 ? -1 : 1;
-}
-
-void gateway_meta_fini(struct evidence_meta *m)
-{
-	gw_meta_fini(m);
 }
 
 int gateway_session_start(struct gateway *gw, const struct evidence_meta *meta,
